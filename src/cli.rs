@@ -1,0 +1,449 @@
+//! The command line: parsing, one function per command, exit codes.
+//!
+//! Errors inside are typed; here they become one message on stderr and exit code 1
+//! (clap's usage errors exit 2).
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError};
+use crate::model::{FeedStatus, TopicCount};
+use crate::output::{self, ListFormat, ShowFormat};
+use crate::pipeline::{Polled, Report};
+use crate::query::Query;
+use crate::query::search::{SearchParams, search};
+use crate::store::{Reader, Writer};
+use crate::{daemon, query};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kabar",
+    version,
+    about = "Monitor news feeds: store, deduplicate, flag topics, search"
+)]
+pub struct Cli {
+    /// The configuration file (default: $KABAR_CONFIG, ./kabar.toml, /etc/kabar/kabar.toml)
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (systemd runs this)
+    Run,
+    /// Validate the configuration: exit 0 when valid, 1 with the errors
+    Check,
+    /// Fetch all (or the named) feeds once, store what they hold, print a summary
+    Fetch {
+        /// Feed names (default: every configured feed)
+        feeds: Vec<String>,
+    },
+    /// Search stored articles with the topic query language
+    Search {
+        /// A query such as 'digital* NEAR/15 (cooperation OR "kerja sama")'
+        query: Option<String>,
+        /// Only articles flagged for this topic
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only articles from this feed
+        #[arg(long)]
+        feed: Option<String>,
+        /// From this time: a date (2025-01-26), an RFC 3339 time, or an age (7d, 12h)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Up to this time (a date includes that whole day)
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
+        /// Every copy of a story, not one row per story
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Show one article: text, topics with evidence, the copies of its story
+    Show {
+        id: i64,
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
+    /// Per feed: last fetch, status, next due, failures, articles
+    Feeds {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Per topic: articles flagged in the last 24 hours, 7 days, and ever
+    Topics {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+}
+
+/// Parses the arguments, runs the command, and turns the result into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let daemon = matches!(cli.command, Command::Run);
+    init_logging(if daemon { "info" } else { "warn" });
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "kabar: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KABAR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Under systemd the journal adds its own timestamps and shows no colours.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(!journal && io::stderr().is_terminal())
+        .with_target(false);
+    if journal {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kabar")
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+    let path = config::locate(path)?;
+    config::load(&path)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::Check => Ok(check(config_path)),
+        Command::Run => {
+            let config = load_config(config_path)?;
+            let writer = Writer::open(&config.database)?;
+            runtime()?.block_on(async {
+                tokio::spawn(ignore_hangups());
+                daemon::run(config, writer, daemon::shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fetch { feeds } => fetch(&load_config(config_path)?, &feeds),
+        Command::Search {
+            query,
+            topic,
+            feed,
+            since,
+            until,
+            all,
+            limit,
+            format,
+        } => {
+            let config = load_config(config_path)?;
+            let now = Utc::now();
+            let query = match query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+                Some(q) => Some(Query::parse(q).map_err(|e| query_error(q, &e))?),
+                None => None,
+            };
+            let params = SearchParams {
+                query,
+                topic,
+                feed,
+                since: since.map(|s| parse_when(&s, now, false)).transpose()?,
+                until: until.map(|s| parse_when(&s, now, true)).transpose()?,
+                all,
+                limit,
+            };
+            let reader = Reader::open(&config.database)?;
+            let rows = search(&reader, &params)?;
+            print(|out| output::articles(out, &rows, format, output::terminal_width()))
+        }
+        Command::Show { id, format } => {
+            let config = load_config(config_path)?;
+            let reader = Reader::open(&config.database)?;
+            let Some(detail) = reader.detail(id)? else {
+                bail!("no article with id {id}");
+            };
+            print(|out| output::article_detail(out, &detail, format))
+        }
+        Command::Feeds { format } => {
+            let config = load_config(config_path)?;
+            let reader = Reader::open(&config.database)?;
+            let rows = feed_rows(&config, reader.feeds()?);
+            print(|out| output::feeds(out, &rows, format, output::terminal_width()))
+        }
+        Command::Topics { format } => {
+            let config = load_config(config_path)?;
+            let reader = Reader::open(&config.database)?;
+            let rows = topic_rows(&config, reader.topic_counts(Utc::now().timestamp())?);
+            print(|out| output::topics(out, &rows, format, output::terminal_width()))
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`kabar search | head`) is not an error.
+fn print(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match f(&mut out).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => {
+            other?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check(path: Option<&std::path::Path>) -> ExitCode {
+    match load_config(path) {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} feeds, {} topics; database {})",
+                c.path.display(),
+                c.feeds.len(),
+                c.topics.len(),
+                c.database.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn fetch(config: &Config, only: &[String]) -> anyhow::Result<ExitCode> {
+    let unknown: Vec<&String> = only
+        .iter()
+        .filter(|n| !config.feeds.iter().any(|f| &f.name == *n))
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = config.feeds.iter().map(|f| f.name.as_str()).collect();
+        bail!(
+            "unknown feed {} (configured: {})",
+            unknown
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            known.join(", ")
+        );
+    }
+    let writer = Writer::open(&config.database)?;
+    let progress_on = io::stderr().is_terminal();
+    let reports = runtime()?.block_on(daemon::fetch_once(
+        config,
+        writer,
+        only,
+        |report, done, total| {
+            if progress_on {
+                let _ = write!(
+                    io::stderr(),
+                    "\r\x1b[2K[{done}/{total}] {}",
+                    output::terminal_safe(&report.feed)
+                );
+                if done == total {
+                    let _ = write!(io::stderr(), "\r\x1b[2K");
+                }
+            }
+        },
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    ))?;
+    print(|out| fetch_summary(out, &reports))
+}
+
+fn fetch_summary(out: &mut dyn Write, reports: &[Report]) -> io::Result<()> {
+    let (mut ok, mut failed, mut new, mut dups, mut updated) = (0, 0, 0, 0, 0);
+    for r in reports {
+        let (status, detail) = match &r.result {
+            Ok(Polled::NotModified) => {
+                ok += 1;
+                ("not modified".to_string(), String::new())
+            }
+            Ok(Polled::Fetched(s)) => {
+                ok += 1;
+                new += s.new;
+                dups += s.duplicates;
+                updated += s.updated;
+                let truncated = if s.truncated > 0 {
+                    format!(" ({} entries over the limit dropped)", s.truncated)
+                } else {
+                    String::new()
+                };
+                (
+                    "ok".to_string(),
+                    format!(
+                        "{} entries: {} new ({} copies of stored stories), {} updated{truncated}",
+                        s.entries, s.new, s.duplicates, s.updated
+                    ),
+                )
+            }
+            Err(e) => {
+                failed += 1;
+                (format!("error: {}", e.kind), e.message.clone())
+            }
+        };
+        writeln!(
+            out,
+            "{:<24} {:<20} {}",
+            output::terminal_safe(&r.feed),
+            status,
+            output::terminal_safe(&detail)
+        )?;
+    }
+    writeln!(
+        out,
+        "{} feeds: {ok} ok, {failed} failed; {new} new articles ({dups} copies), {updated} updated",
+        reports.len()
+    )
+}
+
+/// Listing rows for `kabar feeds`: stored feeds, marked when no longer configured,
+/// plus configured feeds not polled yet.
+fn feed_rows(config: &Config, mut stored: Vec<FeedStatus>) -> Vec<FeedStatus> {
+    for f in &mut stored {
+        f.configured = config.feeds.iter().any(|c| c.name == f.name);
+    }
+    for c in &config.feeds {
+        if !stored.iter().any(|f| f.name == c.name) {
+            stored.push(FeedStatus {
+                name: c.name.clone(),
+                url: c.url.to_string(),
+                title: None,
+                status: None,
+                http_status: None,
+                last_fetch: None,
+                last_success: None,
+                next_due: None,
+                failures: 0,
+                last_error_kind: None,
+                last_error: None,
+                articles: 0,
+                configured: true,
+            });
+        }
+    }
+    stored.sort_by(|a, b| a.name.cmp(&b.name));
+    stored
+}
+
+fn topic_rows(config: &Config, mut counted: Vec<TopicCount>) -> Vec<TopicCount> {
+    for t in &mut counted {
+        t.configured = config.topics.iter().any(|c| c.name == t.name);
+    }
+    for c in &config.topics {
+        if !counted.iter().any(|t| t.name == c.name) {
+            counted.push(TopicCount {
+                name: c.name.clone(),
+                last_24h: 0,
+                last_7d: 0,
+                all: 0,
+                configured: true,
+            });
+        }
+    }
+    counted.sort_by(|a, b| a.name.cmp(&b.name));
+    counted
+}
+
+/// A query error with the query and a caret under the column.
+fn query_error(q: &str, e: &query::QueryError) -> anyhow::Error {
+    let line: String = q.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
+    let caret = " ".repeat(e.column.saturating_sub(1));
+    anyhow::anyhow!(
+        "invalid query: {e}\n  {}\n  {caret}^",
+        output::terminal_safe(&line)
+    )
+}
+
+/// `--since`/`--until`: a date, an RFC 3339 time, or an age before now. A date given
+/// to `--until` means the end of that day.
+pub fn parse_when(s: &str, now: DateTime<Utc>, end_of_day: bool) -> anyhow::Result<i64> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let day = if end_of_day {
+            d.succ_opt().unwrap_or(d)
+        } else {
+            d
+        };
+        return Ok(day
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp());
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    if let Ok(age) = humantime::parse_duration(s) {
+        let age = chrono::Duration::from_std(age).context("that age is too long")?;
+        return Ok((now - age).timestamp());
+    }
+    bail!("{s:?} is not a date (2025-01-26), an RFC 3339 time, or an age (7d, 12h)")
+}
+
+/// Until reload exists, SIGHUP must not kill the daemon (its default action).
+async fn ignore_hangups() {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Ok(mut hup) = signal(SignalKind::hangup()) {
+        while hup.recv().await.is_some() {
+            tracing::warn!(
+                "SIGHUP received: reloading is not supported yet; restart kabar to apply a new configuration"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_takes_dates_times_and_ages() {
+        let now = DateTime::parse_from_rfc3339("2025-01-26T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let day = parse_when("2025-01-20", now, false).unwrap();
+        assert_eq!(
+            day,
+            DateTime::parse_from_rfc3339("2025-01-20T00:00:00Z")
+                .unwrap()
+                .timestamp()
+        );
+        assert_eq!(parse_when("2025-01-20", now, true).unwrap(), day + 86_400);
+        assert_eq!(
+            parse_when("7d", now, false).unwrap(),
+            now.timestamp() - 7 * 86_400
+        );
+        assert_eq!(
+            parse_when("12h", now, false).unwrap(),
+            now.timestamp() - 12 * 3600
+        );
+        assert_eq!(
+            parse_when("2025-01-26T10:00:00+07:00", now, false).unwrap(),
+            DateTime::parse_from_rfc3339("2025-01-26T03:00:00Z")
+                .unwrap()
+                .timestamp()
+        );
+        assert!(parse_when("last tuesday", now, false).is_err());
+    }
+}

@@ -1,0 +1,885 @@
+//! Configuration: a strict TOML file, read in two phases.
+//!
+//! Phase one ([`raw`]) deserialises exactly what the file says: unknown keys are
+//! errors, every value keeps its place in the file. Phase two ([`validate`]) checks
+//! every schedule, URL, size and topic query and turns them into [`Config`], the
+//! type the rest of the program trusts. Every problem found is reported with its
+//! line and column, all of them at once.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use toml::Spanned;
+use url::Url;
+
+use crate::query::Query;
+
+/// The file's shape, as written. Public so tests can walk every accepted key.
+pub mod raw {
+    use serde::Deserialize;
+    use toml::Spanned;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawConfig {
+        #[serde(default)]
+        pub storage: RawStorage,
+        #[serde(default)]
+        pub fetch: RawFetch,
+        #[serde(default)]
+        pub schedule: RawSchedule,
+        #[serde(default)]
+        pub feeds: Vec<RawFeed>,
+        #[serde(default)]
+        pub topics: Vec<RawTopic>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawStorage {
+        pub database: Option<Spanned<String>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawFetch {
+        pub user_agent: Option<Spanned<String>>,
+        pub concurrency: Option<Spanned<i64>>,
+        pub per_host: Option<RawPerHost>,
+        pub timeout: Option<Spanned<String>>,
+        pub connect_timeout: Option<Spanned<String>>,
+        pub max_body: Option<Spanned<String>>,
+        pub max_redirects: Option<Spanned<i64>>,
+        pub max_entries: Option<Spanned<i64>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawPerHost {
+        pub concurrency: Option<Spanned<i64>>,
+        pub min_interval: Option<Spanned<String>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawSchedule {
+        pub default: Option<Spanned<String>>,
+        pub cron: Option<Spanned<String>>,
+        pub timezone: Option<Spanned<String>>,
+        pub jitter: Option<Spanned<String>>,
+        pub max_backoff: Option<Spanned<String>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawFeed {
+        pub name: Spanned<String>,
+        pub url: Spanned<String>,
+        pub interval: Option<Spanned<String>>,
+        pub cron: Option<Spanned<String>>,
+        pub timezone: Option<Spanned<String>>,
+        pub language: Option<Spanned<String>>,
+        #[serde(default)]
+        pub tags: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawTopic {
+        pub name: Spanned<String>,
+        pub query: Spanned<String>,
+        pub description: Option<String>,
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from; relative paths inside it resolve against its folder.
+    pub path: PathBuf,
+    pub database: PathBuf,
+    pub fetch: FetchSettings,
+    pub schedule: ScheduleSettings,
+    pub feeds: Vec<FeedConfig>,
+    pub topics: Vec<TopicConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchSettings {
+    pub user_agent: String,
+    /// Fetches in flight at once, over all hosts.
+    pub concurrency: usize,
+    /// Fetches in flight at once to one host.
+    pub per_host_concurrency: usize,
+    /// Minimum time between two requests to one host.
+    pub per_host_min_interval: Duration,
+    /// Deadline for a whole fetch: connect, headers and body.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Largest body accepted, counted after decompression.
+    pub max_body: u64,
+    pub max_redirects: usize,
+    /// Entries kept from one document; the rest are dropped and the truncation noted.
+    pub max_entries: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleSettings {
+    pub default: Schedule,
+    /// Fraction of the interval by which a poll is moved at random (0.1 = ±10 %).
+    pub jitter: f64,
+    /// Longest wait after repeated failures.
+    pub max_backoff: Duration,
+}
+
+/// When a feed is due.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Every(Duration),
+    Cron {
+        /// As written in the file (5 or 6 fields).
+        expr: String,
+        schedule: Box<cron::Schedule>,
+        timezone: Tz,
+    },
+}
+
+impl Schedule {
+    /// The next regular time after `now` (without jitter or backoff).
+    pub fn next_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Schedule::Every(d) => now + chrono::Duration::from_std(*d).unwrap_or_default(),
+            Schedule::Cron {
+                schedule, timezone, ..
+            } => schedule
+                .after(&now.with_timezone(timezone))
+                .next()
+                .map(|t| t.with_timezone(&Utc))
+                // A cron expression with no future time (a past year): check weekly.
+                .unwrap_or(now + chrono::Duration::days(7)),
+        }
+    }
+
+    /// The typical gap between two polls: the interval, or the gap between the
+    /// next two cron times. Backoff and jitter scale with it.
+    pub fn period(&self, now: DateTime<Utc>) -> Duration {
+        match self {
+            Schedule::Every(d) => *d,
+            Schedule::Cron { .. } => {
+                let a = self.next_after(now);
+                let b = self.next_after(a);
+                (b - a).to_std().unwrap_or(Duration::from_secs(3600))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Every(d) => write!(f, "every {}", humantime::format_duration(*d)),
+            Schedule::Cron { expr, timezone, .. } => write!(f, "cron \"{expr}\" ({timezone})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    pub name: String,
+    pub url: Url,
+    pub schedule: Schedule,
+    /// The zone for dates written without one, and for `cron`.
+    pub timezone: Tz,
+    /// A language hint for entries too short to detect.
+    pub language: Option<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TopicConfig {
+    pub name: String,
+    pub query: Query,
+    pub description: Option<String>,
+}
+
+/// Where the configuration is looked for, in order.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let mut tried = Vec::new();
+    if let Some(env) = std::env::var_os("KABAR_CONFIG").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(env));
+    }
+    for candidate in ["kabar.toml", "/etc/kabar/kabar.toml"] {
+        let path = PathBuf::from(candidate);
+        if path.is_file() {
+            return Ok(path);
+        }
+        tried.push(path);
+    }
+    Err(ConfigError::NotFound { tried })
+}
+
+/// Reads and validates the file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates configuration text that came from `path`.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let invalid = |issues| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        issues,
+    };
+    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|s| line_column(text, s.start))
+            .unwrap_or((0, 0));
+        invalid(vec![Issue {
+            line,
+            column,
+            message: with_suggestion(e.message()),
+        }])
+    })?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut v = Validator {
+        text,
+        issues: Vec::new(),
+    };
+    let config = v.config(raw, path, &base);
+    v.issues.sort_by_key(|i| (i.line, i.column));
+    if v.issues.is_empty() {
+        Ok(config)
+    } else {
+        Err(invalid(v.issues))
+    }
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// 1-based; 0 when the position is unknown.
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no configuration file: pass --config PATH or set KABAR_CONFIG (looked for {})",
+        .tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotFound { tried: Vec<PathBuf> },
+    #[error("cannot read {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render_issues(.path, .issues))]
+    Invalid { path: PathBuf, issues: Vec<Issue> },
+}
+
+fn render_issues(path: &Path, issues: &[Issue]) -> String {
+    let lines: Vec<String> = issues
+        .iter()
+        .map(|i| format!("{}:{}:{}: {}", path.display(), i.line, i.column, i.message))
+        .collect();
+    lines.join("\n")
+}
+
+/// Adds "did you mean" to serde's unknown-field message when a known key is close.
+fn with_suggestion(message: &str) -> String {
+    let message = message.trim_end();
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((unknown, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let best = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|k| (strsim::jaro_winkler(unknown, k), k))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, key)) => format!("{message}; did you mean `{key}`?"),
+        None => message.to_string(),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = text[line_start..offset].chars().count() + 1;
+    (line, column)
+}
+
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "kabar/",
+    env!("CARGO_PKG_VERSION"),
+    " (news monitor; +https://github.com/kabar-news/kabar)"
+);
+
+struct Validator<'a> {
+    text: &'a str,
+    issues: Vec<Issue>,
+}
+
+impl Validator<'_> {
+    fn issue_at(&mut self, offset: usize, message: impl Into<String>) {
+        let (line, column) = line_column(self.text, offset);
+        self.issues.push(Issue {
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    fn issue<T>(&mut self, value: &Spanned<T>, message: impl Into<String>) {
+        self.issue_at(value.span().start, message);
+    }
+
+    fn config(&mut self, raw: raw::RawConfig, path: &Path, base: &Path) -> Config {
+        let database = match &raw.storage.database {
+            Some(db) if db.get_ref().trim().is_empty() => {
+                self.issue(db, "storage.database must not be empty");
+                PathBuf::new()
+            }
+            Some(db) => base.join(db.get_ref()),
+            None => default_database(),
+        };
+        let fetch = self.fetch(&raw.fetch);
+        let schedule = self.schedule(&raw.schedule);
+        let mut feeds: Vec<FeedConfig> = Vec::new();
+        for f in &raw.feeds {
+            if feeds.iter().any(|g| g.name == *f.name.get_ref()) {
+                self.issue(
+                    &f.name,
+                    format!("feed name {:?} is used twice", f.name.get_ref()),
+                );
+            }
+            if let Some(feed) = self.feed(f, &schedule.default) {
+                feeds.push(feed);
+            }
+        }
+        let mut topics: Vec<TopicConfig> = Vec::new();
+        for t in &raw.topics {
+            if topics.iter().any(|u| u.name == *t.name.get_ref()) {
+                self.issue(
+                    &t.name,
+                    format!("topic name {:?} is used twice", t.name.get_ref()),
+                );
+            }
+            self.check_name(&t.name, "topic");
+            match Query::parse(t.query.get_ref()) {
+                Ok(query) => topics.push(TopicConfig {
+                    name: t.name.get_ref().clone(),
+                    query,
+                    description: t.description.clone(),
+                }),
+                Err(e) => {
+                    let offset = string_content_start(self.text, t.query.span().start)
+                        + byte_offset_of_column(t.query.get_ref(), e.column);
+                    self.issue_at(
+                        offset,
+                        format!("topic {:?}: query: {}", t.name.get_ref(), e.message),
+                    );
+                }
+            }
+        }
+        Config {
+            path: path.to_path_buf(),
+            database,
+            fetch,
+            schedule,
+            feeds,
+            topics,
+        }
+    }
+
+    fn fetch(&mut self, raw: &raw::RawFetch) -> FetchSettings {
+        let per_host = raw.per_host.as_ref();
+        FetchSettings {
+            user_agent: match &raw.user_agent {
+                Some(ua)
+                    if ua.get_ref().trim().is_empty() || ua.get_ref().contains(['\r', '\n']) =>
+                {
+                    self.issue(ua, "fetch.user_agent must be one non-empty line");
+                    DEFAULT_USER_AGENT.to_string()
+                }
+                Some(ua) => ua.get_ref().clone(),
+                None => DEFAULT_USER_AGENT.to_string(),
+            },
+            concurrency: self.count(raw.concurrency.as_ref(), "fetch.concurrency", 32, 1, 4096),
+            per_host_concurrency: self.count(
+                per_host.and_then(|p| p.concurrency.as_ref()),
+                "fetch.per_host.concurrency",
+                2,
+                1,
+                64,
+            ),
+            per_host_min_interval: self
+                .duration(
+                    per_host.and_then(|p| p.min_interval.as_ref()),
+                    "fetch.per_host.min_interval",
+                    true,
+                )
+                .unwrap_or(Duration::from_secs(1)),
+            timeout: self
+                .duration(raw.timeout.as_ref(), "fetch.timeout", false)
+                .unwrap_or(Duration::from_secs(20)),
+            connect_timeout: self
+                .duration(raw.connect_timeout.as_ref(), "fetch.connect_timeout", false)
+                .unwrap_or(Duration::from_secs(10)),
+            max_body: match &raw.max_body {
+                Some(s) => match parse_size(s.get_ref()) {
+                    Ok(n) if n >= 1024 => n,
+                    Ok(_) => {
+                        self.issue(s, "fetch.max_body must be at least 1KiB");
+                        16 << 20
+                    }
+                    Err(e) => {
+                        self.issue(s, format!("fetch.max_body: {e}"));
+                        16 << 20
+                    }
+                },
+                None => 16 << 20,
+            },
+            max_redirects: self.count(raw.max_redirects.as_ref(), "fetch.max_redirects", 5, 0, 20),
+            max_entries: self.count(
+                raw.max_entries.as_ref(),
+                "fetch.max_entries",
+                1000,
+                1,
+                1_000_000,
+            ),
+        }
+    }
+
+    fn schedule(&mut self, raw: &raw::RawSchedule) -> ScheduleSettings {
+        let timezone = self.timezone(raw.timezone.as_ref());
+        let default = match (&raw.default, &raw.cron) {
+            (Some(d), Some(_)) => {
+                self.issue(
+                    d,
+                    "schedule: give `default` (an interval) or `cron`, not both",
+                );
+                None
+            }
+            (_, Some(c)) => self.cron(c, timezone),
+            (Some(d), None) => self
+                .duration(Some(d), "schedule.default", false)
+                .map(Schedule::Every),
+            (None, None) => None,
+        };
+        let jitter = match &raw.jitter {
+            Some(j) => match parse_percent(j.get_ref()) {
+                Some(p) if (0.0..=50.0).contains(&p) => p / 100.0,
+                _ => {
+                    self.issue(
+                        j,
+                        "schedule.jitter must be a percentage from 0% to 50%, like \"10%\"",
+                    );
+                    0.1
+                }
+            },
+            None => 0.1,
+        };
+        ScheduleSettings {
+            default: default.unwrap_or(Schedule::Every(Duration::from_secs(30 * 60))),
+            jitter,
+            max_backoff: self
+                .duration(raw.max_backoff.as_ref(), "schedule.max_backoff", false)
+                .unwrap_or(Duration::from_secs(12 * 3600)),
+        }
+    }
+
+    fn feed(&mut self, raw: &raw::RawFeed, default: &Schedule) -> Option<FeedConfig> {
+        let before = self.issues.len();
+        self.check_name(&raw.name, "feed");
+        let url = match Url::parse(raw.url.get_ref().trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            Ok(u) => {
+                self.issue(
+                    &raw.url,
+                    format!(
+                        "feed url must be http or https with a host, not {:?}",
+                        u.as_str()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.issue(
+                    &raw.url,
+                    format!("feed url {:?} is not a URL: {e}", raw.url.get_ref()),
+                );
+                None
+            }
+        };
+        let timezone = self.timezone(raw.timezone.as_ref());
+        let schedule = match (&raw.interval, &raw.cron) {
+            (Some(i), Some(_)) => {
+                self.issue(i, "a feed takes `interval` or `cron`, not both");
+                None
+            }
+            (Some(i), None) => self
+                .duration(Some(i), "interval", false)
+                .map(Schedule::Every),
+            (None, Some(c)) => self.cron(c, timezone),
+            (None, None) => Some(default.clone()),
+        };
+        let language = raw.language.as_ref().and_then(|l| {
+            let code = l.get_ref().trim().to_ascii_lowercase();
+            if code.len() >= 2
+                && code.len() <= 8
+                && code.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+            {
+                Some(code)
+            } else {
+                self.issue(
+                    l,
+                    format!(
+                        "language {:?} is not a language code like \"id\" or \"en\"",
+                        l.get_ref()
+                    ),
+                );
+                None
+            }
+        });
+        if self.issues.len() > before {
+            return None;
+        }
+        Some(FeedConfig {
+            name: raw.name.get_ref().clone(),
+            url: url?,
+            schedule: schedule?,
+            timezone,
+            language,
+            tags: raw.tags.clone(),
+        })
+    }
+
+    fn check_name(&mut self, name: &Spanned<String>, what: &str) {
+        let n = name.get_ref();
+        if n.is_empty()
+            || n.len() > 100
+            || !n.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c))
+        {
+            self.issue(
+                name,
+                format!("{what} name {n:?} must be 1-100 letters, digits, '-', '_' or '.'"),
+            );
+        }
+    }
+
+    fn count(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        key: &str,
+        default: usize,
+        min: i64,
+        max: i64,
+    ) -> usize {
+        match value {
+            Some(v) if (min..=max).contains(v.get_ref()) => *v.get_ref() as usize,
+            Some(v) => {
+                self.issue(v, format!("{key} must be between {min} and {max}"));
+                default
+            }
+            None => default,
+        }
+    }
+
+    fn duration(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        key: &str,
+        zero_ok: bool,
+    ) -> Option<Duration> {
+        let v = value?;
+        match humantime::parse_duration(v.get_ref().trim()) {
+            Ok(d) if d.is_zero() && !zero_ok => {
+                self.issue(v, format!("{key} must be longer than zero"));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.issue(
+                    v,
+                    format!(
+                        "{key}: {:?} is not a duration like \"15m\" or \"1h30m\" ({e})",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn timezone(&mut self, value: Option<&Spanned<String>>) -> Tz {
+        match value {
+            Some(v) => match Tz::from_str(v.get_ref().trim()) {
+                Ok(tz) => tz,
+                Err(_) => {
+                    self.issue(
+                        v,
+                        format!(
+                            "unknown timezone {:?} (use a name like \"Asia/Jakarta\")",
+                            v.get_ref()
+                        ),
+                    );
+                    Tz::UTC
+                }
+            },
+            None => Tz::UTC,
+        }
+    }
+
+    fn cron(&mut self, value: &Spanned<String>, timezone: Tz) -> Option<Schedule> {
+        match parse_cron(value.get_ref()) {
+            Ok(schedule) => Some(Schedule::Cron {
+                expr: value.get_ref().trim().to_string(),
+                schedule: Box::new(schedule),
+                timezone,
+            }),
+            Err(e) => {
+                self.issue(value, e);
+                None
+            }
+        }
+    }
+}
+
+/// A cron expression of 5 fields (minute first) or 6 (seconds first).
+pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {}", expr.trim()),
+        6 => expr.trim().to_string(),
+        n => {
+            return Err(format!(
+                "cron {expr:?} has {n} fields; expected 5 (minute hour day month weekday) or 6 (with seconds first)"
+            ));
+        }
+    };
+    cron::Schedule::from_str(&full).map_err(|e| format!("cron {expr:?}: {e}"))
+}
+
+/// "16MiB", "512KB", "1048576": a size in bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like \"16MiB\""))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1_000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KB, KiB, MB, MiB, GB, GiB)"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+fn parse_percent(s: &str) -> Option<f64> {
+    let n: f64 = s.trim().strip_suffix('%')?.trim().parse().ok()?;
+    n.is_finite().then_some(n)
+}
+
+fn default_database() -> PathBuf {
+    match std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
+        // systemd may pass several directories separated by ':'; the first is ours.
+        Some(dirs) => {
+            let dirs = dirs.to_string_lossy().into_owned();
+            PathBuf::from(dirs.split(':').next().unwrap_or(".")).join("kabar.db")
+        }
+        None => PathBuf::from("kabar.db"),
+    }
+}
+
+/// Byte offset where the content of the TOML string starting at `start` begins:
+/// after the quotes, and after the newline that opens a multi-line string.
+fn string_content_start(text: &str, start: usize) -> usize {
+    let rest = &text[start.min(text.len())..];
+    for delim in ["'''", "\"\"\"", "'", "\""] {
+        if let Some(after) = rest.strip_prefix(delim) {
+            let mut offset = start + delim.len();
+            if delim.len() == 3 {
+                if after.starts_with("\r\n") {
+                    offset += 2;
+                } else if after.starts_with('\n') {
+                    offset += 1;
+                }
+            }
+            return offset;
+        }
+    }
+    start
+}
+
+/// Byte offset of a 1-based character column within `s`.
+fn byte_offset_of_column(s: &str, column: usize) -> usize {
+    s.char_indices()
+        .nth(column.saturating_sub(1))
+        .map(|(i, _)| i)
+        .unwrap_or(s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Config {
+        parse(text, Path::new("/etc/kabar/kabar.toml")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn issues(text: &str) -> Vec<Issue> {
+        match parse(text, Path::new("k.toml")) {
+            Err(ConfigError::Invalid { issues, .. }) => issues,
+            other => panic!("expected invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply_and_relative_paths_resolve_against_the_file() {
+        let c = parse_ok(
+            r#"
+[storage]
+database = "data/k.db"
+
+[[feeds]]
+name = "a"
+url = "https://example.org/feed.xml"
+"#,
+        );
+        assert_eq!(c.database, PathBuf::from("/etc/kabar/data/k.db"));
+        assert_eq!(c.fetch.max_body, 16 << 20);
+        assert_eq!(c.fetch.concurrency, 32);
+        assert!(
+            matches!(c.feeds[0].schedule, Schedule::Every(d) if d == Duration::from_secs(1800))
+        );
+        assert!((c.schedule.jitter - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn unknown_key_names_line_column_and_the_key_meant() {
+        let found =
+            issues("[[feeds]]\nname = \"a\"\nurl = \"https://e.org/\"\nintervall = \"5m\"\n");
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].line, found[0].column), (4, 1));
+        assert!(
+            found[0].message.contains("unknown field `intervall`"),
+            "{}",
+            found[0].message
+        );
+        assert!(
+            found[0].message.contains("did you mean `interval`?"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_position() {
+        let found = issues(
+            r#"[fetch]
+max_body = "16 parsecs"
+concurrency = 0
+
+[schedule]
+jitter = "80%"
+
+[[feeds]]
+name = "bad name"
+url = "ftp://example.org/"
+interval = "soon"
+
+[[feeds]]
+name = "b"
+url = "https://example.org/"
+cron = "* * *"
+timezone = "Mars/Olympus"
+
+[[topics]]
+name = "t"
+query = '''
+digital AND (cooperation'''
+"#,
+        );
+        let lines: Vec<usize> = found.iter().map(|i| i.line).collect();
+        assert_eq!(lines, vec![2, 3, 6, 9, 10, 11, 16, 17, 22], "{found:#?}");
+        let topic = found.last().unwrap();
+        // The query error points into the query text, at its end.
+        assert_eq!(topic.column, 25, "{topic:?}");
+        assert!(topic.message.contains("expected"), "{topic:?}");
+    }
+
+    #[test]
+    fn five_and_six_field_cron_with_timezone() {
+        let c = parse_ok(
+            r#"[[feeds]]
+name = "a"
+url = "https://example.org/"
+cron = "*/10 6-22 * * *"
+timezone = "Asia/Jakarta"
+"#,
+        );
+        let s = &c.feeds[0].schedule;
+        // 23:05 UTC is 06:05 in Jakarta: the next poll is 06:10 local.
+        let now = DateTime::parse_from_rfc3339("2025-01-26T23:05:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(s.next_after(now).to_rfc3339(), "2025-01-26T23:10:00+00:00");
+        // 16:00 UTC is 23:00 in Jakarta: nothing until 06:00 local (23:00 UTC).
+        let late = DateTime::parse_from_rfc3339("2025-01-26T16:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(s.next_after(late).to_rfc3339(), "2025-01-26T23:00:00+00:00");
+        assert!(parse_cron("0 */5 * * * *").is_ok());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("512 KB"), Ok(512_000));
+        assert_eq!(parse_size("2048"), Ok(2048));
+        assert!(parse_size("12 furlongs").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn duplicate_names_are_errors() {
+        let found = issues(
+            "[[feeds]]\nname = \"a\"\nurl = \"https://e.org/\"\n[[feeds]]\nname = \"a\"\nurl = \"https://e.org/2\"\n",
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].line, 5);
+    }
+}

@@ -1,0 +1,310 @@
+//! The plain data that passes between pipeline stages.
+//!
+//! No stage's library types cross a boundary: feed-rs types stop in `parse`, reqwest
+//! types in `fetch`, rusqlite types in `store`.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One entry of a feed document, as `parse` hands it on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Entry {
+    /// The GUID / Atom id / JSON Feed id exactly as the feed gave it; `None` when absent.
+    pub guid: Option<String>,
+    /// The entry's link, made absolute against the feed URL.
+    pub link: Option<String>,
+    /// The title as plain text (HTML titles are reduced to text).
+    pub title: String,
+    pub summary_html: Option<String>,
+    pub content_html: Option<String>,
+    pub authors: Vec<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    /// The language the entry or its feed declares.
+    pub language: Option<String>,
+}
+
+/// A parsed feed document.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedFeed {
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    pub language: Option<String>,
+    /// The feed's own hint of how long to wait (RSS `<ttl>`).
+    pub ttl: Option<Duration>,
+    pub entries: Vec<Entry>,
+    /// Entries dropped because the document held more than `max_entries`.
+    pub truncated: usize,
+}
+
+/// An entry after `clean` and `classify`: what `store` writes.
+#[derive(Debug, Clone, Default)]
+pub struct Article {
+    pub entry: Entry,
+    /// The link with tracking parameters and fragment removed, host lower-cased.
+    pub canonical_url: Option<String>,
+    /// Plain text for display: the richer of content and summary, boilerplate kept.
+    pub text: String,
+    /// Lines removed for matching and fingerprints (shown by `kabar show`).
+    pub boilerplate: Vec<String>,
+    pub language: Option<String>,
+    /// Hash of the folded tokens of the text without boilerplate; `None` when the text
+    /// is too short to identify a story.
+    pub content_hash: Option<i64>,
+    /// The title and text tokens as the search index stores them.
+    pub index_title: String,
+    pub index_body: String,
+    pub topics: Vec<TopicMatch>,
+}
+
+/// Why a topic flagged an article.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TopicMatch {
+    pub topic: String,
+    pub score: f64,
+    pub evidence: Vec<Evidence>,
+}
+
+/// One matched term and where it occurred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Evidence {
+    /// The word as it occurs in the article (folded).
+    pub term: String,
+    pub field: Field,
+    /// Word position within the field, from 0.
+    pub position: u32,
+}
+
+/// Where a word was found; title sorts first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Field {
+    Title,
+    Body,
+}
+
+/// The classes of feed failure, stored as `feeds.last_error_kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Dns,
+    Connect,
+    Tls,
+    Timeout,
+    Http,
+    TooLarge,
+    Redirect,
+    BotWall,
+    Parse,
+    Encoding,
+    SsrfBlocked,
+    Storage,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Dns => "dns",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Http => "http",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Redirect => "redirect",
+            ErrorKind::BotWall => "bot_wall",
+            ErrorKind::Parse => "parse",
+            ErrorKind::Encoding => "encoding",
+            ErrorKind::SsrfBlocked => "ssrf_blocked",
+            ErrorKind::Storage => "storage",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure of one feed's poll. Every failure is retried later (a feed is never
+/// dropped); `retry_after` is the server's own request to wait.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct FeedError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub http_status: Option<u16>,
+    pub retry_after: Option<Duration>,
+}
+
+impl FeedError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> FeedError {
+        FeedError {
+            kind,
+            message: message.into(),
+            http_status: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// The stored conditional-GET validators, verbatim from the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// A permanent redirect seen on recent polls, not yet applied to the feed's URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoveState {
+    pub to: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub count: u32,
+}
+
+/// What a poll needs to know about a feed, kept in the database across restarts.
+#[derive(Debug, Clone)]
+pub struct FeedState {
+    pub id: i64,
+    pub name: String,
+    /// Where the feed is fetched (the configured URL, or where it moved to).
+    pub url: String,
+    pub validators: Validators,
+    pub failures: u32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub moved: MoveState,
+}
+
+/// What one poll found, for the store to record in one transaction.
+#[derive(Debug)]
+pub struct PollRecord {
+    pub feed_id: i64,
+    pub started_at: DateTime<Utc>,
+    pub duration: Duration,
+    pub http_status: Option<u16>,
+    pub outcome: PollOutcome,
+    /// Consecutive failures after this poll (0 after a success).
+    pub failures: u32,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+pub enum PollOutcome {
+    NotModified {
+        validators: Validators,
+        moved: MoveState,
+        new_url: Option<String>,
+    },
+    Fetched {
+        validators: Validators,
+        moved: MoveState,
+        new_url: Option<String>,
+        bytes: u64,
+        title: Option<String>,
+        site_url: Option<String>,
+        articles: Vec<Article>,
+        truncated: usize,
+    },
+    Failed(FeedError),
+}
+
+/// What storing a poll's articles did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IngestSummary {
+    pub entries: usize,
+    pub new: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub duplicates: usize,
+    pub truncated: usize,
+}
+
+/// One article as listings print it (the `--format ndjson` contract).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArticleRow {
+    pub id: i64,
+    pub feed: String,
+    pub guid: Option<String>,
+    pub url: Option<String>,
+    pub title: String,
+    pub published: Option<String>,
+    pub fetched: String,
+    pub language: Option<String>,
+    pub topics: Vec<String>,
+    pub duplicate_of: Option<i64>,
+    pub duplicate_reason: Option<String>,
+    pub similarity: Option<f64>,
+    pub story: i64,
+    pub sources: i64,
+}
+
+/// Everything `kabar show` prints about one article.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArticleDetail {
+    #[serde(flatten)]
+    pub row: ArticleRow,
+    pub canonical_url: Option<String>,
+    pub authors: Vec<String>,
+    pub first_seen: String,
+    pub published_raw: Option<String>,
+    pub text: String,
+    pub boilerplate: Vec<String>,
+    pub topic_matches: Vec<TopicMatch>,
+    pub copies: Vec<StoryCopy>,
+}
+
+/// One copy of a story.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoryCopy {
+    pub id: i64,
+    pub feed: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub first_seen: String,
+    pub duplicate_reason: Option<String>,
+    pub similarity: Option<f64>,
+}
+
+/// One feed as `kabar feeds` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedStatus {
+    pub name: String,
+    pub url: String,
+    pub title: Option<String>,
+    pub status: Option<String>,
+    pub http_status: Option<u16>,
+    pub last_fetch: Option<String>,
+    pub last_success: Option<String>,
+    pub next_due: Option<String>,
+    pub failures: u32,
+    pub last_error_kind: Option<String>,
+    pub last_error: Option<String>,
+    pub articles: i64,
+    /// False for a feed that is in the database but no longer in the configuration.
+    pub configured: bool,
+}
+
+/// One topic as `kabar topics` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicCount {
+    pub name: String,
+    pub last_24h: i64,
+    pub last_7d: i64,
+    pub all: i64,
+    pub configured: bool,
+}
+
+/// Unix seconds as RFC 3339 (UTC).
+pub fn rfc3339(secs: i64) -> String {
+    DateTime::<Utc>::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,504 @@
+//! Printing listings: table (fits the terminal), json, ndjson, csv, and text for one
+//! article. Everything that came from a feed is made inert for a terminal first:
+//! control characters and escape sequences never reach it.
+
+use std::borrow::Cow;
+use std::io::{self, IsTerminal, Write};
+
+use serde::Serialize;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::model::{ArticleDetail, ArticleRow, FeedStatus, TopicCount};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Ndjson,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Json,
+}
+
+/// Removes what a terminal would act on: C0 controls (except tab and newline), DEL,
+/// C1 controls (which include the 8-bit CSI and OSC), and bidirectional overrides.
+/// Without ESC, the rest of an escape sequence is plain text.
+pub fn terminal_safe(s: &str) -> Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if s.chars().any(bad) {
+        Cow::Owned(s.chars().filter(|&c| !bad(c)).collect())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// One line of a table cell: terminal-safe, newlines and tabs as spaces.
+fn cell(s: &str) -> String {
+    terminal_safe(s)
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .collect()
+}
+
+/// The terminal's width, when standard output is one.
+pub fn terminal_width() -> Option<usize> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass; nothing else.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    if ok && size.ws_col > 0 {
+        return Some(size.ws_col as usize);
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or(Some(100))
+}
+
+/// Cuts `s` to `width` terminal columns, with "…" when cut.
+fn fit(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// A plain table: left-aligned columns; the last column takes what room is left.
+fn table(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: &[Vec<String>],
+    width: Option<usize>,
+) -> io::Result<()> {
+    let n = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate().take(n - 1) {
+            widths[i] = widths[i].max(c.width());
+        }
+    }
+    let fixed: usize = widths[..n - 1].iter().map(|w| w + 2).sum();
+    let last = width.map(|w| w.saturating_sub(fixed).max(10));
+    let line = |cells: Vec<String>| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == n {
+                match last {
+                    Some(w) => s.push_str(&fit(c, w)),
+                    None => s.push_str(c),
+                }
+            } else {
+                s.push_str(c);
+                s.push_str(&" ".repeat(widths[i] - c.width() + 2));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(
+        out,
+        "{}",
+        line(header.iter().map(|h| h.to_string()).collect())
+    )?;
+    for row in rows {
+        writeln!(out, "{}", line(row.clone()))?;
+    }
+    Ok(())
+}
+
+fn json_lines<T: Serialize>(
+    out: &mut dyn Write,
+    items: &[T],
+    format: ListFormat,
+) -> io::Result<()> {
+    match format {
+        ListFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, items)?;
+            writeln!(out)
+        }
+        _ => {
+            for item in items {
+                serde_json::to_writer(&mut *out, item)?;
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn csv_out(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(header)?;
+    for row in rows {
+        w.write_record(row)?;
+    }
+    w.flush()
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(T::to_string).unwrap_or_default()
+}
+
+/// "2025-01-26T10:00:00Z" → "2025-01-26 10:00".
+fn short_time(t: &str) -> String {
+    t.get(..16).unwrap_or(t).replace('T', " ")
+}
+
+pub fn articles(
+    out: &mut dyn Write,
+    rows: &[ArticleRow],
+    format: ListFormat,
+    width: Option<usize>,
+) -> io::Result<()> {
+    match format {
+        ListFormat::Json | ListFormat::Ndjson => json_lines(out, rows, format),
+        ListFormat::Csv => csv_out(
+            out,
+            &[
+                "id",
+                "feed",
+                "guid",
+                "url",
+                "title",
+                "published",
+                "fetched",
+                "language",
+                "topics",
+                "duplicate_of",
+                "duplicate_reason",
+                "similarity",
+                "story",
+                "sources",
+            ],
+            rows.iter().map(|r| {
+                vec![
+                    r.id.to_string(),
+                    r.feed.clone(),
+                    opt(&r.guid),
+                    opt(&r.url),
+                    r.title.clone(),
+                    opt(&r.published),
+                    r.fetched.clone(),
+                    opt(&r.language),
+                    r.topics.join(" "),
+                    opt(&r.duplicate_of),
+                    opt(&r.duplicate_reason),
+                    r.similarity.map(|s| format!("{s:.3}")).unwrap_or_default(),
+                    r.story.to_string(),
+                    r.sources.to_string(),
+                ]
+            }),
+        ),
+        ListFormat::Table => {
+            if rows.is_empty() {
+                return writeln!(out, "no articles");
+            }
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.id.to_string(),
+                        short_time(r.published.as_deref().unwrap_or(&r.fetched)),
+                        cell(&r.feed),
+                        r.sources.to_string(),
+                        opt(&r.language),
+                        cell(&r.topics.join(",")),
+                        cell(&r.title),
+                    ]
+                })
+                .collect();
+            table(
+                out,
+                &["ID", "DATE", "FEED", "SRC", "LANG", "TOPICS", "TITLE"],
+                &cells,
+                width,
+            )
+        }
+    }
+}
+
+pub fn article_detail(
+    out: &mut dyn Write,
+    d: &ArticleDetail,
+    format: ShowFormat,
+) -> io::Result<()> {
+    if format == ShowFormat::Json {
+        serde_json::to_writer_pretty(&mut *out, d)?;
+        return writeln!(out);
+    }
+    let r = &d.row;
+    writeln!(out, "{}", cell(&r.title))?;
+    writeln!(out)?;
+    let mut field = |name: &str, value: String| -> io::Result<()> {
+        if value.is_empty() {
+            return Ok(());
+        }
+        writeln!(out, "{name:<12}{}", cell(&value))
+    };
+    field("id", r.id.to_string())?;
+    field("feed", r.feed.clone())?;
+    field("url", opt(&r.url))?;
+    if d.canonical_url != r.url {
+        field("canonical", opt(&d.canonical_url))?;
+    }
+    field("guid", opt(&r.guid))?;
+    field("published", opt(&r.published))?;
+    field("date in feed", opt(&d.published_raw))?;
+    field("fetched", d.first_seen.clone())?;
+    field("language", opt(&r.language))?;
+    field("authors", d.authors.join(", "))?;
+    match (&r.duplicate_of, &r.duplicate_reason) {
+        (Some(of), reason) => field(
+            "copy of",
+            format!(
+                "{of} ({}, similarity {:.2})",
+                opt(reason),
+                r.similarity.unwrap_or(1.0)
+            ),
+        )?,
+        (None, _) => field("story", format!("{} ({} copies)", r.story, r.sources))?,
+    }
+    if !d.topic_matches.is_empty() {
+        writeln!(out, "\ntopics")?;
+        for m in &d.topic_matches {
+            let terms: Vec<String> = m
+                .evidence
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} ({} word {})",
+                        e.term,
+                        serde_plain(&e.field),
+                        e.position + 1
+                    )
+                })
+                .collect();
+            writeln!(
+                out,
+                "  {} (score {}): {}",
+                cell(&m.topic),
+                m.score,
+                cell(&terms.join(", "))
+            )?;
+        }
+    }
+    if d.copies.len() > 1 {
+        writeln!(out, "\ncopies of this story")?;
+        for c in &d.copies {
+            let how = match &c.duplicate_reason {
+                Some(reason) => format!("{reason} {:.2}", c.similarity.unwrap_or(1.0)),
+                None => "first".to_string(),
+            };
+            let mark = if c.id == r.id { "*" } else { " " };
+            writeln!(
+                out,
+                " {mark}{:>8}  {:<16} {:<14} {}",
+                c.id,
+                cell(&c.feed),
+                how,
+                cell(&c.title)
+            )?;
+        }
+    }
+    if !d.boilerplate.is_empty() {
+        writeln!(out, "\nleft out of matching")?;
+        for line in &d.boilerplate {
+            writeln!(out, "  {}", cell(line))?;
+        }
+    }
+    writeln!(out, "\n{}", terminal_safe(&d.text))
+}
+
+fn serde_plain<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+pub fn feeds(
+    out: &mut dyn Write,
+    rows: &[FeedStatus],
+    format: ListFormat,
+    width: Option<usize>,
+) -> io::Result<()> {
+    match format {
+        ListFormat::Json | ListFormat::Ndjson => json_lines(out, rows, format),
+        ListFormat::Csv => csv_out(
+            out,
+            &[
+                "name",
+                "url",
+                "status",
+                "http_status",
+                "last_fetch",
+                "last_success",
+                "next_due",
+                "failures",
+                "last_error_kind",
+                "last_error",
+                "articles",
+                "configured",
+            ],
+            rows.iter().map(|f| {
+                vec![
+                    f.name.clone(),
+                    f.url.clone(),
+                    opt(&f.status),
+                    opt(&f.http_status),
+                    opt(&f.last_fetch),
+                    opt(&f.last_success),
+                    opt(&f.next_due),
+                    f.failures.to_string(),
+                    opt(&f.last_error_kind),
+                    opt(&f.last_error),
+                    f.articles.to_string(),
+                    f.configured.to_string(),
+                ]
+            }),
+        ),
+        ListFormat::Table => {
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|f| {
+                    let status = match (&f.status, f.configured) {
+                        (_, false) => "removed".to_string(),
+                        (None, _) => "new".to_string(),
+                        (Some(s), _) if s == "error" => opt(&f.last_error_kind),
+                        (Some(s), _) => s.clone(),
+                    };
+                    vec![
+                        cell(&f.name),
+                        status,
+                        f.last_fetch
+                            .as_deref()
+                            .map(short_time)
+                            .unwrap_or_else(|| "-".into()),
+                        f.next_due
+                            .as_deref()
+                            .map(short_time)
+                            .unwrap_or_else(|| "-".into()),
+                        f.failures.to_string(),
+                        f.articles.to_string(),
+                        cell(f.last_error.as_deref().unwrap_or("")),
+                    ]
+                })
+                .collect();
+            table(
+                out,
+                &[
+                    "FEED",
+                    "STATUS",
+                    "LAST FETCH",
+                    "NEXT DUE",
+                    "FAILS",
+                    "ARTICLES",
+                    "ERROR",
+                ],
+                &cells,
+                width,
+            )
+        }
+    }
+}
+
+pub fn topics(
+    out: &mut dyn Write,
+    rows: &[TopicCount],
+    format: ListFormat,
+    width: Option<usize>,
+) -> io::Result<()> {
+    match format {
+        ListFormat::Json | ListFormat::Ndjson => json_lines(out, rows, format),
+        ListFormat::Csv => csv_out(
+            out,
+            &["name", "last_24h", "last_7d", "all", "configured"],
+            rows.iter().map(|t| {
+                vec![
+                    t.name.clone(),
+                    t.last_24h.to_string(),
+                    t.last_7d.to_string(),
+                    t.all.to_string(),
+                    t.configured.to_string(),
+                ]
+            }),
+        ),
+        ListFormat::Table => {
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.last_24h.to_string(),
+                        t.last_7d.to_string(),
+                        t.all.to_string(),
+                        format!(
+                            "{}{}",
+                            cell(&t.name),
+                            if t.configured { "" } else { " (removed)" }
+                        ),
+                    ]
+                })
+                .collect();
+            table(out, &["24H", "7D", "ALL", "TOPIC"], &cells, width)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_controls_are_made_inert() {
+        let hostile = "a\u{1b}[2Jb\u{1b}]0;owned\u{7}c\u{9b}31md\u{202e}e\u{7f}\r\n\tf";
+        let safe = terminal_safe(hostile);
+        assert_eq!(safe, "a[2Jb]0;ownedc31mde\n\tf");
+        assert!(safe.bytes().all(|b| b >= 0x20 || b == b'\n' || b == b'\t'));
+        assert_eq!(cell("two\nlines"), "two lines");
+        assert!(matches!(terminal_safe("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn tables_fit_the_width() {
+        let rows = vec![vec![
+            "1".to_string(),
+            "a very long title that will not fit".to_string(),
+        ]];
+        let mut out = Vec::new();
+        table(&mut out, &["ID", "TITLE"], &rows, Some(20)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for line in text.lines() {
+            assert!(line.width() <= 20, "{line:?}");
+        }
+        assert!(text.contains('…'));
+    }
+}

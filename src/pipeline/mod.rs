@@ -1,0 +1,322 @@
+//! The stages an article passes, in order, and [`poll`], which runs one feed through
+//! all of them.
+//!
+//! ```text
+//! schedule → fetch → parse → clean → dedup → classify → store
+//! ```
+//!
+//! Only `fetch` touches the network. `parse`, `clean`, `dedup` and `classify` are
+//! plain synchronous functions (tests call them without a runtime); [`poll`] runs them
+//! on a blocking thread and hands the result to the store's writer.
+
+pub mod classify;
+pub mod clean;
+pub mod dedup;
+pub mod fetch;
+pub mod parse;
+pub mod schedule;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use crate::config::{FeedConfig, ScheduleSettings, TopicConfig};
+use crate::model::{
+    Article, ErrorKind, FeedError, FeedState, IngestSummary, MoveState, ParsedFeed, PollOutcome,
+    PollRecord,
+};
+use crate::store::Writer;
+use fetch::Fetcher;
+
+/// A permanent redirect is applied to the feed's URL once it has been seen this many
+/// times in a row, over at least [`MOVE_MIN_AGE`]; a single 301 may be a mistake.
+pub const MOVE_CONFIRMATIONS: u32 = 3;
+pub const MOVE_MIN_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Wait before retrying a poll whose result could not be stored.
+const STORAGE_RETRY: Duration = Duration::from_secs(60);
+
+/// What every poll shares.
+pub struct Context {
+    pub fetcher: Fetcher,
+    pub writer: Arc<Writer>,
+    pub topics: Arc<Vec<TopicConfig>>,
+    pub schedule: ScheduleSettings,
+    pub max_entries: usize,
+}
+
+/// What a poll did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub feed: String,
+    /// The feed's state for its next poll.
+    pub state: FeedState,
+    pub result: Result<Polled, FeedError>,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    NotModified,
+    Fetched(IngestSummary),
+}
+
+/// Fetches one feed, processes what came back and stores the result. Never fails:
+/// every problem ends up in the report and in the feed's row.
+pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let url = Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
+    let result = fetch_and_process(ctx, feed, state, &url).await;
+    let now = Utc::now();
+    let mut rng = fastrand::Rng::new();
+    let s = &ctx.schedule;
+    let mut next = state.clone();
+    let (http_status, outcome) = match result {
+        Ok(done) => {
+            next.failures = 0;
+            next.validators = done.validators.clone();
+            next.moved = done.moved.clone();
+            if let Some(new_url) = &done.new_url {
+                tracing::info!(feed = %feed.name, from = %state.url, to = %new_url,
+                    "feed moved permanently; fetching it at its new address from now on");
+                next.url = new_url.clone();
+            }
+            next.next_attempt_at = Some(schedule::after_success(
+                &feed.schedule,
+                now,
+                s.jitter,
+                done.hint,
+                &mut rng,
+            ));
+            (Some(done.http_status), done.into_outcome())
+        }
+        Err(e) => {
+            next.failures = state.failures.saturating_add(1);
+            next.next_attempt_at = Some(schedule::after_failure(
+                &feed.schedule,
+                now,
+                next.failures,
+                s.jitter,
+                s.max_backoff,
+                e.retry_after,
+                &mut rng,
+            ));
+            (e.http_status, PollOutcome::Failed(e))
+        }
+    };
+    let failed = match &outcome {
+        PollOutcome::Failed(e) => Some(e.clone()),
+        _ => None,
+    };
+    let not_modified = matches!(outcome, PollOutcome::NotModified { .. });
+    let record = PollRecord {
+        feed_id: state.id,
+        started_at,
+        duration: clock.elapsed(),
+        http_status,
+        outcome,
+        failures: next.failures,
+        next_attempt_at: next.next_attempt_at.unwrap_or(now),
+    };
+    let result = match ctx.writer.record_poll(record).await {
+        Err(e) => {
+            // Nothing of this poll was stored: keep the old state and try again soon.
+            next = state.clone();
+            next.next_attempt_at =
+                Some(now + chrono::Duration::from_std(STORAGE_RETRY).unwrap_or_default());
+            Err(FeedError::new(ErrorKind::Storage, e.to_string()))
+        }
+        Ok(_) if failed.is_some() => Err(failed.expect("checked")),
+        Ok(_) if not_modified => Ok(Polled::NotModified),
+        Ok(summary) => Ok(Polled::Fetched(summary)),
+    };
+    match &result {
+        Ok(Polled::Fetched(s)) => {
+            tracing::info!(feed = %feed.name, entries = s.entries, new = s.new,
+            updated = s.updated, duplicates = s.duplicates, "feed polled")
+        }
+        Ok(Polled::NotModified) => tracing::debug!(feed = %feed.name, "feed not modified"),
+        Err(e) => tracing::warn!(feed = %feed.name, kind = %e.kind, error = %e.message,
+            failures = next.failures, "feed poll failed"),
+    }
+    Report {
+        feed: feed.name.clone(),
+        state: next,
+        result,
+        duration: clock.elapsed(),
+    }
+}
+
+/// A successful fetch, processed and ready to store.
+struct Processed {
+    http_status: u16,
+    validators: crate::model::Validators,
+    moved: MoveState,
+    new_url: Option<String>,
+    hint: Option<Duration>,
+    body: Option<(u64, ParsedFeed, Vec<Article>)>,
+}
+
+impl Processed {
+    fn into_outcome(self) -> PollOutcome {
+        match self.body {
+            None => PollOutcome::NotModified {
+                validators: self.validators,
+                moved: self.moved,
+                new_url: self.new_url,
+            },
+            Some((bytes, feed, articles)) => PollOutcome::Fetched {
+                validators: self.validators,
+                moved: self.moved,
+                new_url: self.new_url,
+                bytes,
+                title: feed.title,
+                site_url: feed.site_url,
+                articles,
+                truncated: feed.truncated,
+            },
+        }
+    }
+}
+
+async fn fetch_and_process(
+    ctx: &Context,
+    feed: &FeedConfig,
+    state: &FeedState,
+    url: &Url,
+) -> Result<Processed, FeedError> {
+    let fetched = ctx.fetcher.fetch(url, &state.validators).await?;
+    let (moved, new_url) =
+        observe_move(&state.moved, fetched.moved_permanently.as_ref(), Utc::now());
+    let status = fetched.status;
+    let Some(body) = fetched.body else {
+        return Ok(Processed {
+            http_status: status,
+            validators: fetched.validators,
+            moved,
+            new_url,
+            hint: fetched.max_age,
+            body: None,
+        });
+    };
+    let bytes = body.len() as u64;
+    let base = fetched.final_url.clone();
+    let feed_cfg = feed.clone();
+    let topics = ctx.topics.clone();
+    let max_entries = ctx.max_entries;
+    let processed =
+        tokio::task::spawn_blocking(move || process(&body, &base, &feed_cfg, &topics, max_entries))
+            .await
+            .unwrap_or_else(|join| {
+                let message = match join.try_into_panic() {
+                    Ok(panic) => crate::panic_message(&*panic),
+                    Err(e) => e.to_string(),
+                };
+                Err(FeedError::new(
+                    ErrorKind::Internal,
+                    format!("internal error while processing the feed: {message}"),
+                ))
+            });
+    let (parsed, articles) = processed.map_err(|e| FeedError {
+        http_status: Some(status),
+        ..e
+    })?;
+    let hint = [fetched.max_age, parsed.ttl].into_iter().flatten().max();
+    Ok(Processed {
+        http_status: status,
+        validators: fetched.validators,
+        moved,
+        new_url,
+        hint,
+        body: Some((bytes, parsed, articles)),
+    })
+}
+
+/// parse → clean → classify, for one document. Synchronous and pure.
+pub fn process(
+    body: &[u8],
+    url: &Url,
+    feed: &FeedConfig,
+    topics: &[TopicConfig],
+    max_entries: usize,
+) -> Result<(ParsedFeed, Vec<Article>), FeedError> {
+    let mut parsed = parse::parse(body, url, feed.timezone, max_entries)?;
+    let entries = std::mem::take(&mut parsed.entries);
+    let articles = entries
+        .into_iter()
+        .map(|entry| {
+            let mut article = clean::clean(entry, feed.language.as_deref());
+            article.topics = classify::classify(&article, &feed.name, topics);
+            article
+        })
+        .collect();
+    Ok((parsed, articles))
+}
+
+/// Tracks a permanent redirect across polls. Returns the new state and, once the
+/// move is confirmed, the URL to fetch from now on.
+pub fn observe_move(
+    prev: &MoveState,
+    seen: Option<&Url>,
+    now: DateTime<Utc>,
+) -> (MoveState, Option<String>) {
+    let Some(target) = seen else {
+        return (MoveState::default(), None);
+    };
+    let target = target.as_str();
+    let state = if prev.to.as_deref() == Some(target) {
+        MoveState {
+            to: prev.to.clone(),
+            since: prev.since.or(Some(now)),
+            count: prev.count.saturating_add(1),
+        }
+    } else {
+        MoveState {
+            to: Some(target.to_string()),
+            since: Some(now),
+            count: 1,
+        }
+    };
+    let old_enough = state
+        .since
+        .is_some_and(|since| (now - since).to_std().unwrap_or_default() >= MOVE_MIN_AGE);
+    if state.count >= MOVE_CONFIRMATIONS && old_enough {
+        (MoveState::default(), Some(target.to_string()))
+    } else {
+        (state, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(h: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + h * 3600, 0).unwrap()
+    }
+
+    #[test]
+    fn a_permanent_move_applies_after_three_sightings_over_a_day() {
+        let new = Url::parse("https://e.org/new").unwrap();
+        let (s1, apply) = observe_move(&MoveState::default(), Some(&new), t(0));
+        assert_eq!((s1.count, apply), (1, None));
+        let (s2, apply) = observe_move(&s1, Some(&new), t(12));
+        assert_eq!((s2.count, apply), (2, None));
+        // Third sighting, but only 20 hours after the first: not yet.
+        let (s3, apply) = observe_move(&s2, Some(&new), t(20));
+        assert_eq!((s3.count, apply), (3, None));
+        let (s4, apply) = observe_move(&s3, Some(&new), t(25));
+        assert_eq!(apply.as_deref(), Some("https://e.org/new"));
+        assert_eq!(s4, MoveState::default());
+        // A poll without the redirect (or with a temporary one) forgets the sightings.
+        let (reset, apply) = observe_move(&s3, None, t(30));
+        assert_eq!((reset, apply), (MoveState::default(), None));
+        // A different target starts over.
+        let other = Url::parse("https://e.org/other").unwrap();
+        let (s, _) = observe_move(&s3, Some(&other), t(30));
+        assert_eq!(s.count, 1);
+    }
+}

@@ -1,0 +1,382 @@
+//! Feed bytes → [`ParsedFeed`]. feed-rs does the reading; its types stop here.
+//!
+//! feed-rs invents a random id for an entry that has none, which would make a new
+//! article of it on every fetch; kabar asks feed-rs for no id at all in that case and
+//! computes its own key in `dedup`. Dates go through [`parse_date`], which also reads
+//! Indonesian day and month names and dates without a zone.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use feed_rs::model::{self, Text};
+use url::Url;
+
+use crate::model::{Entry, ErrorKind, FeedError, ParsedFeed};
+use crate::pipeline::clean;
+
+/// Parses one feed document.
+pub fn parse(
+    bytes: &[u8],
+    feed_url: &Url,
+    timezone: Tz,
+    max_entries: usize,
+) -> Result<ParsedFeed, FeedError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(FeedError::new(
+            ErrorKind::Parse,
+            "the response body is empty",
+        ));
+    }
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(feed_url.as_str()))
+        // An empty id means "the feed gave none"; see the module docs.
+        .id_generator(|_, _, _| String::new())
+        .sanitize_content(false)
+        .timestamp_parser(move |s| parse_date(s, timezone))
+        .build();
+    let feed = parser.parse(bytes).map_err(|e| {
+        let message = if looks_like_html(bytes) {
+            "the server sent an HTML page, not a feed".to_string()
+        } else {
+            format!("not a feed: {e}")
+        };
+        FeedError::new(ErrorKind::Parse, message)
+    })?;
+
+    let feed_language = feed.language.as_deref().map(clean::language_code);
+    let total = feed.entries.len();
+    let entries = feed
+        .entries
+        .into_iter()
+        .take(max_entries)
+        .map(|e| entry(e, feed_url, feed_language.as_deref()))
+        .collect();
+    Ok(ParsedFeed {
+        title: feed.title.map(|t| text_of(&t)).filter(|t| !t.is_empty()),
+        site_url: pick_link(&feed.links, feed_url),
+        language: feed_language,
+        ttl: feed
+            .ttl
+            .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
+        entries,
+        truncated: total.saturating_sub(max_entries),
+    })
+}
+
+fn entry(e: model::Entry, feed_url: &Url, feed_language: Option<&str>) -> Entry {
+    let guid = Some(e.id.trim().to_string()).filter(|id| !id.is_empty());
+    Entry {
+        guid,
+        link: pick_link(&e.links, feed_url),
+        title: e.title.as_ref().map(text_of).unwrap_or_default(),
+        summary_html: e
+            .summary
+            .map(|s| s.content)
+            .filter(|s| !s.trim().is_empty()),
+        content_html: e
+            .content
+            .and_then(|c| c.body)
+            .filter(|s| !s.trim().is_empty()),
+        authors: e
+            .authors
+            .into_iter()
+            .filter_map(|p| p.name)
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect(),
+        published: e.published.or(e.updated),
+        updated: e.updated,
+        language: e
+            .language
+            .as_deref()
+            .map(clean::language_code)
+            .or_else(|| feed_language.map(str::to_string)),
+    }
+}
+
+/// A title or other short text as one line of plain text.
+fn text_of(t: &Text) -> String {
+    let plain = if t.content_type.to_string().contains("html") || t.content.contains('<') {
+        clean::html_to_text(&t.content)
+    } else {
+        t.content.clone()
+    };
+    plain.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The entry's web page: an `alternate` (or unlabelled) link first, made absolute.
+fn pick_link(links: &[model::Link], base: &Url) -> Option<String> {
+    let best = links
+        .iter()
+        .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && !l.href.trim().is_empty())
+        .or_else(|| links.iter().find(|l| !l.href.trim().is_empty()))?;
+    let href = best.href.trim();
+    base.join(href)
+        .ok()
+        .map(String::from)
+        .or_else(|| Some(href.to_string()))
+}
+
+fn looks_like_html(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(1024)];
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    head.contains("<!doctype html") || head.contains("<html")
+}
+
+/// Reads the many ways feeds write dates: RFC 3339 and RFC 2822 with their common
+/// mistakes, English and Indonesian day and month names ("Sen, 3 Mei 2025 10:00
+/// WIB"), and dates without a zone, which are taken to be in `timezone`.
+pub fn parse_date(raw: &str, timezone: Tz) -> Option<DateTime<Utc>> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.to_utc());
+    }
+    if let Ok(t) = DateTime::parse_from_rfc2822(s) {
+        return Some(t.to_utc());
+    }
+    let normal = normalise_date(s);
+    const ZONED: &[&str] = &[
+        "%d %b %Y %H:%M:%S %z",
+        "%d %b %Y %H:%M %z",
+        "%b %d %Y %H:%M:%S %z",
+        "%Y-%m-%d %H:%M:%S %z",
+        "%Y-%m-%d %H:%M %z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+    ];
+    for f in ZONED {
+        if let Ok(t) = DateTime::parse_from_str(&normal, f) {
+            return Some(t.to_utc());
+        }
+    }
+    const LOCAL: &[&str] = &[
+        "%d %b %Y %H:%M:%S",
+        "%d %b %Y %H:%M",
+        "%b %d %Y %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y/%m/%d %H:%M",
+    ];
+    let local = LOCAL
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(&normal, f).ok())
+        .or_else(|| {
+            ["%d %b %Y", "%b %d %Y", "%Y-%m-%d", "%Y/%m/%d"]
+                .iter()
+                .find_map(|f| NaiveDate::parse_from_str(&normal, f).ok())
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })?;
+    timezone
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Rewrites a date into the shapes `parse_date` tries: day names dropped, month
+/// names as English abbreviations, zone names as offsets, words like "pukul" gone.
+fn normalise_date(s: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for word in s.split(|c: char| c.is_whitespace() || c == ',') {
+        let w = word.trim_end_matches('.');
+        if w.is_empty() {
+            continue;
+        }
+        let lower = w.to_lowercase();
+        if let Some(month) = month(&lower) {
+            out.push(month.to_string());
+        } else if is_day_name(&lower) || matches!(lower.as_str(), "pukul" | "jam" | "at" | "um") {
+            continue;
+        } else if let Some(offset) = zone_offset(w) {
+            out.push(offset.to_string());
+        } else if is_dotted_time(w) {
+            // "19.30", the Indonesian way of writing 19:30.
+            out.push(w.replace('.', ":"));
+        } else {
+            out.push(w.to_string());
+        }
+    }
+    out.join(" ")
+}
+
+fn is_dotted_time(w: &str) -> bool {
+    let parts: Vec<&str> = w.split('.').collect();
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn month(w: &str) -> Option<&'static str> {
+    const MONTHS: &[(&str, &[&str])] = &[
+        ("Jan", &["jan", "januari", "january"]),
+        ("Feb", &["feb", "februari", "pebruari", "february", "peb"]),
+        ("Mar", &["mar", "maret", "march"]),
+        ("Apr", &["apr", "april"]),
+        ("May", &["mei", "may"]),
+        ("Jun", &["jun", "juni", "june"]),
+        ("Jul", &["jul", "juli", "july"]),
+        ("Aug", &["agu", "agt", "ags", "agustus", "aug", "august"]),
+        ("Sep", &["sep", "sept", "september"]),
+        ("Oct", &["okt", "oktober", "oct", "october"]),
+        ("Nov", &["nov", "nop", "november", "nopember"]),
+        ("Dec", &["des", "desember", "dec", "december"]),
+    ];
+    MONTHS
+        .iter()
+        .find(|(_, names)| names.contains(&w))
+        .map(|(en, _)| *en)
+}
+
+fn is_day_name(w: &str) -> bool {
+    const DAYS: &[&str] = &[
+        "senin",
+        "sen",
+        "selasa",
+        "sel",
+        "rabu",
+        "rab",
+        "kamis",
+        "kam",
+        "jumat",
+        "jum'at",
+        "jum",
+        "sabtu",
+        "sab",
+        "minggu",
+        "min",
+        "ahad",
+        "mon",
+        "monday",
+        "tue",
+        "tues",
+        "tuesday",
+        "wed",
+        "wednesday",
+        "thu",
+        "thur",
+        "thurs",
+        "thursday",
+        "fri",
+        "friday",
+        "sat",
+        "saturday",
+        "sun",
+        "sunday",
+    ];
+    DAYS.contains(&w)
+}
+
+fn zone_offset(w: &str) -> Option<&'static str> {
+    Some(match w {
+        "WIB" => "+0700",
+        "WITA" => "+0800",
+        "WIT" => "+0900",
+        "GMT" | "UTC" | "UT" | "Z" => "+0000",
+        "EST" => "-0500",
+        "EDT" => "-0400",
+        "CST" => "-0600",
+        "CDT" => "-0500",
+        "MST" => "-0700",
+        "MDT" => "-0600",
+        "PST" => "-0800",
+        "PDT" => "-0700",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Option<String> {
+        parse_date(s, chrono_tz::Asia::Jakarta).map(|t| t.to_rfc3339())
+    }
+
+    #[test]
+    fn dates_in_english_indonesian_and_without_zone() {
+        let cases = [
+            (
+                "Fri, 27 Jun 2025 11:48:17 +0700",
+                "2025-06-27T04:48:17+00:00",
+            ),
+            ("2025-06-27T11:48:17+07:00", "2025-06-27T04:48:17+00:00"),
+            (
+                "Sen, 3 Mei 2025 10:00:00 +0700",
+                "2025-05-03T03:00:00+00:00",
+            ),
+            ("Jumat, 27 Juni 2025 11:48 WIB", "2025-06-27T04:48:00+00:00"),
+            (
+                "Minggu, 26 Januari 2025 pukul 19.30 WIB",
+                "2025-01-26T12:30:00+00:00",
+            ),
+            (
+                "Thurs, 13 Jul 2011 07:38:00 GMT",
+                "2011-07-13T07:38:00+00:00",
+            ),
+            ("Wed, 02 Oct 2002 08:00:00 EST", "2002-10-02T13:00:00+00:00"),
+            // No zone: taken as the feed's zone (Asia/Jakarta here).
+            ("2025-06-27 11:48:17", "2025-06-27T04:48:17+00:00"),
+            ("2025-06-27T11:48:17", "2025-06-27T04:48:17+00:00"),
+            ("27 Agustus 2025", "2025-08-26T17:00:00+00:00"),
+            ("2025-06-27", "2025-06-26T17:00:00+00:00"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(d(raw).as_deref(), Some(want), "{raw}");
+        }
+        assert_eq!(d(""), None);
+        assert_eq!(d("kemarin sore"), None);
+        assert_eq!(d("32 Jan 2025"), None);
+    }
+
+    #[test]
+    fn entries_without_ids_get_none_not_a_random_uuid() {
+        let xml = br#"<rss version="2.0"><channel><title>t</title>
+            <item><title>No id</title><description>x</description></item>
+            <item><title>Has link</title><link>/a/1</link></item>
+            <item><title>Has guid</title><guid isPermaLink="false">abc</guid></item>
+            </channel></rss>"#;
+        let url = Url::parse("https://example.org/feed").unwrap();
+        let f = parse(xml, &url, Tz::UTC, 100).unwrap();
+        let ids: Vec<_> = f.entries.iter().map(|e| e.guid.clone()).collect();
+        assert_eq!(ids, [None, None, Some("abc".into())]);
+        assert_eq!(
+            f.entries[1].link.as_deref(),
+            Some("https://example.org/a/1")
+        );
+    }
+
+    #[test]
+    fn html_pages_and_empty_bodies_get_clear_errors() {
+        let url = Url::parse("https://example.org/").unwrap();
+        let e = parse(
+            b"<!DOCTYPE html><html><body>Login</body></html>",
+            &url,
+            Tz::UTC,
+            10,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Parse);
+        assert!(e.message.contains("HTML page"), "{e}");
+        let e = parse(b"  \n", &url, Tz::UTC, 10).unwrap_err();
+        assert!(e.message.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn entries_over_the_cap_are_counted() {
+        let mut xml = String::from(r#"<rss version="2.0"><channel><title>t</title>"#);
+        for i in 0..30 {
+            xml.push_str(&format!(
+                "<item><title>{i}</title><link>https://e.org/{i}</link></item>"
+            ));
+        }
+        xml.push_str("</channel></rss>");
+        let url = Url::parse("https://e.org/").unwrap();
+        let f = parse(xml.as_bytes(), &url, Tz::UTC, 10).unwrap();
+        assert_eq!((f.entries.len(), f.truncated), (10, 20));
+    }
+}

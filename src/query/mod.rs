@@ -1,0 +1,300 @@
+//! The one query language for topics (in the configuration) and for search.
+//!
+//! ```text
+//! word          the word; case- and accent-insensitive
+//! word*         any word starting with "word"
+//! "two words"   the words in order, adjacent
+//! a b, a AND b  both                   a OR b   either
+//! NOT a, -a     not                    ( … )    grouping
+//! a NEAR/n b    within n words (a, b may be groups; default n = 10)
+//! title:a       only in the title      lang:id  article language      feed:name
+//! ```
+//!
+//! `lexer` → `parser` → [`Expr`]; `matcher` decides over one article; [`Query::fts`]
+//! gives the search index a cheap superset of the matches, which the matcher then
+//! narrows (so search and topics agree exactly); `search` runs a search over the store.
+
+mod lexer;
+mod matcher;
+mod parser;
+pub mod search;
+
+pub use matcher::{Doc, Hit};
+
+use std::fmt;
+
+/// A parsed query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// One word, or several in order and adjacent. With `prefix`, the last word
+    /// matches any word that starts with it.
+    Words {
+        words: Vec<String>,
+        prefix: bool,
+    },
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    Near {
+        left: Box<Expr>,
+        right: Box<Expr>,
+        distance: u32,
+    },
+    Title(Box<Expr>),
+    Lang(String),
+    Feed(String),
+}
+
+impl Expr {
+    /// Whether a match of this expression has word positions (NEAR needs them).
+    fn has_positions(&self) -> bool {
+        match self {
+            Expr::Words { .. } => true,
+            Expr::And(xs) | Expr::Or(xs) => xs.iter().all(Expr::has_positions),
+            Expr::Near { .. } => true,
+            Expr::Title(e) => e.has_positions(),
+            Expr::Not(_) | Expr::Lang(_) | Expr::Feed(_) => false,
+        }
+    }
+}
+
+/// A query and the text it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub expr: Expr,
+    source: String,
+}
+
+impl Query {
+    pub fn parse(source: &str) -> Result<Query, QueryError> {
+        let tokens = lexer::lex(source)?;
+        let expr = parser::parse(&tokens, source.chars().count() + 1)?;
+        Ok(Query {
+            expr,
+            source: source.to_string(),
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The matched words, or `None` when the document does not match.
+    pub fn matches(&self, doc: &Doc) -> Option<Vec<Hit>> {
+        doc.eval(&self.expr)
+    }
+
+    /// An FTS5 expression that every matching document satisfies (it may admit
+    /// more), or `None` when the index cannot narrow the query (`NOT a` alone).
+    pub fn fts(&self) -> Option<String> {
+        fts(&self.expr)
+    }
+}
+
+fn fts(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Words { words, prefix } => {
+            // Tokens hold only letters and digits, so quoting cannot be escaped.
+            let star = if *prefix { "*" } else { "" };
+            Some(format!("\"{}\"{star}", words.join(" ")))
+        }
+        Expr::And(xs) => {
+            let parts: Vec<String> = xs.iter().filter_map(fts).collect();
+            (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
+        }
+        Expr::Near { left, right, .. } => {
+            fts(&Expr::And(vec![(**left).clone(), (**right).clone()]))
+        }
+        Expr::Or(xs) => {
+            let parts: Option<Vec<String>> = xs.iter().map(fts).collect();
+            parts.map(|p| format!("({})", p.join(" OR ")))
+        }
+        Expr::Title(e) => fts(e),
+        Expr::Not(_) | Expr::Lang(_) | Expr::Feed(_) => None,
+    }
+}
+
+/// A syntax error: where, and what was expected there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    /// 1-based column, in characters.
+    pub column: usize,
+    pub message: String,
+}
+
+impl QueryError {
+    fn new(column: usize, expected: impl Into<String>) -> QueryError {
+        QueryError {
+            column,
+            message: format!("expected {}", expected.into()),
+        }
+    }
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "column {}: {}", self.column, self.message)
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(word: &str) -> Expr {
+        Expr::Words {
+            words: vec![word.to_string()],
+            prefix: false,
+        }
+    }
+
+    fn p(s: &str) -> Expr {
+        Query::parse(s).unwrap_or_else(|e| panic!("{s}: {e}")).expr
+    }
+
+    fn err(s: &str) -> (usize, String) {
+        let e = Query::parse(s).expect_err(s);
+        (e.column, e.message)
+    }
+
+    #[test]
+    fn precedence_not_near_and_or() {
+        // a OR b c  ==  a OR (b AND c)
+        assert_eq!(
+            p("a OR b c"),
+            Expr::Or(vec![w("a"), Expr::And(vec![w("b"), w("c")])])
+        );
+        // a b NEAR c  ==  a AND (b NEAR c)
+        assert_eq!(
+            p("a b NEAR c"),
+            Expr::And(vec![
+                w("a"),
+                Expr::Near {
+                    left: Box::new(w("b")),
+                    right: Box::new(w("c")),
+                    distance: 10
+                }
+            ])
+        );
+        // NOT a b  ==  (NOT a) AND b;  -a is NOT a
+        assert_eq!(
+            p("NOT a b"),
+            Expr::And(vec![Expr::Not(Box::new(w("a"))), w("b")])
+        );
+        assert_eq!(
+            p("-a OR b"),
+            Expr::Or(vec![Expr::Not(Box::new(w("a"))), w("b")])
+        );
+        assert_eq!(p("a AND b"), p("a b"));
+    }
+
+    #[test]
+    fn terms_phrases_prefixes_and_fields() {
+        assert_eq!(
+            p("Kerja-Sama"),
+            Expr::Words {
+                words: vec!["kerja".into(), "sama".into()],
+                prefix: false
+            }
+        );
+        assert_eq!(
+            p("digital*"),
+            Expr::Words {
+                words: vec!["digital".into()],
+                prefix: true
+            }
+        );
+        assert_eq!(
+            p("\"Nota  Kesepahaman\""),
+            Expr::Words {
+                words: vec!["nota".into(), "kesepahaman".into()],
+                prefix: false
+            }
+        );
+        assert_eq!(
+            p("title:(a OR b)"),
+            Expr::Title(Box::new(Expr::Or(vec![w("a"), w("b")])))
+        );
+        assert_eq!(
+            p("lang:ID feed:antara-id"),
+            Expr::And(vec![
+                Expr::Lang("id".into()),
+                Expr::Feed("antara-id".into())
+            ])
+        );
+        assert_eq!(
+            p("(a OR b) NEAR/15 (c OR \"d e\")"),
+            Expr::Near {
+                left: Box::new(Expr::Or(vec![w("a"), w("b")])),
+                right: Box::new(Expr::Or(vec![
+                    w("c"),
+                    Expr::Words {
+                        words: vec!["d".into(), "e".into()],
+                        prefix: false
+                    }
+                ])),
+                distance: 15
+            }
+        );
+        // Lower-case operators are words (Indonesian "dan", English "and" alike).
+        assert_eq!(p("a and b"), Expr::And(vec![w("a"), w("and"), w("b")]));
+    }
+
+    #[test]
+    fn every_error_names_its_column_and_what_was_expected() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("", 1, "the query is empty"),
+            ("a AND", 6, "after AND, found the end"),
+            ("a OR OR b", 6, "after OR, found OR"),
+            ("(a b", 5, "')' to close the '(' at column 1"),
+            ("a b)", 4, "found ')' without a matching '('"),
+            ("()", 2, "inside the parentheses"),
+            ("\"open phrase", 1, "closing '\"'"),
+            ("\"  \"", 1, "words inside the quotes"),
+            ("a NEAR", 7, "after NEAR"),
+            ("a NEAR/0 b", 8, "distance from 1 to 1000"),
+            ("a NEAR/x b", 8, "distance from 1 to 1000"),
+            ("a NEAR NOT b", 3, "both sides of NEAR"),
+            ("lang:id NEAR b", 9, "both sides of NEAR"),
+            ("NOT", 4, "after NOT"),
+            ("a -", 3, "letters or digits, found \"-\""),
+            ("title:", 7, "after title:"),
+            ("lang:", 6, "value right after lang:"),
+            ("feed:(x)", 6, "value right after feed:, found '('"),
+            ("date:2025", 1, "a field title:, lang: or feed:, not date:"),
+            ("di*gital", 3, "'*' only at the end"),
+            ("a ©", 3, "letters or digits"),
+            ("a ) b", 3, "without a matching"),
+        ];
+        for (q, col, needle) in cases {
+            let (c, m) = err(q);
+            assert!(m.starts_with("expected "), "{q}: {m}");
+            assert!(m.contains(needle), "{q}: {m:?} lacks {needle:?}");
+            assert_eq!(c, *col, "{q}: {m}");
+        }
+    }
+
+    #[test]
+    fn fts_is_a_superset() {
+        let q = |s: &str| Query::parse(s).unwrap().fts();
+        assert_eq!(
+            q("digital* NEAR/5 \"kerja sama\""),
+            Some("(\"digital\"* AND \"kerja sama\")".into())
+        );
+        assert_eq!(q("a OR NOT b"), None);
+        assert_eq!(q("a NOT b lang:id"), Some("(\"a\")".into()));
+        assert_eq!(q("title:(x OR y)"), Some("(\"x\" OR \"y\")".into()));
+        assert_eq!(q("-x"), None);
+    }
+
+    #[test]
+    fn the_design_example_topic_parses() {
+        let q = Query::parse(
+            "(digital* OR siber OR cyber* OR \"kecerdasan buatan\" OR \"artificial intelligence\")\nNEAR/15\n(cooperat* OR partnership* OR MoU OR \"kerja sama\" OR kerjasama OR kemitraan OR \"nota kesepahaman\")",
+        )
+        .unwrap();
+        assert!(matches!(q.expr, Expr::Near { distance: 15, .. }));
+    }
+}

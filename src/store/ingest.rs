@@ -1,0 +1,534 @@
+//! The write transactions: feed rows, and a poll with its articles.
+//!
+//! Runs on the writer thread only. Each public function is one `BEGIN IMMEDIATE`
+//! transaction: a poll's feed state, fetch record and articles land together or not
+//! at all.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::StoreError;
+use crate::model::{
+    Article, FeedState, IngestSummary, MoveState, PollOutcome, PollRecord, Validators, rfc3339,
+};
+use crate::pipeline::dedup::{self, Candidate, StoredIdentity, Verdict};
+
+/// A published date more than this far past first sight is clamped to first sight.
+const FUTURE_SLACK: i64 = 24 * 3600;
+
+fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+pub(super) fn sync_feeds(
+    conn: &mut Connection,
+    feeds: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<Vec<FeedState>, StoreError> {
+    let tx = immediate(conn)?;
+    let mut states = Vec::with_capacity(feeds.len());
+    for (name, url) in feeds {
+        tx.execute(
+            "INSERT INTO feeds (name, config_url, url, created_at) VALUES (?1, ?2, ?2, ?3)
+             ON CONFLICT (name) DO NOTHING",
+            params![name, url, now.timestamp()],
+        )?;
+        // The configured URL changed: fetch the new one, with no old validators.
+        let changed = tx.execute(
+            "UPDATE feeds SET config_url = ?2, url = ?2, etag = NULL, last_modified = NULL,
+                    moved_to = NULL, moved_since = NULL, moved_count = 0
+             WHERE name = ?1 AND config_url <> ?2",
+            params![name, url],
+        )?;
+        if changed > 0 {
+            tracing::info!(feed = %name, url = %url, "feed URL changed in the configuration");
+        }
+        states.push(tx.query_row(
+            "SELECT id, name, url, etag, last_modified, consecutive_failures, next_attempt_at,
+                    moved_to, moved_since, moved_count
+             FROM feeds WHERE name = ?1",
+            [name],
+            |r| {
+                Ok(FeedState {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    url: r.get(2)?,
+                    validators: Validators {
+                        etag: r.get(3)?,
+                        last_modified: r.get(4)?,
+                    },
+                    failures: r.get(5)?,
+                    next_attempt_at: r
+                        .get::<_, Option<i64>>(6)?
+                        .and_then(|t| DateTime::from_timestamp(t, 0)),
+                    moved: MoveState {
+                        to: r.get(7)?,
+                        since: r
+                            .get::<_, Option<i64>>(8)?
+                            .and_then(|t| DateTime::from_timestamp(t, 0)),
+                        count: r.get(9)?,
+                    },
+                })
+            },
+        )?);
+    }
+    tx.commit()?;
+    Ok(states)
+}
+
+/// The parts of a poll record every outcome stores.
+struct Head {
+    feed_id: i64,
+    started_at: i64,
+    http_status: Option<u16>,
+    next_attempt_at: i64,
+}
+
+pub(super) fn record_poll(
+    conn: &mut Connection,
+    rec: PollRecord,
+) -> Result<IngestSummary, StoreError> {
+    let tx = immediate(conn)?;
+    let now = Utc::now().timestamp();
+    let mut summary = IngestSummary::default();
+    let mut bytes = None;
+    let head = Head {
+        feed_id: rec.feed_id,
+        started_at: rec.started_at.timestamp(),
+        http_status: rec.http_status,
+        next_attempt_at: rec.next_attempt_at.timestamp(),
+    };
+    let (status, error) = match rec.outcome {
+        PollOutcome::Failed(e) => {
+            tx.execute(
+                "UPDATE feeds SET last_fetch_at = ?2, last_status = 'error', last_http_status = ?3,
+                        last_error_kind = ?4, last_error = ?5, consecutive_failures = ?6,
+                        next_attempt_at = ?7
+                 WHERE id = ?1",
+                params![
+                    head.feed_id,
+                    head.started_at,
+                    head.http_status,
+                    e.kind.as_str(),
+                    e.message,
+                    rec.failures,
+                    head.next_attempt_at
+                ],
+            )?;
+            ("error", Some(e))
+        }
+        PollOutcome::NotModified {
+            validators,
+            moved,
+            new_url,
+        } => {
+            record_success(
+                &tx,
+                &head,
+                "not_modified",
+                &validators,
+                &moved,
+                new_url.as_deref(),
+                None,
+                None,
+            )?;
+            ("not_modified", None)
+        }
+        PollOutcome::Fetched {
+            validators,
+            moved,
+            new_url,
+            bytes: n,
+            title,
+            site_url,
+            articles,
+            truncated,
+        } => {
+            record_success(
+                &tx,
+                &head,
+                "ok",
+                &validators,
+                &moved,
+                new_url.as_deref(),
+                title.as_deref(),
+                site_url.as_deref(),
+            )?;
+            bytes = Some(n);
+            summary = ingest_articles(&tx, head.feed_id, articles, now)?;
+            summary.truncated = truncated;
+            ("ok", None)
+        }
+    };
+    tx.execute(
+        "INSERT INTO fetches (feed_id, started_at, duration_ms, status, http_status, bytes, entries,
+                              new, updated, duplicates, truncated, error_kind, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            head.feed_id,
+            head.started_at,
+            rec.duration.as_millis() as i64,
+            status,
+            head.http_status,
+            bytes.map(|b| b as i64),
+            summary.entries as i64,
+            summary.new as i64,
+            summary.updated as i64,
+            summary.duplicates as i64,
+            summary.truncated as i64,
+            error.as_ref().map(|e| e.kind.as_str()),
+            error.as_ref().map(|e| e.message.as_str()),
+        ],
+    )?;
+    tx.commit()?;
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_success(
+    tx: &Transaction,
+    head: &Head,
+    status: &str,
+    validators: &Validators,
+    moved: &MoveState,
+    new_url: Option<&str>,
+    title: Option<&str>,
+    site_url: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE feeds SET last_fetch_at = ?2, last_success_at = ?2, last_status = ?3,
+                last_http_status = ?4, last_error_kind = NULL, last_error = NULL,
+                consecutive_failures = 0, next_attempt_at = ?5, etag = ?6, last_modified = ?7,
+                moved_to = ?8, moved_since = ?9, moved_count = ?10,
+                url = COALESCE(?11, url), title = COALESCE(?12, title),
+                site_url = COALESCE(?13, site_url)
+         WHERE id = ?1",
+        params![
+            head.feed_id,
+            head.started_at,
+            status,
+            head.http_status,
+            head.next_attempt_at,
+            validators.etag,
+            validators.last_modified,
+            moved.to,
+            moved.since.map(|t| t.timestamp()),
+            moved.count,
+            new_url,
+            title,
+            site_url,
+        ],
+    )?;
+    Ok(())
+}
+
+/// The stored fields an update compares against.
+struct Existing {
+    id: i64,
+    title: String,
+    text: String,
+    url: Option<String>,
+    published: Option<i64>,
+}
+
+fn ingest_articles(
+    tx: &Transaction,
+    feed_id: i64,
+    articles: Vec<Article>,
+    now: i64,
+) -> Result<IngestSummary, StoreError> {
+    let mut summary = IngestSummary {
+        entries: articles.len(),
+        ..IngestSummary::default()
+    };
+    let mut trusted: bool = tx.query_row(
+        "SELECT guids_trusted FROM feeds WHERE id = ?1",
+        [feed_id],
+        |r| r.get(0),
+    )?;
+    if trusted && !dedup::guids_usable(&articles) {
+        distrust_guids(tx, feed_id, "its GUIDs repeat or are positions")?;
+        trusted = false;
+    }
+    if trusted && let Some(reused) = find_reused_guid(tx, feed_id, &articles)? {
+        distrust_guids(
+            tx,
+            feed_id,
+            &format!("it reused the GUID {reused:?} for another article"),
+        )?;
+        trusted = false;
+    }
+    let keys = dedup::entry_keys(&articles, trusted);
+    for (article, key) in articles.into_iter().zip(keys) {
+        let existing = tx
+            .prepare_cached("SELECT id, title, text, url, published FROM articles WHERE feed_id = ?1 AND entry_key = ?2")?
+            .query_row(params![feed_id, key], |r| {
+                Ok(Existing {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    text: r.get(2)?,
+                    url: r.get(3)?,
+                    published: r.get(4)?,
+                })
+            })
+            .optional()?;
+        let (published, published_raw) = clamp_published(article.entry.published, now);
+        match existing {
+            Some(row) => {
+                let changed = row.title != article.entry.title
+                    || row.text != article.text
+                    || row.url != article.entry.link
+                    || row.published != published;
+                if changed {
+                    update_article(tx, row.id, &article, published, published_raw, now)?;
+                    summary.updated += 1;
+                } else {
+                    tx.prepare_cached("UPDATE articles SET last_seen = ?2 WHERE id = ?1")?
+                        .execute(params![row.id, now])?;
+                    summary.unchanged += 1;
+                }
+            }
+            None => {
+                let verdict = find_verdict(tx, &article)?;
+                insert_article(
+                    tx,
+                    feed_id,
+                    &key,
+                    &article,
+                    published,
+                    published_raw,
+                    verdict,
+                    now,
+                )?;
+                summary.new += 1;
+                if matches!(verdict, Verdict::Duplicate { .. }) {
+                    summary.duplicates += 1;
+                }
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// A GUID this document uses that is stored for a different article.
+fn find_reused_guid(
+    tx: &Transaction,
+    feed_id: i64,
+    articles: &[Article],
+) -> Result<Option<String>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT canonical_url, title FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
+    )?;
+    for a in articles {
+        let Some(guid) = a.entry.guid.as_deref() else {
+            continue;
+        };
+        let stored = stmt
+            .query_row(params![feed_id, dedup::guid_key(guid)], |r| {
+                Ok(StoredIdentity {
+                    canonical_url: r.get(0)?,
+                    title: r.get(1)?,
+                })
+            })
+            .optional()?;
+        if stored.is_some_and(|s| dedup::guid_reused(&s, a)) {
+            return Ok(Some(guid.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// Stops using GUIDs as keys for this feed and re-keys its stored rows by link (or
+/// title and date), so the next fetch finds them again.
+fn distrust_guids(tx: &Transaction, feed_id: i64, why: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE feeds SET guids_trusted = 0 WHERE id = ?1",
+        [feed_id],
+    )?;
+    let rows: Vec<(i64, Option<String>, String, Option<i64>)> = tx
+        .prepare("SELECT id, canonical_url, title, published FROM articles WHERE feed_id = ?1 AND entry_key LIKE 'g:%'")?
+        .query_map([feed_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut rekey = tx.prepare("UPDATE OR IGNORE articles SET entry_key = ?2 WHERE id = ?1")?;
+    for (id, canonical, title, published) in &rows {
+        let published = published.and_then(|p| DateTime::from_timestamp(p, 0));
+        rekey.execute(params![
+            id,
+            dedup::fallback_key(canonical.as_deref(), title, published)
+        ])?;
+    }
+    tracing::warn!(
+        feed_id,
+        rows = rows.len(),
+        "no longer keying this feed's entries by GUID: {why}"
+    );
+    Ok(())
+}
+
+/// The duplicate decision for a new row: look up earlier articles with the same
+/// canonical URL and with the same text (both indexed; no scan).
+fn find_verdict(tx: &Transaction, article: &Article) -> Result<Verdict, StoreError> {
+    let candidate = |r: &rusqlite::Row| -> rusqlite::Result<Candidate> {
+        Ok(Candidate {
+            id: r.get(0)?,
+            story_id: r.get(1)?,
+        })
+    };
+    let same_url = match article
+        .canonical_url
+        .as_deref()
+        .filter(|u| dedup::url_identifies_article(u))
+    {
+        Some(u) => tx
+            .prepare_cached(
+                "SELECT id, story_id FROM articles WHERE canonical_url = ?1 ORDER BY id LIMIT 1",
+            )?
+            .query_row([u], candidate)
+            .optional()?,
+        None => None,
+    };
+    let same_content = match article.content_hash {
+        Some(h) if same_url.is_none() => tx
+            .prepare_cached(
+                "SELECT id, story_id FROM articles WHERE content_hash = ?1 ORDER BY id LIMIT 1",
+            )?
+            .query_row([h], candidate)
+            .optional()?,
+        _ => None,
+    };
+    Ok(dedup::verdict(same_url, same_content))
+}
+
+/// Dates more than a day past first sight are clamped to first sight; the feed's
+/// value is kept beside it.
+fn clamp_published(published: Option<DateTime<Utc>>, now: i64) -> (Option<i64>, Option<String>) {
+    match published.map(|p| p.timestamp()) {
+        Some(p) if p > now + FUTURE_SLACK => (Some(now), Some(rfc3339(p))),
+        other => (other, None),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_article(
+    tx: &Transaction,
+    feed_id: i64,
+    key: &str,
+    a: &Article,
+    published: Option<i64>,
+    published_raw: Option<String>,
+    verdict: Verdict,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let (duplicate_of, reason, similarity) = match verdict {
+        Verdict::Original => (None, None, None),
+        Verdict::Duplicate {
+            of,
+            reason,
+            similarity,
+        } => (Some(of), Some(reason.as_str()), Some(similarity)),
+    };
+    tx.prepare_cached(
+        "INSERT INTO articles (feed_id, entry_key, guid, url, canonical_url, title, authors,
+                               summary_html, content_html, text, boilerplate, language, published,
+                               published_raw, updated, first_seen, last_seen, changed_at, sort_time,
+                               content_hash, duplicate_of, duplicate_reason, similarity, story_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16,
+                 ?17, ?18, ?19, ?20, ?21, COALESCE(?19, 0))",
+    )?
+    .execute(params![
+        feed_id,
+        key,
+        a.entry.guid,
+        a.entry.link,
+        a.canonical_url,
+        a.entry.title,
+        json_list(&a.entry.authors),
+        a.entry.summary_html,
+        a.entry.content_html,
+        a.text,
+        json_list(&a.boilerplate),
+        a.language,
+        published,
+        published_raw,
+        a.entry.updated.map(|u| u.timestamp()),
+        now,
+        published.unwrap_or(now),
+        a.content_hash,
+        duplicate_of,
+        reason,
+        similarity,
+    ])?;
+    let id = tx.last_insert_rowid();
+    if duplicate_of.is_none() {
+        tx.prepare_cached("UPDATE articles SET story_id = id WHERE id = ?1")?
+            .execute([id])?;
+    }
+    index_article(tx, id, a, now, false)?;
+    Ok(id)
+}
+
+fn update_article(
+    tx: &Transaction,
+    id: i64,
+    a: &Article,
+    published: Option<i64>,
+    published_raw: Option<String>,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE articles SET guid = ?2, url = ?3, canonical_url = ?4, title = ?5, authors = ?6,
+                summary_html = ?7, content_html = ?8, text = ?9, boilerplate = ?10, language = ?11,
+                published = ?12, published_raw = ?13, updated = ?14, last_seen = ?15, changed_at = ?15,
+                sort_time = COALESCE(?12, first_seen), content_hash = ?16
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        a.entry.guid,
+        a.entry.link,
+        a.canonical_url,
+        a.entry.title,
+        json_list(&a.entry.authors),
+        a.entry.summary_html,
+        a.entry.content_html,
+        a.text,
+        json_list(&a.boilerplate),
+        a.language,
+        published,
+        published_raw,
+        a.entry.updated.map(|u| u.timestamp()),
+        now,
+        a.content_hash,
+    ])?;
+    index_article(tx, id, a, now, true)
+}
+
+/// Writes the search-index row and the topic matches (replacing old ones on update).
+fn index_article(
+    tx: &Transaction,
+    id: i64,
+    a: &Article,
+    now: i64,
+    replace: bool,
+) -> Result<(), StoreError> {
+    if replace {
+        tx.prepare_cached("DELETE FROM articles_fts WHERE rowid = ?1")?
+            .execute([id])?;
+        tx.prepare_cached("DELETE FROM article_topics WHERE article_id = ?1")?
+            .execute([id])?;
+    }
+    tx.prepare_cached("INSERT INTO articles_fts (rowid, title, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, a.index_title, a.index_body])?;
+    let mut topic = tx.prepare_cached(
+        "INSERT INTO article_topics (topic, article_id, score, evidence, matched_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for m in &a.topics {
+        let evidence = serde_json::to_string(&m.evidence).unwrap_or_else(|_| "[]".into());
+        topic.execute(params![m.topic, id, m.score, evidence, now])?;
+    }
+    Ok(())
+}
+
+fn json_list(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
+}

@@ -1,0 +1,47 @@
+//! SQLite: the only module that names rusqlite.
+//!
+//! * `schema`: opens connections with the right pragmas and applies the append-only
+//!   migrations in `migrations/`.
+//! * `writer`: one thread owns the only writing connection; every poll is one
+//!   `BEGIN IMMEDIATE` transaction (all of it lands, or none). WAL checkpoints run on a
+//!   second connection, off the write path.
+//! * `reader`: read-only connections for the CLI (and any other front end); in WAL
+//!   mode they never block the writer and are never blocked by it.
+
+mod ingest;
+mod reader;
+mod schema;
+mod writer;
+
+use std::path::PathBuf;
+
+pub use reader::{Reader, ScanFilter, ScanRow};
+pub use writer::Writer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no database at {}: run `kabar fetch` or `kabar run` first", .0.display())]
+    Missing(PathBuf),
+    #[error("cannot open the database {}: {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{} is not a kabar database", .0.display())]
+    NotKabar(PathBuf),
+    #[error(
+        "the database schema (version {found}) is newer than this kabar (version {known}); upgrade kabar"
+    )]
+    TooNew { found: i64, known: i64 },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the database folder {}: {source}", .path.display())]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("internal error while writing: {0}")]
+    Panicked(String),
+}

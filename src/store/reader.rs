@@ -1,0 +1,285 @@
+//! Read-only queries for listings. Each `Reader` has its own connection; in WAL mode
+//! it reads a consistent snapshot while the writer commits.
+
+use std::path::Path;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::{StoreError, schema};
+use crate::model::{
+    ArticleDetail, ArticleRow, FeedStatus, StoryCopy, TopicCount, TopicMatch, rfc3339,
+};
+
+pub struct Reader {
+    conn: Connection,
+}
+
+/// What a scan is restricted to. Times are Unix seconds against `sort_time`
+/// (published, else first seen).
+#[derive(Debug, Clone, Default)]
+pub struct ScanFilter {
+    pub feed: Option<String>,
+    pub topic: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// An FTS5 expression over the folded tokens.
+    pub fts: Option<String>,
+}
+
+/// An article as a scan yields it: enough to match a query against.
+#[derive(Debug, Clone)]
+pub struct ScanRow {
+    pub id: i64,
+    pub story_id: i64,
+    pub feed: String,
+    pub title: String,
+    pub text: String,
+    pub boilerplate: Vec<String>,
+    pub language: Option<String>,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            conn: schema::open_reader(path)?,
+        })
+    }
+
+    /// Calls `visit` for each article passing `filter`, newest first, until it
+    /// returns false.
+    pub fn scan(
+        &self,
+        filter: &ScanFilter,
+        mut visit: impl FnMut(ScanRow) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut sql = String::from(
+            "SELECT a.id, a.story_id, f.name, a.title, a.text, a.boilerplate, a.language
+             FROM articles a JOIN feeds f ON f.id = a.feed_id",
+        );
+        let mut args: Vec<Value> = Vec::new();
+        let mut clauses: Vec<&str> = Vec::new();
+        if let Some(fts) = &filter.fts {
+            clauses.push("a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)");
+            args.push(Value::Text(fts.clone()));
+        }
+        if let Some(feed) = &filter.feed {
+            clauses.push("f.name = ?");
+            args.push(Value::Text(feed.clone()));
+        }
+        if let Some(topic) = &filter.topic {
+            clauses.push(
+                "EXISTS (SELECT 1 FROM article_topics t WHERE t.article_id = a.id AND t.topic = ?)",
+            );
+            args.push(Value::Text(topic.clone()));
+        }
+        if let Some(since) = filter.since {
+            clauses.push("a.sort_time >= ?");
+            args.push(Value::Integer(since));
+        }
+        if let Some(until) = filter.until {
+            clauses.push("a.sort_time < ?");
+            args.push(Value::Integer(until));
+        }
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(" ORDER BY a.sort_time DESC, a.id DESC");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        while let Some(r) = rows.next()? {
+            let row = ScanRow {
+                id: r.get(0)?,
+                story_id: r.get(1)?,
+                feed: r.get(2)?,
+                title: r.get(3)?,
+                text: r.get(4)?,
+                boilerplate: json_list(r.get(5)?),
+                language: r.get(6)?,
+            };
+            if !visit(row) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The listing rows for `ids`, in that order. With `story_topics`, a row's topics
+    /// are those of every copy of its story.
+    pub fn rows(&self, ids: &[i64], story_topics: bool) -> Result<Vec<ArticleRow>, StoreError> {
+        let topics_sql = if story_topics {
+            "(SELECT group_concat(DISTINCT t.topic) FROM article_topics t
+              JOIN articles c ON c.id = t.article_id WHERE c.story_id = a.story_id)"
+        } else {
+            "(SELECT group_concat(t.topic) FROM article_topics t WHERE t.article_id = a.id)"
+        };
+        let sql = format!(
+            "SELECT a.id, f.name, a.guid, a.url, a.title, a.published, a.first_seen, a.language,
+                    a.duplicate_of, a.duplicate_reason, a.similarity, a.story_id,
+                    (SELECT count(*) FROM articles s WHERE s.story_id = a.story_id),
+                    {topics_sql}
+             FROM articles a JOIN feeds f ON f.id = a.feed_id WHERE a.id = ?1"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(row) = stmt.query_row([id], article_row).optional()? {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Everything about one article, with the copies of its story.
+    pub fn detail(&self, id: i64) -> Result<Option<ArticleDetail>, StoreError> {
+        let Some(row) = self.rows(&[id], false)?.pop() else {
+            return Ok(None);
+        };
+        let (canonical_url, authors, first_seen, published_raw, text, boilerplate) = self.conn.query_row(
+            "SELECT canonical_url, authors, first_seen, published_raw, text, boilerplate FROM articles WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    json_list(r.get(1)?),
+                    rfc3339(r.get(2)?),
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    json_list(r.get(5)?),
+                ))
+            },
+        )?;
+        let topic_matches = self
+            .conn
+            .prepare("SELECT topic, score, evidence FROM article_topics WHERE article_id = ?1 ORDER BY topic")?
+            .query_map([id], |r| {
+                let evidence: String = r.get(2)?;
+                Ok(TopicMatch {
+                    topic: r.get(0)?,
+                    score: r.get(1)?,
+                    evidence: serde_json::from_str(&evidence).unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let copies = self
+            .conn
+            .prepare(
+                "SELECT a.id, f.name, a.title, a.url, a.first_seen, a.duplicate_reason, a.similarity
+                 FROM articles a JOIN feeds f ON f.id = a.feed_id
+                 WHERE a.story_id = ?1 ORDER BY a.id",
+            )?
+            .query_map([row.story], |r| {
+                Ok(StoryCopy {
+                    id: r.get(0)?,
+                    feed: r.get(1)?,
+                    title: r.get(2)?,
+                    url: r.get(3)?,
+                    first_seen: rfc3339(r.get(4)?),
+                    duplicate_reason: r.get(5)?,
+                    similarity: r.get(6)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(ArticleDetail {
+            row,
+            canonical_url,
+            authors,
+            first_seen,
+            published_raw,
+            text,
+            boilerplate,
+            topic_matches,
+            copies,
+        }))
+    }
+
+    /// Every feed in the database, by name.
+    pub fn feeds(&self) -> Result<Vec<FeedStatus>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT f.name, f.url, f.title, f.last_status, f.last_http_status, f.last_fetch_at,
+                    f.last_success_at, f.next_attempt_at, f.consecutive_failures, f.last_error_kind,
+                    f.last_error, (SELECT count(*) FROM articles a WHERE a.feed_id = f.id)
+             FROM feeds f ORDER BY f.name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let time = |i: usize| -> rusqlite::Result<Option<String>> {
+                Ok(r.get::<_, Option<i64>>(i)?.map(rfc3339))
+            };
+            Ok(FeedStatus {
+                name: r.get(0)?,
+                url: r.get(1)?,
+                title: r.get(2)?,
+                status: r.get(3)?,
+                http_status: r.get(4)?,
+                last_fetch: time(5)?,
+                last_success: time(6)?,
+                next_due: time(7)?,
+                failures: r.get(8)?,
+                last_error_kind: r.get(9)?,
+                last_error: r.get(10)?,
+                articles: r.get(11)?,
+                configured: true,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Articles flagged per topic: first seen in the last 24 hours, 7 days, ever.
+    pub fn topic_counts(&self, now: i64) -> Result<Vec<TopicCount>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.topic,
+                    coalesce(sum(a.first_seen >= ?1), 0), coalesce(sum(a.first_seen >= ?2), 0), count(*)
+             FROM article_topics t JOIN articles a ON a.id = t.article_id
+             GROUP BY t.topic ORDER BY t.topic",
+        )?;
+        let rows = stmt.query_map(params![now - 86_400, now - 7 * 86_400], |r| {
+            Ok(TopicCount {
+                name: r.get(0)?,
+                last_24h: r.get(1)?,
+                last_7d: r.get(2)?,
+                all: r.get(3)?,
+                configured: true,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Number of articles stored.
+    pub fn article_count(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM articles", [], |r| r.get(0))?)
+    }
+}
+
+fn article_row(r: &Row) -> rusqlite::Result<ArticleRow> {
+    // Topic names cannot hold a comma (see config), so group_concat's list splits cleanly.
+    let topics: Option<String> = r.get(13)?;
+    let mut topics: Vec<String> = topics
+        .map(|t| t.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    topics.sort();
+    Ok(ArticleRow {
+        id: r.get(0)?,
+        feed: r.get(1)?,
+        guid: r.get(2)?,
+        url: r.get(3)?,
+        title: r.get(4)?,
+        published: r.get::<_, Option<i64>>(5)?.map(rfc3339),
+        fetched: rfc3339(r.get(6)?),
+        language: r.get(7)?,
+        duplicate_of: r.get(8)?,
+        duplicate_reason: r.get(9)?,
+        similarity: r.get(10)?,
+        story: r.get(11)?,
+        sources: r.get(12)?,
+        topics,
+    })
+}
+
+fn json_list(value: Option<String>) -> Vec<String> {
+    value
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default()
+}

@@ -1,0 +1,145 @@
+//! The single writer: one thread owns the only writing connection and runs the jobs
+//! sent to it, one at a time, each in its own transaction. A bounded queue in front
+//! of it makes producers wait instead of piling up work. A second thread checkpoints
+//! the WAL every few seconds, so commits never pay for it.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::Utc;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{StoreError, ingest, schema};
+use crate::model::{FeedState, IngestSummary, PollRecord};
+
+/// Jobs waiting for the writer; a producer past this waits for room.
+pub const QUEUE: usize = 64;
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+pub struct Writer {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    checkpointer: Option<(std_mpsc::Sender<()>, JoinHandle<()>)>,
+    path: PathBuf,
+}
+
+impl Writer {
+    /// Opens the database (creating and migrating it as needed) and starts the writer.
+    pub fn open(path: &Path) -> Result<Writer, StoreError> {
+        let mut conn = schema::open_writer(path)?;
+        let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("kabar-writer".into())
+            .spawn(move || {
+                while let Some(job) = queue.blocking_recv() {
+                    job(&mut conn);
+                }
+                // Fold the WAL back into the database before closing; closing the last
+                // connection then removes the WAL file.
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "final checkpoint failed");
+                }
+            })
+            .map_err(|e| StoreError::Panicked(format!("cannot start the writer thread: {e}")))?;
+        let checkpointer = start_checkpointer(path)?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            checkpointer: Some(checkpointer),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the writer thread. A panic inside is caught and returned as an
+    /// error (its transaction rolls back); the writer keeps running.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|panic| Err(StoreError::Panicked(crate::panic_message(&*panic))));
+            let _ = reply.send(result);
+        });
+        let jobs = self.jobs.as_ref().ok_or(StoreError::WriterGone)?;
+        jobs.send(job).await.map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Makes sure every configured feed has a row (a changed URL resets its
+    /// validators) and returns their stored state, in the order given.
+    pub async fn sync_feeds(
+        &self,
+        feeds: Vec<(String, String)>,
+    ) -> Result<Vec<FeedState>, StoreError> {
+        self.call(move |conn| ingest::sync_feeds(conn, &feeds, Utc::now()))
+            .await
+    }
+
+    /// Records one poll: the feed's new state, the fetch, and its articles, in one
+    /// transaction.
+    pub async fn record_poll(&self, record: PollRecord) -> Result<IngestSummary, StoreError> {
+        self.call(move |conn| ingest::record_poll(conn, record))
+            .await
+    }
+
+    /// Stops accepting jobs, finishes the queued ones, checkpoints and closes.
+    pub async fn close(mut self) {
+        let handles = self.stop_handles();
+        let _ = tokio::task::spawn_blocking(move || join_all(handles)).await;
+    }
+
+    fn stop_handles(&mut self) -> Vec<JoinHandle<()>> {
+        self.jobs = None;
+        let mut handles = Vec::new();
+        if let Some((stop, handle)) = self.checkpointer.take() {
+            let _ = stop.send(());
+            handles.push(handle);
+        }
+        handles.extend(self.thread.take());
+        handles
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        join_all(self.stop_handles());
+    }
+}
+
+fn join_all(handles: Vec<JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
+fn start_checkpointer(path: &Path) -> Result<(std_mpsc::Sender<()>, JoinHandle<()>), StoreError> {
+    let conn = schema::open_writer(path)?;
+    let (stop, stopped) = std_mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("kabar-checkpoint".into())
+        .spawn(move || {
+            while let Err(std_mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                // PASSIVE never waits for readers or the writer.
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "checkpoint skipped");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Panicked(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok((stop, handle))
+}
