@@ -21,11 +21,7 @@ use crate::store::{Reader, Writer};
 use crate::{daemon, query};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "kabar",
-    version,
-    about = "Monitor news feeds: store, deduplicate, flag topics, search"
-)]
+#[command(name = "kabar", version, about = "Monitor news feeds: store, deduplicate, flag topics, search")]
 pub struct Cli {
     /// The configuration file (default: $KABAR_CONFIG, ./kabar.toml, /etc/kabar/kabar.toml)
     #[arg(long, global = true, value_name = "PATH")]
@@ -80,7 +76,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
-    /// Per topic: articles flagged in the last 24 hours, 7 days, and ever
+    /// Per topic: stories flagged in the last 24 hours, 7 days, and ever
     Topics {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
@@ -145,16 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fetch { feeds } => fetch(&load_config(config_path)?, &feeds),
-        Command::Search {
-            query,
-            topic,
-            feed,
-            since,
-            until,
-            all,
-            limit,
-            format,
-        } => {
+        Command::Search { query, topic, feed, since, until, all, limit, format } => {
             let config = load_config(config_path)?;
             let now = Utc::now();
             let query = match query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
@@ -230,19 +217,12 @@ fn check(path: Option<&std::path::Path>) -> ExitCode {
 }
 
 fn fetch(config: &Config, only: &[String]) -> anyhow::Result<ExitCode> {
-    let unknown: Vec<&String> = only
-        .iter()
-        .filter(|n| !config.feeds.iter().any(|f| &f.name == *n))
-        .collect();
+    let unknown: Vec<&String> = only.iter().filter(|n| !config.feeds.iter().any(|f| &f.name == *n)).collect();
     if !unknown.is_empty() {
         let known: Vec<&str> = config.feeds.iter().map(|f| f.name.as_str()).collect();
         bail!(
             "unknown feed {} (configured: {})",
-            unknown
-                .iter()
-                .map(|n| format!("{n:?}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            unknown.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "),
             known.join(", ")
         );
     }
@@ -254,11 +234,7 @@ fn fetch(config: &Config, only: &[String]) -> anyhow::Result<ExitCode> {
         only,
         |report, done, total| {
             if progress_on {
-                let _ = write!(
-                    io::stderr(),
-                    "\r\x1b[2K[{done}/{total}] {}",
-                    output::terminal_safe(&report.feed)
-                );
+                let _ = write!(io::stderr(), "\r\x1b[2K[{done}/{total}] {}", output::terminal_safe(&report.feed));
                 if done == total {
                     let _ = write!(io::stderr(), "\r\x1b[2K");
                 }
@@ -302,18 +278,15 @@ fn fetch_summary(out: &mut dyn Write, reports: &[Report]) -> io::Result<()> {
                 (format!("error: {}", e.kind), e.message.clone())
             }
         };
-        writeln!(
-            out,
-            "{:<24} {:<20} {}",
-            output::terminal_safe(&r.feed),
-            status,
-            output::terminal_safe(&detail)
-        )?;
+        writeln!(out, "{:<24} {:<20} {}", output::terminal_safe(&r.feed), status, output::terminal_safe(&detail))?;
     }
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     writeln!(
         out,
-        "{} feeds: {ok} ok, {failed} failed; {new} new articles ({dups} copies), {updated} updated",
-        reports.len()
+        "{}: {ok} ok, {failed} failed; {} ({}), {updated} updated",
+        plural(reports.len(), "feed", "feeds"),
+        plural(new, "new article", "new articles"),
+        plural(dups, "copy", "copies"),
     )
 }
 
@@ -352,13 +325,7 @@ fn topic_rows(config: &Config, mut counted: Vec<TopicCount>) -> Vec<TopicCount> 
     }
     for c in &config.topics {
         if !counted.iter().any(|t| t.name == c.name) {
-            counted.push(TopicCount {
-                name: c.name.clone(),
-                last_24h: 0,
-                last_7d: 0,
-                all: 0,
-                configured: true,
-            });
+            counted.push(TopicCount { name: c.name.clone(), last_24h: 0, last_7d: 0, all: 0, configured: true });
         }
     }
     counted.sort_by(|a, b| a.name.cmp(&b.name));
@@ -369,10 +336,7 @@ fn topic_rows(config: &Config, mut counted: Vec<TopicCount>) -> Vec<TopicCount> 
 fn query_error(q: &str, e: &query::QueryError) -> anyhow::Error {
     let line: String = q.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
     let caret = " ".repeat(e.column.saturating_sub(1));
-    anyhow::anyhow!(
-        "invalid query: {e}\n  {}\n  {caret}^",
-        output::terminal_safe(&line)
-    )
+    anyhow::anyhow!("invalid query: {e}\n  {}\n  {caret}^", output::terminal_safe(&line))
 }
 
 /// `--since`/`--until`: a date, an RFC 3339 time, or an age before now. A date given
@@ -380,16 +344,8 @@ fn query_error(q: &str, e: &query::QueryError) -> anyhow::Error {
 pub fn parse_when(s: &str, now: DateTime<Utc>, end_of_day: bool) -> anyhow::Result<i64> {
     let s = s.trim();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let day = if end_of_day {
-            d.succ_opt().unwrap_or(d)
-        } else {
-            d
-        };
-        return Ok(day
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc()
-            .timestamp());
+        let day = if end_of_day { d.succ_opt().unwrap_or(d) } else { d };
+        return Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp());
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp());
@@ -419,30 +375,15 @@ mod tests {
 
     #[test]
     fn when_takes_dates_times_and_ages() {
-        let now = DateTime::parse_from_rfc3339("2025-01-26T12:00:00Z")
-            .unwrap()
-            .to_utc();
+        let now = DateTime::parse_from_rfc3339("2025-01-26T12:00:00Z").unwrap().to_utc();
         let day = parse_when("2025-01-20", now, false).unwrap();
-        assert_eq!(
-            day,
-            DateTime::parse_from_rfc3339("2025-01-20T00:00:00Z")
-                .unwrap()
-                .timestamp()
-        );
+        assert_eq!(day, DateTime::parse_from_rfc3339("2025-01-20T00:00:00Z").unwrap().timestamp());
         assert_eq!(parse_when("2025-01-20", now, true).unwrap(), day + 86_400);
-        assert_eq!(
-            parse_when("7d", now, false).unwrap(),
-            now.timestamp() - 7 * 86_400
-        );
-        assert_eq!(
-            parse_when("12h", now, false).unwrap(),
-            now.timestamp() - 12 * 3600
-        );
+        assert_eq!(parse_when("7d", now, false).unwrap(), now.timestamp() - 7 * 86_400);
+        assert_eq!(parse_when("12h", now, false).unwrap(), now.timestamp() - 12 * 3600);
         assert_eq!(
             parse_when("2025-01-26T10:00:00+07:00", now, false).unwrap(),
-            DateTime::parse_from_rfc3339("2025-01-26T03:00:00Z")
-                .unwrap()
-                .timestamp()
+            DateTime::parse_from_rfc3339("2025-01-26T03:00:00Z").unwrap().timestamp()
         );
         assert!(parse_when("last tuesday", now, false).is_err());
     }

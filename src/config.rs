@@ -153,9 +153,7 @@ impl Schedule {
     pub fn next_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         match self {
             Schedule::Every(d) => now + chrono::Duration::from_std(*d).unwrap_or_default(),
-            Schedule::Cron {
-                schedule, timezone, ..
-            } => schedule
+            Schedule::Cron { schedule, timezone, .. } => schedule
                 .after(&now.with_timezone(timezone))
                 .next()
                 .map(|t| t.with_timezone(&Utc))
@@ -227,42 +225,22 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
 
 /// Reads and validates the file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
     parse(&text, path)
 }
 
 /// Parses and validates configuration text that came from `path`.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let invalid = |issues| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        issues,
-    };
+    let invalid = |issues| ConfigError::Invalid { path: path.to_path_buf(), issues };
     let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|s| line_column(text, s.start))
-            .unwrap_or((0, 0));
-        invalid(vec![Issue {
-            line,
-            column,
-            message: with_suggestion(e.message()),
-        }])
+        let (line, column) = e.span().map(|s| line_column(text, s.start)).unwrap_or((0, 0));
+        invalid(vec![Issue { line, column, message: with_suggestion(e.message()) }])
     })?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut v = Validator {
-        text,
-        issues: Vec::new(),
-    };
+    let mut v = Validator { text, issues: Vec::new() };
     let config = v.config(raw, path, &base);
     v.issues.sort_by_key(|i| (i.line, i.column));
-    if v.issues.is_empty() {
-        Ok(config)
-    } else {
-        Err(invalid(v.issues))
-    }
+    if v.issues.is_empty() { Ok(config) } else { Err(invalid(v.issues)) }
 }
 
 /// One problem in a configuration file.
@@ -282,19 +260,14 @@ pub enum ConfigError {
     )]
     NotFound { tried: Vec<PathBuf> },
     #[error("cannot read {}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{}", render_issues(.path, .issues))]
     Invalid { path: PathBuf, issues: Vec<Issue> },
 }
 
 fn render_issues(path: &Path, issues: &[Issue]) -> String {
-    let lines: Vec<String> = issues
-        .iter()
-        .map(|i| format!("{}:{}:{}: {}", path.display(), i.line, i.column, i.message))
-        .collect();
+    let lines: Vec<String> =
+        issues.iter().map(|i| format!("{}:{}:{}: {}", path.display(), i.line, i.column, i.message)).collect();
     lines.join("\n")
 }
 
@@ -330,11 +303,8 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-pub const DEFAULT_USER_AGENT: &str = concat!(
-    "kabar/",
-    env!("CARGO_PKG_VERSION"),
-    " (news monitor; +https://github.com/kabar-news/kabar)"
-);
+pub const DEFAULT_USER_AGENT: &str =
+    concat!("kabar/", env!("CARGO_PKG_VERSION"), " (news monitor; +https://github.com/kabar-news/kabar)");
 
 struct Validator<'a> {
     text: &'a str,
@@ -344,11 +314,7 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn issue_at(&mut self, offset: usize, message: impl Into<String>) {
         let (line, column) = line_column(self.text, offset);
-        self.issues.push(Issue {
-            line,
-            column,
-            message: message.into(),
-        });
+        self.issues.push(Issue { line, column, message: message.into() });
     }
 
     fn issue<T>(&mut self, value: &Spanned<T>, message: impl Into<String>) {
@@ -369,10 +335,7 @@ impl Validator<'_> {
         let mut feeds: Vec<FeedConfig> = Vec::new();
         for f in &raw.feeds {
             if feeds.iter().any(|g| g.name == *f.name.get_ref()) {
-                self.issue(
-                    &f.name,
-                    format!("feed name {:?} is used twice", f.name.get_ref()),
-                );
+                self.issue(&f.name, format!("feed name {:?} is used twice", f.name.get_ref()));
             }
             if let Some(feed) = self.feed(f, &schedule.default) {
                 feeds.push(feed);
@@ -381,10 +344,7 @@ impl Validator<'_> {
         let mut topics: Vec<TopicConfig> = Vec::new();
         for t in &raw.topics {
             if topics.iter().any(|u| u.name == *t.name.get_ref()) {
-                self.issue(
-                    &t.name,
-                    format!("topic name {:?} is used twice", t.name.get_ref()),
-                );
+                self.issue(&t.name, format!("topic name {:?} is used twice", t.name.get_ref()));
             }
             self.check_name(&t.name, "topic");
             match Query::parse(t.query.get_ref()) {
@@ -396,30 +356,18 @@ impl Validator<'_> {
                 Err(e) => {
                     let offset = string_content_start(self.text, t.query.span().start)
                         + byte_offset_of_column(t.query.get_ref(), e.column);
-                    self.issue_at(
-                        offset,
-                        format!("topic {:?}: query: {}", t.name.get_ref(), e.message),
-                    );
+                    self.issue_at(offset, format!("topic {:?}: query: {}", t.name.get_ref(), e.message));
                 }
             }
         }
-        Config {
-            path: path.to_path_buf(),
-            database,
-            fetch,
-            schedule,
-            feeds,
-            topics,
-        }
+        Config { path: path.to_path_buf(), database, fetch, schedule, feeds, topics }
     }
 
     fn fetch(&mut self, raw: &raw::RawFetch) -> FetchSettings {
         let per_host = raw.per_host.as_ref();
         FetchSettings {
             user_agent: match &raw.user_agent {
-                Some(ua)
-                    if ua.get_ref().trim().is_empty() || ua.get_ref().contains(['\r', '\n']) =>
-                {
+                Some(ua) if ua.get_ref().trim().is_empty() || ua.get_ref().contains(['\r', '\n']) => {
                     self.issue(ua, "fetch.user_agent must be one non-empty line");
                     DEFAULT_USER_AGENT.to_string()
                 }
@@ -435,15 +383,9 @@ impl Validator<'_> {
                 64,
             ),
             per_host_min_interval: self
-                .duration(
-                    per_host.and_then(|p| p.min_interval.as_ref()),
-                    "fetch.per_host.min_interval",
-                    true,
-                )
+                .duration(per_host.and_then(|p| p.min_interval.as_ref()), "fetch.per_host.min_interval", true)
                 .unwrap_or(Duration::from_secs(1)),
-            timeout: self
-                .duration(raw.timeout.as_ref(), "fetch.timeout", false)
-                .unwrap_or(Duration::from_secs(20)),
+            timeout: self.duration(raw.timeout.as_ref(), "fetch.timeout", false).unwrap_or(Duration::from_secs(20)),
             connect_timeout: self
                 .duration(raw.connect_timeout.as_ref(), "fetch.connect_timeout", false)
                 .unwrap_or(Duration::from_secs(10)),
@@ -462,13 +404,7 @@ impl Validator<'_> {
                 None => 16 << 20,
             },
             max_redirects: self.count(raw.max_redirects.as_ref(), "fetch.max_redirects", 5, 0, 20),
-            max_entries: self.count(
-                raw.max_entries.as_ref(),
-                "fetch.max_entries",
-                1000,
-                1,
-                1_000_000,
-            ),
+            max_entries: self.count(raw.max_entries.as_ref(), "fetch.max_entries", 1000, 1, 1_000_000),
         }
     }
 
@@ -476,26 +412,18 @@ impl Validator<'_> {
         let timezone = self.timezone(raw.timezone.as_ref());
         let default = match (&raw.default, &raw.cron) {
             (Some(d), Some(_)) => {
-                self.issue(
-                    d,
-                    "schedule: give `default` (an interval) or `cron`, not both",
-                );
+                self.issue(d, "schedule: give `default` (an interval) or `cron`, not both");
                 None
             }
             (_, Some(c)) => self.cron(c, timezone),
-            (Some(d), None) => self
-                .duration(Some(d), "schedule.default", false)
-                .map(Schedule::Every),
+            (Some(d), None) => self.duration(Some(d), "schedule.default", false).map(Schedule::Every),
             (None, None) => None,
         };
         let jitter = match &raw.jitter {
             Some(j) => match parse_percent(j.get_ref()) {
                 Some(p) if (0.0..=50.0).contains(&p) => p / 100.0,
                 _ => {
-                    self.issue(
-                        j,
-                        "schedule.jitter must be a percentage from 0% to 50%, like \"10%\"",
-                    );
+                    self.issue(j, "schedule.jitter must be a percentage from 0% to 50%, like \"10%\"");
                     0.1
                 }
             },
@@ -516,20 +444,11 @@ impl Validator<'_> {
         let url = match Url::parse(raw.url.get_ref().trim()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
             Ok(u) => {
-                self.issue(
-                    &raw.url,
-                    format!(
-                        "feed url must be http or https with a host, not {:?}",
-                        u.as_str()
-                    ),
-                );
+                self.issue(&raw.url, format!("feed url must be http or https with a host, not {:?}", u.as_str()));
                 None
             }
             Err(e) => {
-                self.issue(
-                    &raw.url,
-                    format!("feed url {:?} is not a URL: {e}", raw.url.get_ref()),
-                );
+                self.issue(&raw.url, format!("feed url {:?} is not a URL: {e}", raw.url.get_ref()));
                 None
             }
         };
@@ -539,27 +458,16 @@ impl Validator<'_> {
                 self.issue(i, "a feed takes `interval` or `cron`, not both");
                 None
             }
-            (Some(i), None) => self
-                .duration(Some(i), "interval", false)
-                .map(Schedule::Every),
+            (Some(i), None) => self.duration(Some(i), "interval", false).map(Schedule::Every),
             (None, Some(c)) => self.cron(c, timezone),
             (None, None) => Some(default.clone()),
         };
         let language = raw.language.as_ref().and_then(|l| {
             let code = l.get_ref().trim().to_ascii_lowercase();
-            if code.len() >= 2
-                && code.len() <= 8
-                && code.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
-            {
+            if code.len() >= 2 && code.len() <= 8 && code.chars().all(|c| c.is_ascii_alphabetic() || c == '-') {
                 Some(code)
             } else {
-                self.issue(
-                    l,
-                    format!(
-                        "language {:?} is not a language code like \"id\" or \"en\"",
-                        l.get_ref()
-                    ),
-                );
+                self.issue(l, format!("language {:?} is not a language code like \"id\" or \"en\"", l.get_ref()));
                 None
             }
         });
@@ -578,25 +486,12 @@ impl Validator<'_> {
 
     fn check_name(&mut self, name: &Spanned<String>, what: &str) {
         let n = name.get_ref();
-        if n.is_empty()
-            || n.len() > 100
-            || !n.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c))
-        {
-            self.issue(
-                name,
-                format!("{what} name {n:?} must be 1-100 letters, digits, '-', '_' or '.'"),
-            );
+        if n.is_empty() || n.len() > 100 || !n.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
+            self.issue(name, format!("{what} name {n:?} must be 1-100 letters, digits, '-', '_' or '.'"));
         }
     }
 
-    fn count(
-        &mut self,
-        value: Option<&Spanned<i64>>,
-        key: &str,
-        default: usize,
-        min: i64,
-        max: i64,
-    ) -> usize {
+    fn count(&mut self, value: Option<&Spanned<i64>>, key: &str, default: usize, min: i64, max: i64) -> usize {
         match value {
             Some(v) if (min..=max).contains(v.get_ref()) => *v.get_ref() as usize,
             Some(v) => {
@@ -607,12 +502,7 @@ impl Validator<'_> {
         }
     }
 
-    fn duration(
-        &mut self,
-        value: Option<&Spanned<String>>,
-        key: &str,
-        zero_ok: bool,
-    ) -> Option<Duration> {
+    fn duration(&mut self, value: Option<&Spanned<String>>, key: &str, zero_ok: bool) -> Option<Duration> {
         let v = value?;
         match humantime::parse_duration(v.get_ref().trim()) {
             Ok(d) if d.is_zero() && !zero_ok => {
@@ -621,13 +511,7 @@ impl Validator<'_> {
             }
             Ok(d) => Some(d),
             Err(e) => {
-                self.issue(
-                    v,
-                    format!(
-                        "{key}: {:?} is not a duration like \"15m\" or \"1h30m\" ({e})",
-                        v.get_ref()
-                    ),
-                );
+                self.issue(v, format!("{key}: {:?} is not a duration like \"15m\" or \"1h30m\" ({e})", v.get_ref()));
                 None
             }
         }
@@ -638,13 +522,7 @@ impl Validator<'_> {
             Some(v) => match Tz::from_str(v.get_ref().trim()) {
                 Ok(tz) => tz,
                 Err(_) => {
-                    self.issue(
-                        v,
-                        format!(
-                            "unknown timezone {:?} (use a name like \"Asia/Jakarta\")",
-                            v.get_ref()
-                        ),
-                    );
+                    self.issue(v, format!("unknown timezone {:?} (use a name like \"Asia/Jakarta\")", v.get_ref()));
                     Tz::UTC
                 }
             },
@@ -687,9 +565,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like \"16MiB\""))?;
+    let n: u64 = number.parse().map_err(|_| format!("{s:?} is not a size like \"16MiB\""))?;
     let factor: u64 = match unit.trim() {
         "" | "B" => 1,
         "KB" | "kB" => 1_000,
@@ -699,13 +575,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "GB" => 1_000_000_000,
         "GiB" => 1 << 30,
         other => {
-            return Err(format!(
-                "unknown size unit {other:?} (use B, KB, KiB, MB, MiB, GB, GiB)"
-            ));
+            return Err(format!("unknown size unit {other:?} (use B, KB, KiB, MB, MiB, GB, GiB)"));
         }
     };
-    n.checked_mul(factor)
-        .ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(factor).ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn parse_percent(s: &str) -> Option<f64> {
@@ -746,10 +619,7 @@ fn string_content_start(text: &str, start: usize) -> usize {
 
 /// Byte offset of a 1-based character column within `s`.
 fn byte_offset_of_column(s: &str, column: usize) -> usize {
-    s.char_indices()
-        .nth(column.saturating_sub(1))
-        .map(|(i, _)| i)
-        .unwrap_or(s.len())
+    s.char_indices().nth(column.saturating_sub(1)).map(|(i, _)| i).unwrap_or(s.len())
 }
 
 #[cfg(test)]
@@ -782,28 +652,17 @@ url = "https://example.org/feed.xml"
         assert_eq!(c.database, PathBuf::from("/etc/kabar/data/k.db"));
         assert_eq!(c.fetch.max_body, 16 << 20);
         assert_eq!(c.fetch.concurrency, 32);
-        assert!(
-            matches!(c.feeds[0].schedule, Schedule::Every(d) if d == Duration::from_secs(1800))
-        );
+        assert!(matches!(c.feeds[0].schedule, Schedule::Every(d) if d == Duration::from_secs(1800)));
         assert!((c.schedule.jitter - 0.1).abs() < 1e-9);
     }
 
     #[test]
     fn unknown_key_names_line_column_and_the_key_meant() {
-        let found =
-            issues("[[feeds]]\nname = \"a\"\nurl = \"https://e.org/\"\nintervall = \"5m\"\n");
+        let found = issues("[[feeds]]\nname = \"a\"\nurl = \"https://e.org/\"\nintervall = \"5m\"\n");
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].line, found[0].column), (4, 1));
-        assert!(
-            found[0].message.contains("unknown field `intervall`"),
-            "{}",
-            found[0].message
-        );
-        assert!(
-            found[0].message.contains("did you mean `interval`?"),
-            "{}",
-            found[0].message
-        );
+        assert!(found[0].message.contains("unknown field `intervall`"), "{}", found[0].message);
+        assert!(found[0].message.contains("did you mean `interval`?"), "{}", found[0].message);
     }
 
     #[test]
@@ -853,14 +712,10 @@ timezone = "Asia/Jakarta"
         );
         let s = &c.feeds[0].schedule;
         // 23:05 UTC is 06:05 in Jakarta: the next poll is 06:10 local.
-        let now = DateTime::parse_from_rfc3339("2025-01-26T23:05:00Z")
-            .unwrap()
-            .to_utc();
+        let now = DateTime::parse_from_rfc3339("2025-01-26T23:05:00Z").unwrap().to_utc();
         assert_eq!(s.next_after(now).to_rfc3339(), "2025-01-26T23:10:00+00:00");
         // 16:00 UTC is 23:00 in Jakarta: nothing until 06:00 local (23:00 UTC).
-        let late = DateTime::parse_from_rfc3339("2025-01-26T16:00:00Z")
-            .unwrap()
-            .to_utc();
+        let late = DateTime::parse_from_rfc3339("2025-01-26T16:00:00Z").unwrap().to_utc();
         assert_eq!(s.next_after(late).to_rfc3339(), "2025-01-26T23:00:00+00:00");
         assert!(parse_cron("0 */5 * * * *").is_ok());
     }

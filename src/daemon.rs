@@ -26,26 +26,16 @@ use crate::store::Writer;
 pub const DRAIN: Duration = Duration::from_secs(3);
 
 /// Builds the shared poll context and the stored state of every configured feed.
-pub async fn prepare(
-    config: &Config,
-    writer: Writer,
-) -> anyhow::Result<(Arc<Context>, Vec<(FeedConfig, FeedState)>)> {
+pub async fn prepare(config: &Config, writer: Writer) -> anyhow::Result<(Arc<Context>, Vec<(FeedConfig, FeedState)>)> {
     let fetcher = Fetcher::new(&config.fetch).map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let names = config
-        .feeds
-        .iter()
-        .map(|f| (f.name.clone(), f.url.to_string()))
-        .collect();
-    let states = writer
-        .sync_feeds(names)
-        .await
-        .context("cannot record the configured feeds")?;
+    let names = config.feeds.iter().map(|f| (f.name.clone(), f.url.to_string())).collect();
+    let states = writer.sync_feeds(names).await.context("cannot record the configured feeds")?;
     let ctx = Arc::new(Context {
         fetcher,
         writer: Arc::new(writer),
         topics: Arc::new(config.topics.clone()),
         schedule: config.schedule.clone(),
-        max_entries: config.fetch.max_entries,
+        limits: pipeline::parse::Limits { max_entries: config.fetch.max_entries, max_body: config.fetch.max_body },
     });
     Ok((ctx, config.feeds.iter().cloned().zip(states).collect()))
 }
@@ -71,10 +61,8 @@ pub async fn fetch_once(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<Vec<Report>> {
     let (ctx, feeds) = prepare(config, writer).await?;
-    let chosen: Vec<(FeedConfig, FeedState)> = feeds
-        .into_iter()
-        .filter(|(f, _)| only.is_empty() || only.contains(&f.name))
-        .collect();
+    let chosen: Vec<(FeedConfig, FeedState)> =
+        feeds.into_iter().filter(|(f, _)| only.is_empty() || only.contains(&f.name)).collect();
     let total = chosen.len();
     let mut tasks = JoinSet::new();
     for (i, (feed, state)) in chosen.into_iter().enumerate() {
@@ -116,11 +104,7 @@ struct Slot {
 }
 
 /// Runs the scheduler until `shutdown` completes.
-pub async fn run(
-    config: Config,
-    writer: Writer,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, writer: Writer, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let (ctx, feeds) = prepare(&config, writer).await?;
     let now = Utc::now();
     let mut rng = fastrand::Rng::new();
@@ -178,8 +162,7 @@ pub async fn run(
         }
     }
     tracing::info!(in_flight = tasks.len(), "shutting down");
-    let drained =
-        tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
+    let drained = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::info!(stopped = tasks.len(), "stopping polls still in flight");
         tasks.abort_all();
@@ -192,11 +175,7 @@ pub async fn run(
 
 /// Records a poll that panicked as that feed's `internal` error and backs it off.
 async fn record_crash(ctx: &Context, slot: &mut Slot, e: &tokio::task::JoinError) {
-    let message = if e.is_panic() {
-        "internal error: the poll panicked".to_string()
-    } else {
-        e.to_string()
-    };
+    let message = if e.is_panic() { "internal error: the poll panicked".to_string() } else { e.to_string() };
     tracing::error!(feed = %slot.feed.name, error = %message, "poll failed");
     let now = Utc::now();
     let failures = slot.state.failures.saturating_add(1);

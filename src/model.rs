@@ -79,9 +79,7 @@ pub struct Evidence {
 }
 
 /// Where a word was found; title sorts first.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Field {
     Title,
@@ -146,12 +144,7 @@ pub struct FeedError {
 
 impl FeedError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> FeedError {
-        FeedError {
-            kind,
-            message: message.into(),
-            http_status: None,
-            retry_after: None,
-        }
+        FeedError { kind, message: message.into(), http_status: None, retry_after: None }
     }
 }
 
@@ -304,7 +297,5 @@ pub struct TopicCount {
 
 /// Unix seconds as RFC 3339 (UTC).
 pub fn rfc3339(secs: i64) -> String {
-    DateTime::<Utc>::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

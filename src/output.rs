@@ -33,19 +33,12 @@ pub fn terminal_safe(s: &str) -> Cow<'_, str> {
             || ('\u{202a}'..='\u{202e}').contains(&c)
             || ('\u{2066}'..='\u{2069}').contains(&c)
     };
-    if s.chars().any(bad) {
-        Cow::Owned(s.chars().filter(|&c| !bad(c)).collect())
-    } else {
-        Cow::Borrowed(s)
-    }
+    if s.chars().any(bad) { Cow::Owned(s.chars().filter(|&c| !bad(c)).collect()) } else { Cow::Borrowed(s) }
 }
 
 /// One line of a table cell: terminal-safe, newlines and tabs as spaces.
 fn cell(s: &str) -> String {
-    terminal_safe(s)
-        .chars()
-        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
-        .collect()
+    terminal_safe(s).chars().map(|c| if c == '\n' || c == '\t' { ' ' } else { c }).collect()
 }
 
 /// The terminal's width, when standard output is one.
@@ -53,21 +46,13 @@ pub fn terminal_width() -> Option<usize> {
     if !io::stdout().is_terminal() {
         return None;
     }
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass; nothing else.
     let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
     if ok && size.ws_col > 0 {
         return Some(size.ws_col as usize);
     }
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .or(Some(100))
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).or(Some(100))
 }
 
 /// Cuts `s` to `width` terminal columns, with "…" when cut.
@@ -90,12 +75,7 @@ fn fit(s: &str, width: usize) -> String {
 }
 
 /// A plain table: left-aligned columns; the last column takes what room is left.
-fn table(
-    out: &mut dyn Write,
-    header: &[&str],
-    rows: &[Vec<String>],
-    width: Option<usize>,
-) -> io::Result<()> {
+fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>], width: Option<usize>) -> io::Result<()> {
     let n = header.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for row in rows {
@@ -120,22 +100,14 @@ fn table(
         }
         s.trim_end().to_string()
     };
-    writeln!(
-        out,
-        "{}",
-        line(header.iter().map(|h| h.to_string()).collect())
-    )?;
+    writeln!(out, "{}", line(header.iter().map(|h| h.to_string()).collect()))?;
     for row in rows {
         writeln!(out, "{}", line(row.clone()))?;
     }
     Ok(())
 }
 
-fn json_lines<T: Serialize>(
-    out: &mut dyn Write,
-    items: &[T],
-    format: ListFormat,
-) -> io::Result<()> {
+fn json_lines<T: Serialize>(out: &mut dyn Write, items: &[T], format: ListFormat) -> io::Result<()> {
     match format {
         ListFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, items)?;
@@ -151,11 +123,7 @@ fn json_lines<T: Serialize>(
     }
 }
 
-fn csv_out(
-    out: &mut dyn Write,
-    header: &[&str],
-    rows: impl Iterator<Item = Vec<String>>,
-) -> io::Result<()> {
+fn csv_out(out: &mut dyn Write, header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(header)?;
     for row in rows {
@@ -173,12 +141,7 @@ fn short_time(t: &str) -> String {
     t.get(..16).unwrap_or(t).replace('T', " ")
 }
 
-pub fn articles(
-    out: &mut dyn Write,
-    rows: &[ArticleRow],
-    format: ListFormat,
-    width: Option<usize>,
-) -> io::Result<()> {
+pub fn articles(out: &mut dyn Write, rows: &[ArticleRow], format: ListFormat, width: Option<usize>) -> io::Result<()> {
     match format {
         ListFormat::Json | ListFormat::Ndjson => json_lines(out, rows, format),
         ListFormat::Csv => csv_out(
@@ -236,21 +199,12 @@ pub fn articles(
                     ]
                 })
                 .collect();
-            table(
-                out,
-                &["ID", "DATE", "FEED", "SRC", "LANG", "TOPICS", "TITLE"],
-                &cells,
-                width,
-            )
+            table(out, &["ID", "DATE", "FEED", "SRC", "LANG", "TOPICS", "TITLE"], &cells, width)
         }
     }
 }
 
-pub fn article_detail(
-    out: &mut dyn Write,
-    d: &ArticleDetail,
-    format: ShowFormat,
-) -> io::Result<()> {
+pub fn article_detail(out: &mut dyn Write, d: &ArticleDetail, format: ShowFormat) -> io::Result<()> {
     if format == ShowFormat::Json {
         serde_json::to_writer_pretty(&mut *out, d)?;
         return writeln!(out);
@@ -277,14 +231,9 @@ pub fn article_detail(
     field("language", opt(&r.language))?;
     field("authors", d.authors.join(", "))?;
     match (&r.duplicate_of, &r.duplicate_reason) {
-        (Some(of), reason) => field(
-            "copy of",
-            format!(
-                "{of} ({}, similarity {:.2})",
-                opt(reason),
-                r.similarity.unwrap_or(1.0)
-            ),
-        )?,
+        (Some(of), reason) => {
+            field("copy of", format!("{of} ({}, similarity {:.2})", opt(reason), r.similarity.unwrap_or(1.0)))?
+        }
         (None, _) => field("story", format!("{} ({} copies)", r.story, r.sources))?,
     }
     if !d.topic_matches.is_empty() {
@@ -293,22 +242,9 @@ pub fn article_detail(
             let terms: Vec<String> = m
                 .evidence
                 .iter()
-                .map(|e| {
-                    format!(
-                        "{} ({} word {})",
-                        e.term,
-                        serde_plain(&e.field),
-                        e.position + 1
-                    )
-                })
+                .map(|e| format!("{} ({} word {})", e.term, serde_plain(&e.field), e.position + 1))
                 .collect();
-            writeln!(
-                out,
-                "  {} (score {}): {}",
-                cell(&m.topic),
-                m.score,
-                cell(&terms.join(", "))
-            )?;
+            writeln!(out, "  {} (score {}): {}", cell(&m.topic), m.score, cell(&terms.join(", ")))?;
         }
     }
     if d.copies.len() > 1 {
@@ -319,14 +255,7 @@ pub fn article_detail(
                 None => "first".to_string(),
             };
             let mark = if c.id == r.id { "*" } else { " " };
-            writeln!(
-                out,
-                " {mark}{:>8}  {:<16} {:<14} {}",
-                c.id,
-                cell(&c.feed),
-                how,
-                cell(&c.title)
-            )?;
+            writeln!(out, " {mark}{:>8}  {:<16} {:<14} {}", c.id, cell(&c.feed), how, cell(&c.title))?;
         }
     }
     if !d.boilerplate.is_empty() {
@@ -339,18 +268,10 @@ pub fn article_detail(
 }
 
 fn serde_plain<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
-pub fn feeds(
-    out: &mut dyn Write,
-    rows: &[FeedStatus],
-    format: ListFormat,
-    width: Option<usize>,
-) -> io::Result<()> {
+pub fn feeds(out: &mut dyn Write, rows: &[FeedStatus], format: ListFormat, width: Option<usize>) -> io::Result<()> {
     match format {
         ListFormat::Json | ListFormat::Ndjson => json_lines(out, rows, format),
         ListFormat::Csv => csv_out(
@@ -399,44 +320,20 @@ pub fn feeds(
                     vec![
                         cell(&f.name),
                         status,
-                        f.last_fetch
-                            .as_deref()
-                            .map(short_time)
-                            .unwrap_or_else(|| "-".into()),
-                        f.next_due
-                            .as_deref()
-                            .map(short_time)
-                            .unwrap_or_else(|| "-".into()),
+                        f.last_fetch.as_deref().map(short_time).unwrap_or_else(|| "-".into()),
+                        f.next_due.as_deref().map(short_time).unwrap_or_else(|| "-".into()),
                         f.failures.to_string(),
                         f.articles.to_string(),
                         cell(f.last_error.as_deref().unwrap_or("")),
                     ]
                 })
                 .collect();
-            table(
-                out,
-                &[
-                    "FEED",
-                    "STATUS",
-                    "LAST FETCH",
-                    "NEXT DUE",
-                    "FAILS",
-                    "ARTICLES",
-                    "ERROR",
-                ],
-                &cells,
-                width,
-            )
+            table(out, &["FEED", "STATUS", "LAST FETCH", "NEXT DUE", "FAILS", "ARTICLES", "ERROR"], &cells, width)
         }
     }
 }
 
-pub fn topics(
-    out: &mut dyn Write,
-    rows: &[TopicCount],
-    format: ListFormat,
-    width: Option<usize>,
-) -> io::Result<()> {
+pub fn topics(out: &mut dyn Write, rows: &[TopicCount], format: ListFormat, width: Option<usize>) -> io::Result<()> {
     match format {
         ListFormat::Json | ListFormat::Ndjson => json_lines(out, rows, format),
         ListFormat::Csv => csv_out(
@@ -460,11 +357,7 @@ pub fn topics(
                         t.last_24h.to_string(),
                         t.last_7d.to_string(),
                         t.all.to_string(),
-                        format!(
-                            "{}{}",
-                            cell(&t.name),
-                            if t.configured { "" } else { " (removed)" }
-                        ),
+                        format!("{}{}", cell(&t.name), if t.configured { "" } else { " (removed)" }),
                     ]
                 })
                 .collect();
@@ -489,10 +382,7 @@ mod tests {
 
     #[test]
     fn tables_fit_the_width() {
-        let rows = vec![vec![
-            "1".to_string(),
-            "a very long title that will not fit".to_string(),
-        ]];
+        let rows = vec![vec!["1".to_string(), "a very long title that will not fit".to_string()]];
         let mut out = Vec::new();
         table(&mut out, &["ID", "TITLE"], &rows, Some(20)).unwrap();
         let text = String::from_utf8(out).unwrap();

@@ -87,16 +87,7 @@ mod tests {
     fn tokens_split_on_punctuation_and_keep_digits() {
         assert_eq!(
             tokens("Indonesia–India MoU, signed 26 Jan. (kerja-sama)"),
-            [
-                "indonesia",
-                "india",
-                "mou",
-                "signed",
-                "26",
-                "jan",
-                "kerja",
-                "sama"
-            ]
+            ["indonesia", "india", "mou", "signed", "26", "jan", "kerja", "sama"]
         );
         assert_eq!(tokens("Cafe\u{301} au lait"), ["cafe", "au", "lait"]);
         assert_eq!(tokens("  ...  "), Vec::<String>::new());
@@ -104,9 +95,6 @@ mod tests {
 
     #[test]
     fn token_string_joins_with_spaces() {
-        assert_eq!(
-            token_string("Hak cipta © ANTARA 2025"),
-            "hak cipta antara 2025"
-        );
+        assert_eq!(token_string("Hak cipta © ANTARA 2025"), "hak cipta antara 2025");
     }
 }

@@ -1,1 +1,18 @@
-// placeholder
+//! kabar's integration tests, in one binary (Cargo.toml sets `autotests = false`).
+//! Every server they talk to runs on 127.0.0.1 inside the test.
+//!
+//! * `config`: the example configuration passes `kabar check` and holds every key;
+//!   bad files fail with line and column.
+//! * `corpus`: every document of the shared corpus goes through parse and clean.
+//! * `ingest`: storing polls — entry keys, updates, URL and content copies, the
+//!   tempo-rss positional-GUID trap, dates from the future.
+//! * `cli`: `kabar fetch` from a loopback server, then every listing and format.
+//! * `daemon`: `kabar run` — conditional GET, backoff, SIGTERM, readers during ingest.
+
+mod support;
+
+mod cli;
+mod config;
+mod corpus;
+mod daemon;
+mod ingest;

@@ -15,26 +15,14 @@ pub fn classify(article: &Article, feed: &str, topics: &[TopicConfig]) -> Vec<To
     if topics.is_empty() {
         return Vec::new();
     }
-    let doc = Doc::new(
-        &article.index_title,
-        &article.index_body,
-        article.language.as_deref(),
-        feed,
-    );
+    let doc = Doc::new(&article.index_title, &article.index_body, article.language.as_deref(), feed);
     topics
         .iter()
         .filter_map(|t| {
             let hits = t.query.matches(&doc)?;
             // Title words count double: a topic in the headline is what the story is about.
-            let score = hits
-                .iter()
-                .map(|h| if h.field == Field::Title { 2.0 } else { 1.0 })
-                .sum::<f64>();
-            Some(TopicMatch {
-                topic: t.name.clone(),
-                score,
-                evidence: doc.evidence(&hits, MAX_EVIDENCE),
-            })
+            let score = hits.iter().map(|h| if h.field == Field::Title { 2.0 } else { 1.0 }).sum::<f64>();
+            Some(TopicMatch { topic: t.name.clone(), score, evidence: doc.evidence(&hits, MAX_EVIDENCE) })
         })
         .collect()
 }
@@ -47,11 +35,7 @@ mod tests {
     use crate::query::Query;
 
     fn topic(name: &str, q: &str) -> TopicConfig {
-        TopicConfig {
-            name: name.into(),
-            query: Query::parse(q).unwrap(),
-            description: None,
-        }
+        TopicConfig { name: name.into(), query: Query::parse(q).unwrap(), description: None }
     }
 
     const DIGITAL: &str = r#"(digital* OR siber OR cyber* OR "kecerdasan buatan" OR "artificial intelligence")
@@ -61,26 +45,12 @@ mod tests {
     fn the_seed_article_is_flagged_with_evidence() {
         let seed = include_str!("../../tests/fixtures/seed-article.txt");
         let (title, body) = seed.split_once('\n').unwrap();
-        let a = clean(
-            Entry {
-                title: title.into(),
-                content_html: Some(body.into()),
-                ..Entry::default()
-            },
-            None,
-        );
-        let topics = [
-            topic("digital-cooperation", DIGITAL),
-            topic("health", "kesehatan OR health"),
-        ];
+        let a = clean(Entry { title: title.into(), content_html: Some(body.into()), ..Entry::default() }, None);
+        let topics = [topic("digital-cooperation", DIGITAL), topic("health", "kesehatan OR health")];
         let m = classify(&a, "antara-id", &topics);
         assert_eq!(m.len(), 1, "{m:#?}");
         assert_eq!(m[0].topic, "digital-cooperation");
-        assert!(
-            m[0].evidence
-                .iter()
-                .any(|e| e.term == "digital" && e.field == Field::Title)
-        );
+        assert!(m[0].evidence.iter().any(|e| e.term == "digital" && e.field == Field::Title));
         assert!(m[0].evidence.iter().any(|e| e.term == "kerjasama"));
     }
 

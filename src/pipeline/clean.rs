@@ -18,28 +18,15 @@ const MIN_FINGERPRINT_TOKENS: usize = 8;
 /// Cleans one entry. `declared` is the language the entry or feed states, `hint` the
 /// configured one.
 pub fn clean(entry: Entry, hint: Option<&str>) -> Article {
-    let summary = entry
-        .summary_html
-        .as_deref()
-        .map(html_to_text)
-        .unwrap_or_default();
-    let content = entry
-        .content_html
-        .as_deref()
-        .map(html_to_text)
-        .unwrap_or_default();
+    let summary = entry.summary_html.as_deref().map(html_to_text).unwrap_or_default();
+    let content = entry.content_html.as_deref().map(html_to_text).unwrap_or_default();
     // The richer of the two is the article's text.
-    let text = if content.len() >= summary.len() {
-        content
-    } else {
-        summary
-    };
+    let text = if content.len() >= summary.len() { content } else { summary };
     let (kept, boilerplate) = split_boilerplate(&text);
     let index_body = text::token_string(&kept);
     let index_title = text::token_string(&entry.title);
     let token_count = index_body.split(' ').filter(|t| !t.is_empty()).count();
-    let content_hash =
-        (token_count >= MIN_FINGERPRINT_TOKENS).then(|| xxh3_64(index_body.as_bytes()) as i64);
+    let content_hash = (token_count >= MIN_FINGERPRINT_TOKENS).then(|| xxh3_64(index_body.as_bytes()) as i64);
     let language = detect_language(&entry.title, &kept, entry.language.as_deref(), hint);
     Article {
         canonical_url: entry.link.as_deref().and_then(canonical_url),
@@ -89,10 +76,7 @@ pub fn html_to_text(html: &str) -> String {
                     out.push_str(&s);
                 } else {
                     // In HTML a newline inside text is only a space.
-                    out.extend(
-                        s.chars()
-                            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c }),
-                    );
+                    out.extend(s.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }));
                 }
             }
             _ => {}
@@ -126,15 +110,7 @@ fn plain_lines(s: &str) -> String {
 fn is_skipped(name: &[u8]) -> bool {
     matches!(
         name,
-        b"script"
-            | b"style"
-            | b"noscript"
-            | b"template"
-            | b"iframe"
-            | b"object"
-            | b"svg"
-            | b"math"
-            | b"head"
+        b"script" | b"style" | b"noscript" | b"template" | b"iframe" | b"object" | b"svg" | b"math" | b"head"
     )
 }
 
@@ -207,10 +183,7 @@ pub fn kept_text(text: &str, removed: &[String]) -> String {
         }
         let line = removed
             .iter()
-            .find_map(|r| {
-                line.strip_prefix(r.as_str())
-                    .filter(|_| strip_dateline(line).is_some())
-            })
+            .find_map(|r| line.strip_prefix(r.as_str()).filter(|_| strip_dateline(line).is_some()))
             .map(str::trim_start)
             .unwrap_or(line);
         if !kept.is_empty() {
@@ -267,10 +240,7 @@ fn is_boilerplate_line(line: &str) -> bool {
     }
     // An inserted headline: "MEMBACA  Some other story" (upper case, unlike the verb
     // "membaca" opening an ordinary sentence).
-    if line
-        .strip_prefix("MEMBACA")
-        .is_some_and(|rest| rest.starts_with(char::is_whitespace))
-    {
+    if line.strip_prefix("MEMBACA").is_some_and(|rest| rest.starts_with(char::is_whitespace)) {
         return true;
     }
     let short = line.chars().count() <= 120;
@@ -289,22 +259,14 @@ fn strip_dateline(line: &str) -> Option<(&str, &str)> {
     }
     let close = open + line[open..].find(')')?;
     let agency = &line[open + 2..close];
-    if agency.is_empty()
-        || agency.len() > 20
-        || !agency
-            .chars()
-            .all(|c| c.is_alphabetic() || c == ' ' || c == '/')
-    {
+    if agency.is_empty() || agency.len() > 20 || !agency.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '/') {
         return None;
     }
     if !line[..open].chars().next()?.is_uppercase() {
         return None;
     }
     let after = line[close + 1..].trim_start();
-    let rest = after
-        .strip_prefix('-')
-        .or_else(|| after.strip_prefix('–'))
-        .or_else(|| after.strip_prefix('—'))?;
+    let rest = after.strip_prefix('-').or_else(|| after.strip_prefix('–')).or_else(|| after.strip_prefix('—'))?;
     let dateline_end = line.len() - rest.len();
     Some((line[..dateline_end].trim_end(), rest.trim_start()))
 }
@@ -372,29 +334,16 @@ pub fn canonical_url(link: &str) -> Option<String> {
 
 /// "id-ID" → "id", "EN_us" → "en".
 pub fn language_code(tag: &str) -> String {
-    tag.trim()
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase()
+    tag.trim().split(['-', '_']).next().unwrap_or("").to_ascii_lowercase()
 }
 
 /// The article's language: a confident detection from the text wins; otherwise what
 /// the entry or feed declares; otherwise the configured hint; otherwise a guess.
-pub fn detect_language(
-    title: &str,
-    body: &str,
-    declared: Option<&str>,
-    hint: Option<&str>,
-) -> Option<String> {
+pub fn detect_language(title: &str, body: &str, declared: Option<&str>, hint: Option<&str>) -> Option<String> {
     let mut sample = String::with_capacity(title.len() + body.len().min(2000) + 1);
     sample.push_str(title);
     sample.push('\n');
-    let cut = body
-        .char_indices()
-        .nth(2000)
-        .map(|(i, _)| i)
-        .unwrap_or(body.len());
+    let cut = body.char_indices().nth(2000).map(|(i, _)| i).unwrap_or(body.len());
     sample.push_str(&body[..cut]);
     let info = whatlang::detect(&sample);
     let words = sample.split_whitespace().count();
@@ -463,10 +412,7 @@ mod tests {
         let html = "<p>First &amp; <b>bold</b>\nline.</p><script>alert('x')</script>\
                     <style>p{}</style><div>Second<br>Third</div><p>  </p>";
         assert_eq!(html_to_text(html), "First & bold line.\n\nSecond\n\nThird");
-        assert_eq!(
-            html_to_text("plain\ntext &eacute;t&eacute;"),
-            "plain\n\ntext été"
-        );
+        assert_eq!(html_to_text("plain\ntext &eacute;t&eacute;"), "plain\n\ntext été");
         assert_eq!(html_to_text("no markup at all"), "no markup at all");
     }
 
@@ -477,14 +423,8 @@ mod tests {
             c("http://WWW.Example.COM:80/a/b?utm_source=x&id=7&fbclid=1#top").as_deref(),
             Some("https://www.example.com/a/b?id=7")
         );
-        assert_eq!(
-            c("https://e.org/x?utm_medium=rss").as_deref(),
-            Some("https://e.org/x")
-        );
-        assert_eq!(
-            c("https://e.org/x?ref=home&gclid=abc").as_deref(),
-            Some("https://e.org/x")
-        );
+        assert_eq!(c("https://e.org/x?utm_medium=rss").as_deref(), Some("https://e.org/x"));
+        assert_eq!(c("https://e.org/x?ref=home&gclid=abc").as_deref(), Some("https://e.org/x"));
         assert_eq!(c("mailto:a@b.c"), None);
         assert_eq!(c("not a url"), None);
     }
@@ -512,17 +452,10 @@ mod tests {
 
     #[test]
     fn datelines_are_cut_from_the_line() {
-        let (kept, removed) =
-            split_boilerplate("Jakarta (ANTARA) - Pemerintah Indonesia dan India ...\nSecond");
+        let (kept, removed) = split_boilerplate("Jakarta (ANTARA) - Pemerintah Indonesia dan India ...\nSecond");
         assert_eq!(kept, "Pemerintah Indonesia dan India ...\nSecond");
         assert_eq!(removed, ["Jakarta (ANTARA) -"]);
-        assert_eq!(
-            kept_text(
-                "Jakarta (ANTARA) - Pemerintah Indonesia dan India ...\nSecond",
-                &removed
-            ),
-            kept
-        );
+        assert_eq!(kept_text("Jakarta (ANTARA) - Pemerintah Indonesia dan India ...\nSecond", &removed), kept);
         // An ordinary parenthesis is not a dateline.
         let (kept, removed) = split_boilerplate("Kementerian (Kominfo) menyatakan - tidak");
         assert!(removed.is_empty(), "{removed:?}");
@@ -533,33 +466,17 @@ mod tests {
     fn language_detection_prefers_confident_text() {
         let id = "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital untuk mempercepat transformasi digital yang berkelanjutan";
         let en = "The governments of Indonesia and India have formed a strategic partnership in the digital sector to accelerate sustainable digital transformation";
-        assert_eq!(
-            detect_language("", id, Some("en"), None).as_deref(),
-            Some("id")
-        );
-        assert_eq!(
-            detect_language("", en, Some("id"), None).as_deref(),
-            Some("en")
-        );
+        assert_eq!(detect_language("", id, Some("en"), None).as_deref(), Some("id"));
+        assert_eq!(detect_language("", en, Some("id"), None).as_deref(), Some("en"));
         // Too short to tell: the declaration decides, then the hint.
-        assert_eq!(
-            detect_language("Kerja sama", "", Some("id-ID"), None).as_deref(),
-            Some("id")
-        );
-        assert_eq!(
-            detect_language("Kerja sama", "", None, Some("id")).as_deref(),
-            Some("id")
-        );
+        assert_eq!(detect_language("Kerja sama", "", Some("id-ID"), None).as_deref(), Some("id"));
+        assert_eq!(detect_language("Kerja sama", "", None, Some("id")).as_deref(), Some("id"));
     }
 
     #[test]
     fn short_texts_get_no_fingerprint() {
         let short = clean(
-            Entry {
-                title: "t".into(),
-                summary_html: Some("Only a few words here.".into()),
-                ..Entry::default()
-            },
+            Entry { title: "t".into(), summary_html: Some("Only a few words here.".into()), ..Entry::default() },
             None,
         );
         assert_eq!(short.content_hash, None);

@@ -19,10 +19,7 @@ use crate::model::Article;
 /// Whether a document's GUIDs can serve as keys: no two are equal, and they are not just positions (1, 2, 3 …).
 pub fn guids_usable(articles: &[Article]) -> bool {
     // Entries without a GUID fall back one by one; judge the GUIDs that are there.
-    let guids: Vec<&str> = articles
-        .iter()
-        .filter_map(|a| a.entry.guid.as_deref())
-        .collect();
+    let guids: Vec<&str> = articles.iter().filter_map(|a| a.entry.guid.as_deref()).collect();
     let mut seen = std::collections::HashSet::new();
     guids.iter().all(|g| seen.insert(*g)) && !looks_positional(&guids)
 }
@@ -41,11 +38,7 @@ fn looks_positional(guids: &[&str]) -> bool {
     }
     numbers.sort_unstable();
     let first = numbers[0];
-    first <= 1
-        && numbers
-            .iter()
-            .enumerate()
-            .all(|(i, n)| *n == first + i as u64)
+    first <= 1 && numbers.iter().enumerate().all(|(i, n)| *n == first + i as u64)
 }
 
 /// The key of each article of one document. With `trust_guids`, an article's GUID is
@@ -63,10 +56,7 @@ pub fn entry_keys(articles: &[Article], trust_guids: bool) -> Vec<String> {
         .map(|a| match (&a.entry.guid, trust_guids) {
             (Some(guid), true) => guid_key(guid),
             _ => {
-                let unique_link = a
-                    .canonical_url
-                    .as_deref()
-                    .filter(|u| link_count.get(u) == Some(&1));
+                let unique_link = a.canonical_url.as_deref().filter(|u| link_count.get(u) == Some(&1));
                 fallback_key(unique_link, &a.entry.title, a.entry.published)
             }
         })
@@ -78,17 +68,11 @@ pub fn guid_key(guid: &str) -> String {
 }
 
 /// The key when the GUID cannot serve: the canonical link, else title and date.
-pub fn fallback_key(
-    canonical_url: Option<&str>,
-    title: &str,
-    published: Option<DateTime<Utc>>,
-) -> String {
+pub fn fallback_key(canonical_url: Option<&str>, title: &str, published: Option<DateTime<Utc>>) -> String {
     match canonical_url {
         Some(u) => format!("u:{u}"),
         None => {
-            let date = published
-                .map(|d| d.timestamp().to_string())
-                .unwrap_or_default();
+            let date = published.map(|d| d.timestamp().to_string()).unwrap_or_default();
             let h = xxh3_64(format!("{}\u{1f}{date}", title.trim()).as_bytes());
             format!("h:{h:016x}")
         }
@@ -154,11 +138,7 @@ pub struct Candidate {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Verdict {
     Original,
-    Duplicate {
-        of: i64,
-        reason: Reason,
-        similarity: f64,
-    },
+    Duplicate { of: i64, reason: Reason, similarity: f64 },
 }
 
 /// Whether a canonical URL can identify an article: a site's front page cannot
@@ -174,18 +154,10 @@ pub fn url_identifies_article(canonical_url: &str) -> bool {
 /// and with the same text. A copy points at the story's first copy.
 pub fn verdict(same_url: Option<Candidate>, same_content: Option<Candidate>) -> Verdict {
     if let Some(c) = same_url {
-        return Verdict::Duplicate {
-            of: c.story_id,
-            reason: Reason::Url,
-            similarity: 1.0,
-        };
+        return Verdict::Duplicate { of: c.story_id, reason: Reason::Url, similarity: 1.0 };
     }
     if let Some(c) = same_content {
-        return Verdict::Duplicate {
-            of: c.story_id,
-            reason: Reason::Content,
-            similarity: 1.0,
-        };
+        return Verdict::Duplicate { of: c.story_id, reason: Reason::Content, similarity: 1.0 };
     }
     Verdict::Original
 }
@@ -210,35 +182,19 @@ mod tests {
 
     #[test]
     fn positional_and_repeated_guids_are_not_trusted() {
-        let positional: Vec<Article> = (1..=9)
-            .map(|i| {
-                art(
-                    Some(&i.to_string()),
-                    Some(&format!("https://t.co/a{i}")),
-                    "x",
-                )
-            })
-            .collect();
+        let positional: Vec<Article> =
+            (1..=9).map(|i| art(Some(&i.to_string()), Some(&format!("https://t.co/a{i}")), "x")).collect();
         assert!(!guids_usable(&positional));
-        let repeated = vec![
-            art(Some("a"), Some("https://e.org/1"), "one"),
-            art(Some("a"), Some("https://e.org/2"), "two"),
-        ];
+        let repeated =
+            vec![art(Some("a"), Some("https://e.org/1"), "one"), art(Some("a"), Some("https://e.org/2"), "two")];
         assert!(!guids_usable(&repeated));
         let real = vec![
-            art(
-                Some("tag:e.org,2025:1825315"),
-                Some("https://e.org/1"),
-                "one",
-            ),
+            art(Some("tag:e.org,2025:1825315"), Some("https://e.org/1"), "one"),
             art(Some("1825306"), Some("https://e.org/2"), "two"),
         ];
         assert!(guids_usable(&real));
         // Large numeric ids are ids, not positions.
-        let numeric = vec![
-            art(Some("1825315"), None, "a"),
-            art(Some("1825316"), None, "b"),
-        ];
+        let numeric = vec![art(Some("1825315"), None, "a"), art(Some("1825316"), None, "b")];
         assert!(guids_usable(&numeric));
     }
 
@@ -265,42 +221,17 @@ mod tests {
 
     #[test]
     fn a_reused_guid_differs_in_link_and_title() {
-        let stored = StoredIdentity {
-            canonical_url: Some("https://t.co/a".into()),
-            title: "Old story".into(),
-        };
-        assert!(guid_reused(
-            &stored,
-            &art(Some("1"), Some("https://t.co/b"), "New story")
-        ));
-        assert!(!guid_reused(
-            &stored,
-            &art(Some("1"), Some("https://t.co/a"), "Old story, updated")
-        ));
-        assert!(!guid_reused(
-            &stored,
-            &art(Some("1"), Some("https://t.co/b"), "Old story")
-        ));
+        let stored = StoredIdentity { canonical_url: Some("https://t.co/a".into()), title: "Old story".into() };
+        assert!(guid_reused(&stored, &art(Some("1"), Some("https://t.co/b"), "New story")));
+        assert!(!guid_reused(&stored, &art(Some("1"), Some("https://t.co/a"), "Old story, updated")));
+        assert!(!guid_reused(&stored, &art(Some("1"), Some("https://t.co/b"), "Old story")));
     }
 
     #[test]
     fn verdicts_point_at_the_first_copy() {
         let c = Candidate { id: 7, story_id: 3 };
-        assert_eq!(
-            verdict(Some(c), None),
-            Verdict::Duplicate {
-                of: 3,
-                reason: Reason::Url,
-                similarity: 1.0
-            }
-        );
-        assert!(matches!(
-            verdict(None, Some(c)),
-            Verdict::Duplicate {
-                reason: Reason::Content,
-                ..
-            }
-        ));
+        assert_eq!(verdict(Some(c), None), Verdict::Duplicate { of: 3, reason: Reason::Url, similarity: 1.0 });
+        assert!(matches!(verdict(None, Some(c)), Verdict::Duplicate { reason: Reason::Content, .. }));
         assert_eq!(verdict(None, None), Verdict::Original);
         assert!(!url_identifies_article("https://e.org/"));
         assert!(url_identifies_article("https://e.org/news/1"));

@@ -71,12 +71,7 @@ impl Fetcher {
             .gzip(true)
             .brotli(true)
             .build()
-            .map_err(|e| {
-                FeedError::new(
-                    ErrorKind::Internal,
-                    format!("cannot build the HTTP client: {e}"),
-                )
-            })?;
+            .map_err(|e| FeedError::new(ErrorKind::Internal, format!("cannot build the HTTP client: {e}")))?;
         Ok(Fetcher {
             client,
             settings: settings.clone(),
@@ -86,11 +81,7 @@ impl Fetcher {
     }
 
     fn gate(&self, url: &Url) -> Arc<HostGate> {
-        let key = format!(
-            "{}:{}",
-            url.host_str().unwrap_or(""),
-            url.port_or_known_default().unwrap_or(0)
-        );
+        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         hosts
             .entry(key)
@@ -105,17 +96,9 @@ impl Fetcher {
 
     /// Fetches `url`, waiting for a global and a per-host slot first.
     pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Fetched, FeedError> {
-        let _global = self
-            .global
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let _global = self.global.acquire().await.expect("the semaphore is never closed");
         let gate = self.gate(url);
-        let _host = gate
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let _host = gate.permits.acquire().await.expect("the semaphore is never closed");
         {
             let mut next = gate.next_start.lock().await;
             let now = Instant::now();
@@ -129,10 +112,7 @@ impl Fetcher {
             Ok(result) => result,
             Err(_) => Err(FeedError::new(
                 ErrorKind::Timeout,
-                format!(
-                    "no complete response within {}",
-                    humantime::format_duration(deadline)
-                ),
+                format!("no complete response within {}", humantime::format_duration(deadline)),
             )),
         }
     }
@@ -155,10 +135,7 @@ impl Fetcher {
                 if visited.len() > self.settings.max_redirects {
                     return Err(FeedError::new(
                         ErrorKind::Redirect,
-                        format!(
-                            "more than {} redirects (last to {next})",
-                            self.settings.max_redirects
-                        ),
+                        format!("more than {} redirects (last to {next})", self.settings.max_redirects),
                     ));
                 }
                 if visited.contains(&next) {
@@ -168,17 +145,14 @@ impl Fetcher {
                         format!("redirect loop: {} → {next}", path.join(" → ")),
                     ));
                 }
-                all_permanent &= matches!(
-                    status,
-                    StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
-                );
+                all_permanent &= matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT);
                 visited.push(next.clone());
                 current = next;
                 continue;
             }
             let moved_permanently = (visited.len() > 1 && all_permanent).then(|| current.clone());
-            let max_age = header_str(response.headers(), header::CACHE_CONTROL)
-                .and_then(|v| schedule::parse_max_age(&v));
+            let max_age =
+                header_str(response.headers(), header::CACHE_CONTROL).and_then(|v| schedule::parse_max_age(&v));
             let mut new_validators = Validators {
                 etag: header_str(response.headers(), header::ETAG),
                 last_modified: header_str(response.headers(), header::LAST_MODIFIED),
@@ -186,9 +160,8 @@ impl Fetcher {
             if status == StatusCode::NOT_MODIFIED {
                 // A 304 may omit the validators; the old ones still hold.
                 new_validators.etag = new_validators.etag.or_else(|| validators.etag.clone());
-                new_validators.last_modified = new_validators
-                    .last_modified
-                    .or_else(|| validators.last_modified.clone());
+                new_validators.last_modified =
+                    new_validators.last_modified.or_else(|| validators.last_modified.clone());
                 return Ok(Fetched {
                     status: status.as_u16(),
                     body: None,
@@ -204,9 +177,7 @@ impl Fetcher {
             }
             let content_type = header_str(response.headers(), header::CONTENT_TYPE);
             let body = read_capped(&mut response, self.settings.max_body).await?;
-            if looks_like_bot_wall(&body)
-                && content_type.as_deref().is_some_and(|c| c.contains("html"))
-            {
+            if looks_like_bot_wall(&body) && content_type.as_deref().is_some_and(|c| c.contains("html")) {
                 return Err(FeedError::new(
                     ErrorKind::BotWall,
                     "the server answered with a bot-check page instead of the feed",
@@ -228,24 +199,13 @@ impl Fetcher {
         let status = response.status();
         let retry_after = header_str(response.headers(), header::RETRY_AFTER)
             .and_then(|v| schedule::parse_retry_after(&v, chrono::Utc::now()));
-        let peek = read_capped(response, ERROR_BODY_PEEK)
-            .await
-            .unwrap_or_default();
-        let (kind, message) =
-            if matches!(status.as_u16(), 403 | 429 | 503) && looks_like_bot_wall(&peek) {
-                (
-                    ErrorKind::BotWall,
-                    format!("HTTP {status}: the server answered with a bot-check page"),
-                )
-            } else {
-                (ErrorKind::Http, format!("HTTP {status}"))
-            };
-        FeedError {
-            kind,
-            message,
-            http_status: Some(status.as_u16()),
-            retry_after,
-        }
+        let peek = read_capped(response, ERROR_BODY_PEEK).await.unwrap_or_default();
+        let (kind, message) = if matches!(status.as_u16(), 403 | 429 | 503) && looks_like_bot_wall(&peek) {
+            (ErrorKind::BotWall, format!("HTTP {status}: the server answered with a bot-check page"))
+        } else {
+            (ErrorKind::Http, format!("HTTP {status}"))
+        };
+        FeedError { kind, message, http_status: Some(status.as_u16()), retry_after }
     }
 }
 
@@ -273,23 +233,13 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
 
 fn redirect_target(response: &reqwest::Response, current: &Url) -> Result<Url, FeedError> {
     let status = response.status();
-    let location = header_str(response.headers(), header::LOCATION).ok_or_else(|| {
-        FeedError::new(
-            ErrorKind::Redirect,
-            format!("HTTP {status} without a Location header"),
-        )
-    })?;
-    let next = current.join(location.trim()).map_err(|e| {
-        FeedError::new(
-            ErrorKind::Redirect,
-            format!("bad redirect Location {location:?}: {e}"),
-        )
-    })?;
+    let location = header_str(response.headers(), header::LOCATION)
+        .ok_or_else(|| FeedError::new(ErrorKind::Redirect, format!("HTTP {status} without a Location header")))?;
+    let next = current
+        .join(location.trim())
+        .map_err(|e| FeedError::new(ErrorKind::Redirect, format!("bad redirect Location {location:?}: {e}")))?;
     if !matches!(next.scheme(), "http" | "https") {
-        return Err(FeedError::new(
-            ErrorKind::Redirect,
-            format!("redirect to a non-HTTP address: {next}"),
-        ));
+        return Err(FeedError::new(ErrorKind::Redirect, format!("redirect to a non-HTTP address: {next}")));
     }
     Ok(next)
 }
@@ -301,16 +251,12 @@ async fn read_capped(response: &mut reqwest::Response, cap: u64) -> Result<Vec<u
     if let Some(len) = response.content_length()
         && len > cap
     {
-        return Err(too_large(format!(
-            "the server announced {len} bytes; the limit is {cap}"
-        )));
+        return Err(too_large(format!("the server announced {len} bytes; the limit is {cap}")));
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
         if body.len() as u64 + chunk.len() as u64 > cap {
-            return Err(too_large(format!(
-                "the body is larger than the limit of {cap} bytes"
-            )));
+            return Err(too_large(format!("the body is larger than the limit of {cap} bytes")));
         }
         body.extend_from_slice(&chunk);
     }
@@ -347,9 +293,7 @@ fn classify(e: &reqwest::Error) -> FeedError {
             message.push_str(": ");
             message.push_str(&text);
         }
-        let io_inner = s
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref());
+        let io_inner = s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
         tls |= s.is::<rustls::Error>() || io_inner.is_some_and(|i| i.is::<rustls::Error>());
         source = s.source();
     }
@@ -374,15 +318,9 @@ mod tests {
 
     #[test]
     fn bot_walls_are_recognised() {
-        assert!(looks_like_bot_wall(
-            b"<html><head><title>Just a moment...</title>"
-        ));
-        assert!(looks_like_bot_wall(
-            b"<script src='/cdn-cgi/challenge-platform/x.js'>"
-        ));
-        assert!(!looks_like_bot_wall(
-            b"<rss><channel><title>Captcha news</title>"
-        ));
+        assert!(looks_like_bot_wall(b"<html><head><title>Just a moment...</title>"));
+        assert!(looks_like_bot_wall(b"<script src='/cdn-cgi/challenge-platform/x.js'>"));
+        assert!(!looks_like_bot_wall(b"<rss><channel><title>Captcha news</title>"));
     }
 
     #[test]
@@ -392,10 +330,7 @@ mod tests {
             last_modified: Some("Sat, 25 Jan 2025 10:00:00 GMT".into()),
         });
         assert_eq!(h[header::IF_NONE_MATCH], "\"abc\"");
-        assert_eq!(
-            h[header::IF_MODIFIED_SINCE],
-            "Sat, 25 Jan 2025 10:00:00 GMT"
-        );
+        assert_eq!(h[header::IF_MODIFIED_SINCE], "Sat, 25 Jan 2025 10:00:00 GMT");
         assert!(!request_headers(&Validators::default()).contains_key(header::IF_NONE_MATCH));
     }
 }

@@ -24,8 +24,7 @@ use url::Url;
 
 use crate::config::{FeedConfig, ScheduleSettings, TopicConfig};
 use crate::model::{
-    Article, ErrorKind, FeedError, FeedState, IngestSummary, MoveState, ParsedFeed, PollOutcome,
-    PollRecord,
+    Article, ErrorKind, FeedError, FeedState, IngestSummary, MoveState, ParsedFeed, PollOutcome, PollRecord,
 };
 use crate::store::Writer;
 use fetch::Fetcher;
@@ -44,7 +43,7 @@ pub struct Context {
     pub writer: Arc<Writer>,
     pub topics: Arc<Vec<TopicConfig>>,
     pub schedule: ScheduleSettings,
-    pub max_entries: usize,
+    pub limits: parse::Limits,
 }
 
 /// What a poll did.
@@ -84,13 +83,7 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
                     "feed moved permanently; fetching it at its new address from now on");
                 next.url = new_url.clone();
             }
-            next.next_attempt_at = Some(schedule::after_success(
-                &feed.schedule,
-                now,
-                s.jitter,
-                done.hint,
-                &mut rng,
-            ));
+            next.next_attempt_at = Some(schedule::after_success(&feed.schedule, now, s.jitter, done.hint, &mut rng));
             (Some(done.http_status), done.into_outcome())
         }
         Err(e) => {
@@ -125,8 +118,7 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
         Err(e) => {
             // Nothing of this poll was stored: keep the old state and try again soon.
             next = state.clone();
-            next.next_attempt_at =
-                Some(now + chrono::Duration::from_std(STORAGE_RETRY).unwrap_or_default());
+            next.next_attempt_at = Some(now + chrono::Duration::from_std(STORAGE_RETRY).unwrap_or_default());
             Err(FeedError::new(ErrorKind::Storage, e.to_string()))
         }
         Ok(_) if failed.is_some() => Err(failed.expect("checked")),
@@ -142,12 +134,7 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
         Err(e) => tracing::warn!(feed = %feed.name, kind = %e.kind, error = %e.message,
             failures = next.failures, "feed poll failed"),
     }
-    Report {
-        feed: feed.name.clone(),
-        state: next,
-        result,
-        duration: clock.elapsed(),
-    }
+    Report { feed: feed.name.clone(), state: next, result, duration: clock.elapsed() }
 }
 
 /// A successful fetch, processed and ready to store.
@@ -163,11 +150,7 @@ struct Processed {
 impl Processed {
     fn into_outcome(self) -> PollOutcome {
         match self.body {
-            None => PollOutcome::NotModified {
-                validators: self.validators,
-                moved: self.moved,
-                new_url: self.new_url,
-            },
+            None => PollOutcome::NotModified { validators: self.validators, moved: self.moved, new_url: self.new_url },
             Some((bytes, feed, articles)) => PollOutcome::Fetched {
                 validators: self.validators,
                 moved: self.moved,
@@ -189,8 +172,7 @@ async fn fetch_and_process(
     url: &Url,
 ) -> Result<Processed, FeedError> {
     let fetched = ctx.fetcher.fetch(url, &state.validators).await?;
-    let (moved, new_url) =
-        observe_move(&state.moved, fetched.moved_permanently.as_ref(), Utc::now());
+    let (moved, new_url) = observe_move(&state.moved, fetched.moved_permanently.as_ref(), Utc::now());
     let status = fetched.status;
     let Some(body) = fetched.body else {
         return Ok(Processed {
@@ -206,24 +188,17 @@ async fn fetch_and_process(
     let base = fetched.final_url.clone();
     let feed_cfg = feed.clone();
     let topics = ctx.topics.clone();
-    let max_entries = ctx.max_entries;
-    let processed =
-        tokio::task::spawn_blocking(move || process(&body, &base, &feed_cfg, &topics, max_entries))
-            .await
-            .unwrap_or_else(|join| {
-                let message = match join.try_into_panic() {
-                    Ok(panic) => crate::panic_message(&*panic),
-                    Err(e) => e.to_string(),
-                };
-                Err(FeedError::new(
-                    ErrorKind::Internal,
-                    format!("internal error while processing the feed: {message}"),
-                ))
-            });
-    let (parsed, articles) = processed.map_err(|e| FeedError {
-        http_status: Some(status),
-        ..e
-    })?;
+    let limits = ctx.limits;
+    let processed = tokio::task::spawn_blocking(move || process(&body, &base, &feed_cfg, &topics, limits))
+        .await
+        .unwrap_or_else(|join| {
+            let message = match join.try_into_panic() {
+                Ok(panic) => crate::panic_message(&*panic),
+                Err(e) => e.to_string(),
+            };
+            Err(FeedError::new(ErrorKind::Internal, format!("internal error while processing the feed: {message}")))
+        });
+    let (parsed, articles) = processed.map_err(|e| FeedError { http_status: Some(status), ..e })?;
     let hint = [fetched.max_age, parsed.ttl].into_iter().flatten().max();
     Ok(Processed {
         http_status: status,
@@ -241,9 +216,9 @@ pub fn process(
     url: &Url,
     feed: &FeedConfig,
     topics: &[TopicConfig],
-    max_entries: usize,
+    limits: parse::Limits,
 ) -> Result<(ParsedFeed, Vec<Article>), FeedError> {
-    let mut parsed = parse::parse(body, url, feed.timezone, max_entries)?;
+    let mut parsed = parse::parse(body, url, feed.timezone, limits)?;
     let entries = std::mem::take(&mut parsed.entries);
     let articles = entries
         .into_iter()
@@ -258,31 +233,17 @@ pub fn process(
 
 /// Tracks a permanent redirect across polls. Returns the new state and, once the
 /// move is confirmed, the URL to fetch from now on.
-pub fn observe_move(
-    prev: &MoveState,
-    seen: Option<&Url>,
-    now: DateTime<Utc>,
-) -> (MoveState, Option<String>) {
+pub fn observe_move(prev: &MoveState, seen: Option<&Url>, now: DateTime<Utc>) -> (MoveState, Option<String>) {
     let Some(target) = seen else {
         return (MoveState::default(), None);
     };
     let target = target.as_str();
     let state = if prev.to.as_deref() == Some(target) {
-        MoveState {
-            to: prev.to.clone(),
-            since: prev.since.or(Some(now)),
-            count: prev.count.saturating_add(1),
-        }
+        MoveState { to: prev.to.clone(), since: prev.since.or(Some(now)), count: prev.count.saturating_add(1) }
     } else {
-        MoveState {
-            to: Some(target.to_string()),
-            since: Some(now),
-            count: 1,
-        }
+        MoveState { to: Some(target.to_string()), since: Some(now), count: 1 }
     };
-    let old_enough = state
-        .since
-        .is_some_and(|since| (now - since).to_std().unwrap_or_default() >= MOVE_MIN_AGE);
+    let old_enough = state.since.is_some_and(|since| (now - since).to_std().unwrap_or_default() >= MOVE_MIN_AGE);
     if state.count >= MOVE_CONFIRMATIONS && old_enough {
         (MoveState::default(), Some(target.to_string()))
     } else {

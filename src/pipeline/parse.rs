@@ -5,6 +5,9 @@
 //! computes its own key in `dedup`. Dates go through [`parse_date`], which also reads
 //! Indonesian day and month names and dates without a zone.
 
+use std::borrow::Cow;
+use std::io::Read;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use feed_rs::model::{self, Text};
@@ -13,19 +16,23 @@ use url::Url;
 use crate::model::{Entry, ErrorKind, FeedError, ParsedFeed};
 use crate::pipeline::clean;
 
+/// Bounds on what one document may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Entries kept; the rest are counted in `ParsedFeed::truncated`.
+    pub max_entries: usize,
+    /// Largest body after inflating a gzip body that came without Content-Encoding.
+    pub max_body: u64,
+}
+
 /// Parses one feed document.
-pub fn parse(
-    bytes: &[u8],
-    feed_url: &Url,
-    timezone: Tz,
-    max_entries: usize,
-) -> Result<ParsedFeed, FeedError> {
+pub fn parse(bytes: &[u8], feed_url: &Url, timezone: Tz, limits: Limits) -> Result<ParsedFeed, FeedError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(FeedError::new(
-            ErrorKind::Parse,
-            "the response body is empty",
-        ));
+        return Err(FeedError::new(ErrorKind::Parse, "the response body is empty"));
     }
+    let bytes = inflate_if_gzip(bytes, limits.max_body)?;
+    let bytes = rss_version_as_2(&bytes);
+    let max_entries = limits.max_entries;
     let parser = feed_rs::parser::Builder::new()
         .base_uri(Some(feed_url.as_str()))
         // An empty id means "the feed gave none"; see the module docs.
@@ -33,8 +40,8 @@ pub fn parse(
         .sanitize_content(false)
         .timestamp_parser(move |s| parse_date(s, timezone))
         .build();
-    let feed = parser.parse(bytes).map_err(|e| {
-        let message = if looks_like_html(bytes) {
+    let feed = parser.parse(&bytes[..]).map_err(|e| {
+        let message = if looks_like_html(&bytes) {
             "the server sent an HTML page, not a feed".to_string()
         } else {
             format!("not a feed: {e}")
@@ -44,19 +51,13 @@ pub fn parse(
 
     let feed_language = feed.language.as_deref().map(clean::language_code);
     let total = feed.entries.len();
-    let entries = feed
-        .entries
-        .into_iter()
-        .take(max_entries)
-        .map(|e| entry(e, feed_url, feed_language.as_deref()))
-        .collect();
+    let entries =
+        feed.entries.into_iter().take(max_entries).map(|e| entry(e, feed_url, feed_language.as_deref())).collect();
     Ok(ParsedFeed {
         title: feed.title.map(|t| text_of(&t)).filter(|t| !t.is_empty()),
         site_url: pick_link(&feed.links, feed_url),
         language: feed_language,
-        ttl: feed
-            .ttl
-            .map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
+        ttl: feed.ttl.map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
         entries,
         truncated: total.saturating_sub(max_entries),
     })
@@ -68,14 +69,8 @@ fn entry(e: model::Entry, feed_url: &Url, feed_language: Option<&str>) -> Entry 
         guid,
         link: pick_link(&e.links, feed_url),
         title: e.title.as_ref().map(text_of).unwrap_or_default(),
-        summary_html: e
-            .summary
-            .map(|s| s.content)
-            .filter(|s| !s.trim().is_empty()),
-        content_html: e
-            .content
-            .and_then(|c| c.body)
-            .filter(|s| !s.trim().is_empty()),
+        summary_html: e.summary.map(|s| s.content).filter(|s| !s.trim().is_empty()),
+        content_html: e.content.and_then(|c| c.body).filter(|s| !s.trim().is_empty()),
         authors: e
             .authors
             .into_iter()
@@ -85,11 +80,7 @@ fn entry(e: model::Entry, feed_url: &Url, feed_language: Option<&str>) -> Entry 
             .collect(),
         published: e.published.or(e.updated),
         updated: e.updated,
-        language: e
-            .language
-            .as_deref()
-            .map(clean::language_code)
-            .or_else(|| feed_language.map(str::to_string)),
+        language: e.language.as_deref().map(clean::language_code).or_else(|| feed_language.map(str::to_string)),
     }
 }
 
@@ -110,10 +101,103 @@ fn pick_link(links: &[model::Link], base: &Url) -> Option<String> {
         .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && !l.href.trim().is_empty())
         .or_else(|| links.iter().find(|l| !l.href.trim().is_empty()))?;
     let href = best.href.trim();
-    base.join(href)
-        .ok()
-        .map(String::from)
-        .or_else(|| Some(href.to_string()))
+    base.join(href).ok().map(String::from).or_else(|| Some(href.to_string()))
+}
+
+/// Some servers send a gzip file as the body itself, without Content-Encoding.
+fn inflate_if_gzip(bytes: &[u8], max_body: u64) -> Result<Cow<'_, [u8]>, FeedError> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(max_body + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| FeedError::new(ErrorKind::Parse, format!("the body is gzip data that does not inflate: {e}")))?;
+    if out.len() as u64 > max_body {
+        return Err(FeedError::new(
+            ErrorKind::TooLarge,
+            format!("the gzip body inflates to more than the limit of {max_body} bytes"),
+        ));
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// feed-rs reads `<rss>` only with version 2.0, 0.91 or 0.92. RSS 0.90, 0.93, 0.94
+/// and a missing version are read the same way, so the root element's version is
+/// rewritten to 2.0 for them. Comments, processing instructions and the DOCTYPE
+/// before the root are skipped; nothing else is touched.
+fn rss_version_as_2(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let Some(root) = root_start(bytes) else {
+        return Cow::Borrowed(bytes);
+    };
+    let rest = &bytes[root..];
+    if !rest.starts_with(b"<rss") || !rest.get(4).is_some_and(|b| b.is_ascii_whitespace() || *b == b'>') {
+        return Cow::Borrowed(bytes);
+    }
+    let Some(tag_len) = rest.iter().position(|&b| b == b'>') else {
+        return Cow::Borrowed(bytes);
+    };
+    let tag = &rest[..tag_len];
+    let version = find(tag, b" version=")
+        .or_else(|| find(tag, b"\tversion="))
+        .or_else(|| find(tag, b"\nversion="))
+        .map(|i| i + b" version=".len());
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    match version {
+        Some(v) => {
+            let quote = tag.get(v).copied().filter(|q| *q == b'"' || *q == b'\'');
+            let Some(quote) = quote else {
+                return Cow::Borrowed(bytes);
+            };
+            let Some(len) = tag[v + 1..].iter().position(|&b| b == quote) else {
+                return Cow::Borrowed(bytes);
+            };
+            let value = &tag[v + 1..v + 1 + len];
+            if matches!(value, b"2.0" | b"0.91" | b"0.92" | b"") {
+                return Cow::Borrowed(bytes);
+            }
+            out.extend_from_slice(&bytes[..root + v + 1]);
+            out.extend_from_slice(b"2.0");
+            out.extend_from_slice(&bytes[root + v + 1 + len..]);
+        }
+        None => {
+            out.extend_from_slice(&bytes[..root + 4]);
+            out.extend_from_slice(b" version=\"2.0\"");
+            out.extend_from_slice(&bytes[root + 4..]);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Offset of the root element's `<`, past the prolog, comments and DOCTYPE.
+fn root_start(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < bytes.len().min(256 * 1024) {
+        let rest = &bytes[i..];
+        if rest.starts_with(b"<!--") {
+            i += find(rest, b"-->")? + 3;
+        } else if rest.starts_with(b"<?") {
+            i += find(rest, b"?>")? + 2;
+        } else if rest.starts_with(b"<!") {
+            // A DOCTYPE, perhaps with an internal subset in brackets.
+            let close = match (find(rest, b"["), find(rest, b">")) {
+                (Some(open), Some(gt)) if open < gt => find(rest, b"]>").map(|e| e + 2)?,
+                (_, Some(gt)) => gt + 1,
+                _ => return None,
+            };
+            i += close;
+        } else if rest.starts_with(b"<") {
+            return Some(i);
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn looks_like_html(bytes: &[u8]) -> bool {
@@ -162,19 +246,13 @@ pub fn parse_date(raw: &str, timezone: Tz) -> Option<DateTime<Utc>> {
         "%Y/%m/%d %H:%M:%S",
         "%Y/%m/%d %H:%M",
     ];
-    let local = LOCAL
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(&normal, f).ok())
-        .or_else(|| {
-            ["%d %b %Y", "%b %d %Y", "%Y-%m-%d", "%Y/%m/%d"]
-                .iter()
-                .find_map(|f| NaiveDate::parse_from_str(&normal, f).ok())
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })?;
-    timezone
-        .from_local_datetime(&local)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
+    let local = LOCAL.iter().find_map(|f| NaiveDateTime::parse_from_str(&normal, f).ok()).or_else(|| {
+        ["%d %b %Y", "%b %d %Y", "%Y-%m-%d", "%Y/%m/%d"]
+            .iter()
+            .find_map(|f| NaiveDate::parse_from_str(&normal, f).ok())
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })?;
+    timezone.from_local_datetime(&local).earliest().map(|t| t.with_timezone(&Utc))
 }
 
 /// Rewrites a date into the shapes `parse_date` tries: day names dropped, month
@@ -206,9 +284,7 @@ fn normalise_date(s: &str) -> String {
 fn is_dotted_time(w: &str) -> bool {
     let parts: Vec<&str> = w.split('.').collect();
     (2..=3).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.iter().all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn month(w: &str) -> Option<&'static str> {
@@ -226,10 +302,7 @@ fn month(w: &str) -> Option<&'static str> {
         ("Nov", &["nov", "nop", "november", "nopember"]),
         ("Dec", &["des", "desember", "dec", "december"]),
     ];
-    MONTHS
-        .iter()
-        .find(|(_, names)| names.contains(&w))
-        .map(|(en, _)| *en)
+    MONTHS.iter().find(|(_, names)| names.contains(&w)).map(|(en, _)| *en)
 }
 
 fn is_day_name(w: &str) -> bool {
@@ -300,24 +373,12 @@ mod tests {
     #[test]
     fn dates_in_english_indonesian_and_without_zone() {
         let cases = [
-            (
-                "Fri, 27 Jun 2025 11:48:17 +0700",
-                "2025-06-27T04:48:17+00:00",
-            ),
+            ("Fri, 27 Jun 2025 11:48:17 +0700", "2025-06-27T04:48:17+00:00"),
             ("2025-06-27T11:48:17+07:00", "2025-06-27T04:48:17+00:00"),
-            (
-                "Sen, 3 Mei 2025 10:00:00 +0700",
-                "2025-05-03T03:00:00+00:00",
-            ),
+            ("Sen, 3 Mei 2025 10:00:00 +0700", "2025-05-03T03:00:00+00:00"),
             ("Jumat, 27 Juni 2025 11:48 WIB", "2025-06-27T04:48:00+00:00"),
-            (
-                "Minggu, 26 Januari 2025 pukul 19.30 WIB",
-                "2025-01-26T12:30:00+00:00",
-            ),
-            (
-                "Thurs, 13 Jul 2011 07:38:00 GMT",
-                "2011-07-13T07:38:00+00:00",
-            ),
+            ("Minggu, 26 Januari 2025 pukul 19.30 WIB", "2025-01-26T12:30:00+00:00"),
+            ("Thurs, 13 Jul 2011 07:38:00 GMT", "2011-07-13T07:38:00+00:00"),
             ("Wed, 02 Oct 2002 08:00:00 EST", "2002-10-02T13:00:00+00:00"),
             // No zone: taken as the feed's zone (Asia/Jakarta here).
             ("2025-06-27 11:48:17", "2025-06-27T04:48:17+00:00"),
@@ -341,28 +402,19 @@ mod tests {
             <item><title>Has guid</title><guid isPermaLink="false">abc</guid></item>
             </channel></rss>"#;
         let url = Url::parse("https://example.org/feed").unwrap();
-        let f = parse(xml, &url, Tz::UTC, 100).unwrap();
+        let f = parse(xml, &url, Tz::UTC, limits(100)).unwrap();
         let ids: Vec<_> = f.entries.iter().map(|e| e.guid.clone()).collect();
         assert_eq!(ids, [None, None, Some("abc".into())]);
-        assert_eq!(
-            f.entries[1].link.as_deref(),
-            Some("https://example.org/a/1")
-        );
+        assert_eq!(f.entries[1].link.as_deref(), Some("https://example.org/a/1"));
     }
 
     #[test]
     fn html_pages_and_empty_bodies_get_clear_errors() {
         let url = Url::parse("https://example.org/").unwrap();
-        let e = parse(
-            b"<!DOCTYPE html><html><body>Login</body></html>",
-            &url,
-            Tz::UTC,
-            10,
-        )
-        .unwrap_err();
+        let e = parse(b"<!DOCTYPE html><html><body>Login</body></html>", &url, Tz::UTC, limits(10)).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Parse);
         assert!(e.message.contains("HTML page"), "{e}");
-        let e = parse(b"  \n", &url, Tz::UTC, 10).unwrap_err();
+        let e = parse(b"  \n", &url, Tz::UTC, limits(10)).unwrap_err();
         assert!(e.message.contains("empty"), "{e}");
     }
 
@@ -370,13 +422,51 @@ mod tests {
     fn entries_over_the_cap_are_counted() {
         let mut xml = String::from(r#"<rss version="2.0"><channel><title>t</title>"#);
         for i in 0..30 {
-            xml.push_str(&format!(
-                "<item><title>{i}</title><link>https://e.org/{i}</link></item>"
-            ));
+            xml.push_str(&format!("<item><title>{i}</title><link>https://e.org/{i}</link></item>"));
         }
         xml.push_str("</channel></rss>");
         let url = Url::parse("https://e.org/").unwrap();
-        let f = parse(xml.as_bytes(), &url, Tz::UTC, 10).unwrap();
+        let f = parse(xml.as_bytes(), &url, Tz::UTC, limits(10)).unwrap();
         assert_eq!((f.entries.len(), f.truncated), (10, 20));
+    }
+
+    fn limits(max_entries: usize) -> Limits {
+        Limits { max_entries, max_body: 1 << 20 }
+    }
+
+    #[test]
+    fn old_and_unversioned_rss_is_read_as_2() {
+        let url = Url::parse("https://e.org/").unwrap();
+        for root in [
+            "<rss version=\"0.93\">",
+            "<rss version='0.94' xmlns:dc=\"http://purl.org/dc/elements/1.1/\">",
+            "<rss>",
+            "<rss\n  version=\"0.9\">",
+        ] {
+            let xml = format!(
+                "<?xml version=\"1.0\"?>\n<!-- a comment with <rss version=\"9\"> in it -->\n\
+                 <!DOCTYPE rss [<!ENTITY x \"y\">]>\n{root}<channel><title>T</title>\
+                 <item><title>One</title><link>https://e.org/1</link></item></channel></rss>"
+            );
+            let f = parse(xml.as_bytes(), &url, Tz::UTC, limits(10)).unwrap_or_else(|e| panic!("{root}: {e}"));
+            assert_eq!(f.entries[0].title, "One", "{root}");
+        }
+        // Known versions and other roots are left alone.
+        assert!(matches!(rss_version_as_2(b"<rss version=\"2.0\"></rss>"), Cow::Borrowed(_)));
+        assert!(matches!(rss_version_as_2(b"<feed><rss/></feed>"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_gzip_body_without_content_encoding_is_inflated_within_the_limit() {
+        use std::io::Write;
+        let url = Url::parse("https://e.org/").unwrap();
+        let xml = b"<rss version=\"2.0\"><channel><title>T</title><item><title>Zipped</title></item></channel></rss>";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(xml).unwrap();
+        let gz = gz.finish().unwrap();
+        let f = parse(&gz, &url, Tz::UTC, limits(10)).unwrap();
+        assert_eq!(f.entries[0].title, "Zipped");
+        let tight = Limits { max_entries: 10, max_body: 20 };
+        assert_eq!(parse(&gz, &url, Tz::UTC, tight).unwrap_err().kind, ErrorKind::TooLarge);
     }
 }

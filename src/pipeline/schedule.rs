@@ -66,9 +66,7 @@ pub fn after_failure(
     let base = schedule.period(now);
     let factor = 2f64.powi(failures.saturating_sub(1).min(30) as i32);
     let delay = base.mul_f64(factor).min(max_backoff);
-    let delay = delay
-        .mul_f64(1.0 + jitter * (2.0 * rng.unit() - 1.0))
-        .min(max_backoff);
+    let delay = delay.mul_f64(1.0 + jitter * (2.0 * rng.unit() - 1.0)).min(max_backoff);
     let delay = match retry_after {
         Some(r) => delay.max(r.min(MAX_HINT)),
         None => delay,
@@ -111,11 +109,7 @@ pub fn parse_max_age(value: &str) -> Option<Duration> {
     value.split(',').find_map(|part| {
         let (k, v) = part.trim().split_once('=')?;
         if k.trim().eq_ignore_ascii_case("max-age") {
-            v.trim()
-                .trim_matches('"')
-                .parse::<u64>()
-                .ok()
-                .map(Duration::from_secs)
+            v.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs)
         } else {
             None
         }
@@ -146,35 +140,15 @@ mod tests {
     fn success_waits_the_interval_with_bounded_jitter() {
         let every = Schedule::Every(10 * MIN);
         let now = t(NOW);
-        assert_eq!(
-            after_success(&every, now, 0.1, None, &mut Fixed(0.5)),
-            t("2025-01-26T10:10:00Z")
-        );
-        assert_eq!(
-            after_success(&every, now, 0.1, None, &mut Fixed(0.0)),
-            t("2025-01-26T10:09:00Z")
-        );
-        assert!(
-            after_success(&every, now, 0.1, None, &mut Fixed(0.999)) <= t("2025-01-26T10:11:00Z")
-        );
+        assert_eq!(after_success(&every, now, 0.1, None, &mut Fixed(0.5)), t("2025-01-26T10:10:00Z"));
+        assert_eq!(after_success(&every, now, 0.1, None, &mut Fixed(0.0)), t("2025-01-26T10:09:00Z"));
+        assert!(after_success(&every, now, 0.1, None, &mut Fixed(0.999)) <= t("2025-01-26T10:11:00Z"));
         // A ttl of one hour lengthens the wait; a short one never shortens it.
-        assert_eq!(
-            after_success(&every, now, 0.0, Some(60 * MIN), &mut Fixed(0.5)),
-            t("2025-01-26T11:00:00Z")
-        );
-        assert_eq!(
-            after_success(&every, now, 0.0, Some(MIN), &mut Fixed(0.5)),
-            t("2025-01-26T10:10:00Z")
-        );
+        assert_eq!(after_success(&every, now, 0.0, Some(60 * MIN), &mut Fixed(0.5)), t("2025-01-26T11:00:00Z"));
+        assert_eq!(after_success(&every, now, 0.0, Some(MIN), &mut Fixed(0.5)), t("2025-01-26T10:10:00Z"));
         // Even a huge hint is capped at a day.
         assert_eq!(
-            after_success(
-                &every,
-                now,
-                0.0,
-                Some(Duration::from_secs(999_999_999)),
-                &mut Fixed(0.5)
-            ),
+            after_success(&every, now, 0.0, Some(Duration::from_secs(999_999_999)), &mut Fixed(0.5)),
             t("2025-01-27T10:00:00Z")
         );
     }
@@ -187,14 +161,8 @@ mod tests {
             timezone: chrono_tz::UTC,
         };
         let now = t("2025-01-26T10:03:00Z");
-        assert_eq!(
-            after_success(&cron, now, 0.1, None, &mut Fixed(0.0)),
-            t("2025-01-26T10:10:00Z")
-        );
-        assert_eq!(
-            after_success(&cron, now, 0.1, None, &mut Fixed(0.5)),
-            t("2025-01-26T10:10:30Z")
-        );
+        assert_eq!(after_success(&cron, now, 0.1, None, &mut Fixed(0.0)), t("2025-01-26T10:10:00Z"));
+        assert_eq!(after_success(&cron, now, 0.1, None, &mut Fixed(0.5)), t("2025-01-26T10:10:30Z"));
     }
 
     #[test]
@@ -203,9 +171,7 @@ mod tests {
         let now = t(NOW);
         let cap = Duration::from_secs(12 * 3600);
         let waits: Vec<i64> = (1..=9)
-            .map(|n| {
-                (after_failure(&every, now, n, 0.0, cap, None, &mut Fixed(0.5)) - now).num_minutes()
-            })
+            .map(|n| (after_failure(&every, now, n, 0.0, cap, None, &mut Fixed(0.5)) - now).num_minutes())
             .collect();
         assert_eq!(waits, [10, 20, 40, 80, 160, 320, 640, 720, 720]);
         // A thousand failures later the feed is still polled, at the cap.
@@ -221,18 +187,12 @@ mod tests {
         let cap = Duration::from_secs(12 * 3600);
         let r = parse_retry_after("120", now);
         assert_eq!(r, Some(Duration::from_secs(120)));
-        assert_eq!(
-            after_failure(&every, now, 1, 0.0, cap, r, &mut Fixed(0.5)),
-            t("2025-01-26T10:02:00Z")
-        );
+        assert_eq!(after_failure(&every, now, 1, 0.0, cap, r, &mut Fixed(0.5)), t("2025-01-26T10:02:00Z"));
         let date = parse_retry_after("Sun, 26 Jan 2025 10:05:00 GMT", now);
         assert_eq!(date, Some(Duration::from_secs(300)));
         let huge = parse_retry_after("999999999", now);
         assert_eq!(huge, Some(MAX_HINT));
-        assert_eq!(
-            after_failure(&every, now, 1, 0.0, cap, huge, &mut Fixed(0.5)),
-            t("2025-01-27T10:00:00Z")
-        );
+        assert_eq!(after_failure(&every, now, 1, 0.0, cap, huge, &mut Fixed(0.5)), t("2025-01-27T10:00:00Z"));
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
@@ -242,27 +202,16 @@ mod tests {
         let now = t(NOW);
         assert_eq!(at_startup(&every, None, now, &mut Fixed(0.5)), now);
         assert_eq!(
-            at_startup(
-                &every,
-                Some(t("2025-01-26T09:00:00Z")),
-                now,
-                &mut Fixed(0.5)
-            ),
+            at_startup(&every, Some(t("2025-01-26T09:00:00Z")), now, &mut Fixed(0.5)),
             t("2025-01-26T10:00:30Z")
         );
         let backoff = t("2025-01-26T14:00:00Z");
-        assert_eq!(
-            at_startup(&every, Some(backoff), now, &mut Fixed(0.5)),
-            backoff
-        );
+        assert_eq!(at_startup(&every, Some(backoff), now, &mut Fixed(0.5)), backoff);
     }
 
     #[test]
     fn max_age() {
-        assert_eq!(
-            parse_max_age("public, max-age=600"),
-            Some(Duration::from_secs(600))
-        );
+        assert_eq!(parse_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
         assert_eq!(parse_max_age("no-cache"), None);
     }
 }

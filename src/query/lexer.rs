@@ -64,17 +64,12 @@ pub fn lex(input: &str) -> Result<Vec<Spanned>, QueryError> {
                 let end = chars[i + 1..]
                     .iter()
                     .position(|&c| c == '"')
-                    .ok_or_else(|| {
-                        QueryError::new(column, "a closing '\"' for the phrase that starts here")
-                    })?;
+                    .ok_or_else(|| QueryError::new(column, "a closing '\"' for the phrase that starts here"))?;
                 let text: String = chars[i + 1..i + 1 + end].iter().collect();
                 push(Tok::Phrase(text), &mut out);
                 i += end + 2;
             }
-            '-' if chars
-                .get(i + 1)
-                .is_some_and(|&n| is_word_char(n) || n == '(' || n == '"') =>
-            {
+            '-' if chars.get(i + 1).is_some_and(|&n| is_word_char(n) || n == '(' || n == '"') => {
                 push(Tok::Minus, &mut out);
                 i += 1;
             }
@@ -100,9 +95,7 @@ pub fn lex(input: &str) -> Result<Vec<Spanned>, QueryError> {
                             .parse::<u32>()
                             .ok()
                             .filter(|n| *n >= 1 && *n <= 1000)
-                            .ok_or_else(|| {
-                                QueryError::new(column + 5, "a distance from 1 to 1000 after NEAR/")
-                            })?;
+                            .ok_or_else(|| QueryError::new(column + 5, "a distance from 1 to 1000 after NEAR/"))?;
                         Tok::Near(Some(n))
                     }
                     _ => Tok::Word(word),
@@ -125,14 +118,8 @@ fn field_prefix(word: &str, column: usize) -> Result<Option<(FieldName, usize)>,
         "title" => FieldName::Title,
         "lang" => FieldName::Lang,
         "feed" => FieldName::Feed,
-        _ if !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphabetic())
-            && !rest.starts_with("//") =>
-        {
-            return Err(QueryError::new(
-                column,
-                format!("a field title:, lang: or feed:, not {name}:"),
-            ));
+        _ if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic()) && !rest.starts_with("//") => {
+            return Err(QueryError::new(column, format!("a field title:, lang: or feed:, not {name}:")));
         }
         _ => return Ok(None),
     };

@@ -35,13 +35,7 @@ impl<'a> Doc<'a> {
                 index.entry(t.clone()).or_default().push((field, i as u32));
             }
         }
-        Doc {
-            title,
-            body,
-            index,
-            language,
-            feed,
-        }
+        Doc { title, body, index, language, feed }
     }
 
     fn tokens(&self, field: Field) -> &[String] {
@@ -82,11 +76,7 @@ impl<'a> Doc<'a> {
                 Some(_) => None,
                 None => Some(Vec::new()),
             },
-            Expr::Near {
-                left,
-                right,
-                distance,
-            } => {
+            Expr::Near { left, right, distance } => {
                 let l = self.eval_in(left, scope)?;
                 let r = self.eval_in(right, scope)?;
                 let mut out = Vec::new();
@@ -104,9 +94,7 @@ impl<'a> Doc<'a> {
             Expr::Lang(code) => {
                 let lang = self.language?;
                 let same = lang.eq_ignore_ascii_case(code)
-                    || lang
-                        .split_once('-')
-                        .is_some_and(|(base, _)| base.eq_ignore_ascii_case(code));
+                    || lang.split_once('-').is_some_and(|(base, _)| base.eq_ignore_ascii_case(code));
                 same.then(Vec::new)
             }
             Expr::Feed(name) => self.feed.eq_ignore_ascii_case(name).then(Vec::new),
@@ -116,11 +104,7 @@ impl<'a> Doc<'a> {
     fn words(&self, words: &[String], prefix: bool, scope: Option<Field>) -> Vec<Hit> {
         let last = words.len() - 1;
         let matches_word = |k: usize, token: &str| {
-            if prefix && k == last {
-                token.starts_with(words[k].as_str())
-            } else {
-                token == words[k]
-            }
+            if prefix && k == last { token.starts_with(words[k].as_str()) } else { token == words[k] }
         };
         let mut starts: Vec<(Field, u32)> = Vec::new();
         let mut add = |positions: &[(Field, u32)]| starts.extend_from_slice(positions);
@@ -138,17 +122,9 @@ impl<'a> Doc<'a> {
             .filter(|(f, _)| scope.is_none_or(|s| s == *f))
             .filter(|&(f, p)| {
                 let tokens = self.tokens(f);
-                (1..words.len()).all(|k| {
-                    tokens
-                        .get(p as usize + k)
-                        .is_some_and(|t| matches_word(k, t))
-                })
+                (1..words.len()).all(|k| tokens.get(p as usize + k).is_some_and(|t| matches_word(k, t)))
             })
-            .map(|(field, p)| Hit {
-                field,
-                start: p,
-                end: p + last as u32,
-            })
+            .map(|(field, p)| Hit { field, start: p, end: p + last as u32 })
             .collect();
         hits.sort_unstable();
         hits
@@ -169,9 +145,7 @@ impl<'a> Doc<'a> {
 
 /// Words between two runs: 1 when adjacent, 0 when they overlap.
 fn gap(a: &Hit, b: &Hit) -> u32 {
-    b.start
-        .saturating_sub(a.end)
-        .max(a.start.saturating_sub(b.end))
+    b.start.saturating_sub(a.end).max(a.start.saturating_sub(b.end))
 }
 
 fn normalise(mut hits: Vec<Hit>) -> Vec<Hit> {
@@ -227,9 +201,7 @@ mod tests {
         // "kerja sama strategis di sektor digital": sama..digital is 4 words apart.
         assert!(m("\"kerja sama\" NEAR/4 digital"));
         assert!(!m("\"pemerintah indonesia\" NEAR/3 digital"));
-        assert!(m(
-            "(siber OR digital) NEAR/15 (kemitraan OR \"kerja sama\" OR mou)"
-        ));
+        assert!(m("(siber OR digital) NEAR/15 (kemitraan OR \"kerja sama\" OR mou)"));
         // Title and body positions never pair up.
         assert!(!m("title:memperkuat NEAR/1 pemerintah"));
     }
@@ -247,10 +219,7 @@ mod tests {
     #[test]
     fn evidence_names_the_words_and_where() {
         let d = doc();
-        let hits = Query::parse("mou OR title:digital")
-            .unwrap()
-            .matches(&d)
-            .unwrap();
+        let hits = Query::parse("mou OR title:digital").unwrap().matches(&d).unwrap();
         let ev = d.evidence(&hits, 10);
         assert_eq!(ev[0].term, "digital");
         assert_eq!(ev[0].field, Field::Title);

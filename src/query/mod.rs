@@ -69,10 +69,7 @@ impl Query {
     pub fn parse(source: &str) -> Result<Query, QueryError> {
         let tokens = lexer::lex(source)?;
         let expr = parser::parse(&tokens, source.chars().count() + 1)?;
-        Ok(Query {
-            expr,
-            source: source.to_string(),
-        })
+        Ok(Query { expr, source: source.to_string() })
     }
 
     pub fn source(&self) -> &str {
@@ -102,9 +99,7 @@ fn fts(expr: &Expr) -> Option<String> {
             let parts: Vec<String> = xs.iter().filter_map(fts).collect();
             (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
         }
-        Expr::Near { left, right, .. } => {
-            fts(&Expr::And(vec![(**left).clone(), (**right).clone()]))
-        }
+        Expr::Near { left, right, .. } => fts(&Expr::And(vec![(**left).clone(), (**right).clone()])),
         Expr::Or(xs) => {
             let parts: Option<Vec<String>> = xs.iter().map(fts).collect();
             parts.map(|p| format!("({})", p.join(" OR ")))
@@ -124,10 +119,7 @@ pub struct QueryError {
 
 impl QueryError {
     fn new(column: usize, expected: impl Into<String>) -> QueryError {
-        QueryError {
-            column,
-            message: format!("expected {}", expected.into()),
-        }
+        QueryError { column, message: format!("expected {}", expected.into()) }
     }
 }
 
@@ -144,10 +136,7 @@ mod tests {
     use super::*;
 
     fn w(word: &str) -> Expr {
-        Expr::Words {
-            words: vec![word.to_string()],
-            prefix: false,
-        }
+        Expr::Words { words: vec![word.to_string()], prefix: false }
     }
 
     fn p(s: &str) -> Expr {
@@ -162,67 +151,30 @@ mod tests {
     #[test]
     fn precedence_not_near_and_or() {
         // a OR b c  ==  a OR (b AND c)
-        assert_eq!(
-            p("a OR b c"),
-            Expr::Or(vec![w("a"), Expr::And(vec![w("b"), w("c")])])
-        );
+        assert_eq!(p("a OR b c"), Expr::Or(vec![w("a"), Expr::And(vec![w("b"), w("c")])]));
         // a b NEAR c  ==  a AND (b NEAR c)
         assert_eq!(
             p("a b NEAR c"),
-            Expr::And(vec![
-                w("a"),
-                Expr::Near {
-                    left: Box::new(w("b")),
-                    right: Box::new(w("c")),
-                    distance: 10
-                }
-            ])
+            Expr::And(vec![w("a"), Expr::Near { left: Box::new(w("b")), right: Box::new(w("c")), distance: 10 }])
         );
         // NOT a b  ==  (NOT a) AND b;  -a is NOT a
-        assert_eq!(
-            p("NOT a b"),
-            Expr::And(vec![Expr::Not(Box::new(w("a"))), w("b")])
-        );
-        assert_eq!(
-            p("-a OR b"),
-            Expr::Or(vec![Expr::Not(Box::new(w("a"))), w("b")])
-        );
+        assert_eq!(p("NOT a b"), Expr::And(vec![Expr::Not(Box::new(w("a"))), w("b")]));
+        assert_eq!(p("-a OR b"), Expr::Or(vec![Expr::Not(Box::new(w("a"))), w("b")]));
         assert_eq!(p("a AND b"), p("a b"));
     }
 
     #[test]
     fn terms_phrases_prefixes_and_fields() {
-        assert_eq!(
-            p("Kerja-Sama"),
-            Expr::Words {
-                words: vec!["kerja".into(), "sama".into()],
-                prefix: false
-            }
-        );
-        assert_eq!(
-            p("digital*"),
-            Expr::Words {
-                words: vec!["digital".into()],
-                prefix: true
-            }
-        );
+        assert_eq!(p("Kerja-Sama"), Expr::Words { words: vec!["kerja".into(), "sama".into()], prefix: false });
+        assert_eq!(p("digital*"), Expr::Words { words: vec!["digital".into()], prefix: true });
         assert_eq!(
             p("\"Nota  Kesepahaman\""),
-            Expr::Words {
-                words: vec!["nota".into(), "kesepahaman".into()],
-                prefix: false
-            }
+            Expr::Words { words: vec!["nota".into(), "kesepahaman".into()], prefix: false }
         );
-        assert_eq!(
-            p("title:(a OR b)"),
-            Expr::Title(Box::new(Expr::Or(vec![w("a"), w("b")])))
-        );
+        assert_eq!(p("title:(a OR b)"), Expr::Title(Box::new(Expr::Or(vec![w("a"), w("b")]))));
         assert_eq!(
             p("lang:ID feed:antara-id"),
-            Expr::And(vec![
-                Expr::Lang("id".into()),
-                Expr::Feed("antara-id".into())
-            ])
+            Expr::And(vec![Expr::Lang("id".into()), Expr::Feed("antara-id".into())])
         );
         assert_eq!(
             p("(a OR b) NEAR/15 (c OR \"d e\")"),
@@ -230,10 +182,7 @@ mod tests {
                 left: Box::new(Expr::Or(vec![w("a"), w("b")])),
                 right: Box::new(Expr::Or(vec![
                     w("c"),
-                    Expr::Words {
-                        words: vec!["d".into(), "e".into()],
-                        prefix: false
-                    }
+                    Expr::Words { words: vec!["d".into(), "e".into()], prefix: false }
                 ])),
                 distance: 15
             }
@@ -279,10 +228,7 @@ mod tests {
     #[test]
     fn fts_is_a_superset() {
         let q = |s: &str| Query::parse(s).unwrap().fts();
-        assert_eq!(
-            q("digital* NEAR/5 \"kerja sama\""),
-            Some("(\"digital\"* AND \"kerja sama\")".into())
-        );
+        assert_eq!(q("digital* NEAR/5 \"kerja sama\""), Some("(\"digital\"* AND \"kerja sama\")".into()));
         assert_eq!(q("a OR NOT b"), None);
         assert_eq!(q("a NOT b lang:id"), Some("(\"a\")".into()));
         assert_eq!(q("title:(x OR y)"), Some("(\"x\" OR \"y\")".into()));

@@ -15,26 +15,16 @@ use crate::text;
 pub const DEFAULT_NEAR: u32 = 10;
 
 pub fn parse(tokens: &[Spanned], end_column: usize) -> Result<Expr, QueryError> {
-    let mut p = Parser {
-        tokens,
-        pos: 0,
-        end_column,
-    };
+    let mut p = Parser { tokens, pos: 0, end_column };
     if tokens.is_empty() {
-        return Err(QueryError::new(
-            1,
-            "a word, a phrase or '(' (the query is empty)",
-        ));
+        return Err(QueryError::new(1, "a word, a phrase or '(' (the query is empty)"));
     }
     let expr = p.or()?;
     if let Some(t) = p.peek() {
         let what = if t.tok == Tok::RParen {
             "an operator or the end of the query, found ')' without a matching '('".to_string()
         } else {
-            format!(
-                "an operator or the end of the query, found {}",
-                describe(&t.tok)
-            )
+            format!("an operator or the end of the query, found {}", describe(&t.tok))
         };
         return Err(QueryError::new(t.column, what));
     }
@@ -62,10 +52,7 @@ impl Parser<'_> {
     fn expected(&self, what: &str) -> QueryError {
         match self.peek() {
             Some(t) => QueryError::new(t.column, format!("{what}, found {}", describe(&t.tok))),
-            None => QueryError::new(
-                self.end_column,
-                format!("{what}, found the end of the query"),
-            ),
+            None => QueryError::new(self.end_column, format!("{what}, found the end of the query")),
         }
     }
 
@@ -105,11 +92,7 @@ impl Parser<'_> {
 
     fn near(&mut self) -> Result<Expr, QueryError> {
         let mut left = self.unary()?;
-        while let Some(Spanned {
-            tok: Tok::Near(n),
-            column,
-        }) = self.peek().cloned()
-        {
+        while let Some(Spanned { tok: Tok::Near(n), column }) = self.peek().cloned() {
             self.next();
             if !self.starts_operand() {
                 return Err(self.expected("a word, a phrase or '(' after NEAR"));
@@ -123,25 +106,14 @@ impl Parser<'_> {
                     ));
                 }
             }
-            left = Expr::Near {
-                left: Box::new(left),
-                right: Box::new(right),
-                distance: n.unwrap_or(DEFAULT_NEAR),
-            };
+            left = Expr::Near { left: Box::new(left), right: Box::new(right), distance: n.unwrap_or(DEFAULT_NEAR) };
         }
         Ok(left)
     }
 
     fn unary(&mut self) -> Result<Expr, QueryError> {
-        if self
-            .peek()
-            .is_some_and(|t| matches!(t.tok, Tok::Not | Tok::Minus))
-        {
-            let op = if self.next().is_some_and(|t| t.tok == Tok::Not) {
-                "NOT"
-            } else {
-                "-"
-            };
+        if self.peek().is_some_and(|t| matches!(t.tok, Tok::Not | Tok::Minus)) {
+            let op = if self.next().is_some_and(|t| t.tok == Tok::Not) { "NOT" } else { "-" };
             if !self.starts_operand() {
                 return Err(self.expected(&format!("a word, a phrase or '(' after {op}")));
             }
@@ -152,10 +124,7 @@ impl Parser<'_> {
 
     fn starts_operand(&self) -> bool {
         self.peek().is_some_and(|t| {
-            matches!(
-                t.tok,
-                Tok::Word(_) | Tok::Phrase(_) | Tok::LParen | Tok::Not | Tok::Minus | Tok::Field(_)
-            )
+            matches!(t.tok, Tok::Word(_) | Tok::Phrase(_) | Tok::LParen | Tok::Not | Tok::Minus | Tok::Field(_))
         })
     }
 
@@ -179,26 +148,16 @@ impl Parser<'_> {
             }
             Tok::Field(FieldName::Title) => {
                 self.next();
-                if !self
-                    .peek()
-                    .is_some_and(|t| matches!(t.tok, Tok::Word(_) | Tok::Phrase(_) | Tok::LParen))
-                {
+                if !self.peek().is_some_and(|t| matches!(t.tok, Tok::Word(_) | Tok::Phrase(_) | Tok::LParen)) {
                     return Err(self.expected("a word, a phrase or '(' after title:"));
                 }
                 Ok(Expr::Title(Box::new(self.primary()?)))
             }
             Tok::Field(field) => {
                 self.next();
-                let name = if field == FieldName::Lang {
-                    "lang:"
-                } else {
-                    "feed:"
-                };
+                let name = if field == FieldName::Lang { "lang:" } else { "feed:" };
                 match self.peek().cloned() {
-                    Some(Spanned {
-                        tok: Tok::Word(value),
-                        ..
-                    }) => {
+                    Some(Spanned { tok: Tok::Word(value), .. }) => {
                         self.next();
                         Ok(if field == FieldName::Lang {
                             Expr::Lang(value.to_ascii_lowercase())
@@ -234,10 +193,7 @@ impl Parser<'_> {
                 }
                 let words = text::tokens(body);
                 if words.is_empty() {
-                    return Err(QueryError::new(
-                        t.column,
-                        format!("a word with letters or digits, found {word:?}"),
-                    ));
+                    return Err(QueryError::new(t.column, format!("a word with letters or digits, found {word:?}")));
                 }
                 Ok(Expr::Words { words, prefix })
             }
@@ -247,11 +203,7 @@ impl Parser<'_> {
 }
 
 fn flatten(mut items: Vec<Expr>, make: fn(Vec<Expr>) -> Expr) -> Expr {
-    if items.len() == 1 {
-        items.pop().expect("one item")
-    } else {
-        make(items)
-    }
+    if items.len() == 1 { items.pop().expect("one item") } else { make(items) }
 }
 
 fn describe(tok: &Tok) -> String {

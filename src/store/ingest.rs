@@ -8,9 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::StoreError;
-use crate::model::{
-    Article, FeedState, IngestSummary, MoveState, PollOutcome, PollRecord, Validators, rfc3339,
-};
+use crate::model::{Article, FeedState, IngestSummary, MoveState, PollOutcome, PollRecord, Validators, rfc3339};
 use crate::pipeline::dedup::{self, Candidate, StoredIdentity, Verdict};
 
 /// A published date more than this far past first sight is clamped to first sight.
@@ -53,19 +51,12 @@ pub(super) fn sync_feeds(
                     id: r.get(0)?,
                     name: r.get(1)?,
                     url: r.get(2)?,
-                    validators: Validators {
-                        etag: r.get(3)?,
-                        last_modified: r.get(4)?,
-                    },
+                    validators: Validators { etag: r.get(3)?, last_modified: r.get(4)? },
                     failures: r.get(5)?,
-                    next_attempt_at: r
-                        .get::<_, Option<i64>>(6)?
-                        .and_then(|t| DateTime::from_timestamp(t, 0)),
+                    next_attempt_at: r.get::<_, Option<i64>>(6)?.and_then(|t| DateTime::from_timestamp(t, 0)),
                     moved: MoveState {
                         to: r.get(7)?,
-                        since: r
-                            .get::<_, Option<i64>>(8)?
-                            .and_then(|t| DateTime::from_timestamp(t, 0)),
+                        since: r.get::<_, Option<i64>>(8)?.and_then(|t| DateTime::from_timestamp(t, 0)),
                         count: r.get(9)?,
                     },
                 })
@@ -84,10 +75,7 @@ struct Head {
     next_attempt_at: i64,
 }
 
-pub(super) fn record_poll(
-    conn: &mut Connection,
-    rec: PollRecord,
-) -> Result<IngestSummary, StoreError> {
+pub(super) fn record_poll(conn: &mut Connection, rec: PollRecord) -> Result<IngestSummary, StoreError> {
     let tx = immediate(conn)?;
     let now = Utc::now().timestamp();
     let mut summary = IngestSummary::default();
@@ -117,33 +105,11 @@ pub(super) fn record_poll(
             )?;
             ("error", Some(e))
         }
-        PollOutcome::NotModified {
-            validators,
-            moved,
-            new_url,
-        } => {
-            record_success(
-                &tx,
-                &head,
-                "not_modified",
-                &validators,
-                &moved,
-                new_url.as_deref(),
-                None,
-                None,
-            )?;
+        PollOutcome::NotModified { validators, moved, new_url } => {
+            record_success(&tx, &head, "not_modified", &validators, &moved, new_url.as_deref(), None, None)?;
             ("not_modified", None)
         }
-        PollOutcome::Fetched {
-            validators,
-            moved,
-            new_url,
-            bytes: n,
-            title,
-            site_url,
-            articles,
-            truncated,
-        } => {
+        PollOutcome::Fetched { validators, moved, new_url, bytes: n, title, site_url, articles, truncated } => {
             record_success(
                 &tx,
                 &head,
@@ -237,39 +203,24 @@ fn ingest_articles(
     articles: Vec<Article>,
     now: i64,
 ) -> Result<IngestSummary, StoreError> {
-    let mut summary = IngestSummary {
-        entries: articles.len(),
-        ..IngestSummary::default()
-    };
-    let mut trusted: bool = tx.query_row(
-        "SELECT guids_trusted FROM feeds WHERE id = ?1",
-        [feed_id],
-        |r| r.get(0),
-    )?;
+    let mut summary = IngestSummary { entries: articles.len(), ..IngestSummary::default() };
+    let mut trusted: bool = tx.query_row("SELECT guids_trusted FROM feeds WHERE id = ?1", [feed_id], |r| r.get(0))?;
     if trusted && !dedup::guids_usable(&articles) {
         distrust_guids(tx, feed_id, "its GUIDs repeat or are positions")?;
         trusted = false;
     }
     if trusted && let Some(reused) = find_reused_guid(tx, feed_id, &articles)? {
-        distrust_guids(
-            tx,
-            feed_id,
-            &format!("it reused the GUID {reused:?} for another article"),
-        )?;
+        distrust_guids(tx, feed_id, &format!("it reused the GUID {reused:?} for another article"))?;
         trusted = false;
     }
     let keys = dedup::entry_keys(&articles, trusted);
     for (article, key) in articles.into_iter().zip(keys) {
         let existing = tx
-            .prepare_cached("SELECT id, title, text, url, published FROM articles WHERE feed_id = ?1 AND entry_key = ?2")?
+            .prepare_cached(
+                "SELECT id, title, text, url, published FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
+            )?
             .query_row(params![feed_id, key], |r| {
-                Ok(Existing {
-                    id: r.get(0)?,
-                    title: r.get(1)?,
-                    text: r.get(2)?,
-                    url: r.get(3)?,
-                    published: r.get(4)?,
-                })
+                Ok(Existing { id: r.get(0)?, title: r.get(1)?, text: r.get(2)?, url: r.get(3)?, published: r.get(4)? })
             })
             .optional()?;
         let (published, published_raw) = clamp_published(article.entry.published, now);
@@ -290,16 +241,7 @@ fn ingest_articles(
             }
             None => {
                 let verdict = find_verdict(tx, &article)?;
-                insert_article(
-                    tx,
-                    feed_id,
-                    &key,
-                    &article,
-                    published,
-                    published_raw,
-                    verdict,
-                    now,
-                )?;
+                insert_article(tx, feed_id, &key, &article, published, published_raw, verdict, now)?;
                 summary.new += 1;
                 if matches!(verdict, Verdict::Duplicate { .. }) {
                     summary.duplicates += 1;
@@ -311,24 +253,16 @@ fn ingest_articles(
 }
 
 /// A GUID this document uses that is stored for a different article.
-fn find_reused_guid(
-    tx: &Transaction,
-    feed_id: i64,
-    articles: &[Article],
-) -> Result<Option<String>, StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT canonical_url, title FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
-    )?;
+fn find_reused_guid(tx: &Transaction, feed_id: i64, articles: &[Article]) -> Result<Option<String>, StoreError> {
+    let mut stmt =
+        tx.prepare_cached("SELECT canonical_url, title FROM articles WHERE feed_id = ?1 AND entry_key = ?2")?;
     for a in articles {
         let Some(guid) = a.entry.guid.as_deref() else {
             continue;
         };
         let stored = stmt
             .query_row(params![feed_id, dedup::guid_key(guid)], |r| {
-                Ok(StoredIdentity {
-                    canonical_url: r.get(0)?,
-                    title: r.get(1)?,
-                })
+                Ok(StoredIdentity { canonical_url: r.get(0)?, title: r.get(1)? })
             })
             .optional()?;
         if stored.is_some_and(|s| dedup::guid_reused(&s, a)) {
@@ -341,57 +275,37 @@ fn find_reused_guid(
 /// Stops using GUIDs as keys for this feed and re-keys its stored rows by link (or
 /// title and date), so the next fetch finds them again.
 fn distrust_guids(tx: &Transaction, feed_id: i64, why: &str) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE feeds SET guids_trusted = 0 WHERE id = ?1",
-        [feed_id],
-    )?;
+    tx.execute("UPDATE feeds SET guids_trusted = 0 WHERE id = ?1", [feed_id])?;
     let rows: Vec<(i64, Option<String>, String, Option<i64>)> = tx
-        .prepare("SELECT id, canonical_url, title, published FROM articles WHERE feed_id = ?1 AND entry_key LIKE 'g:%'")?
+        .prepare(
+            "SELECT id, canonical_url, title, published FROM articles WHERE feed_id = ?1 AND entry_key LIKE 'g:%'",
+        )?
         .query_map([feed_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<Result<_, _>>()?;
     let mut rekey = tx.prepare("UPDATE OR IGNORE articles SET entry_key = ?2 WHERE id = ?1")?;
     for (id, canonical, title, published) in &rows {
         let published = published.and_then(|p| DateTime::from_timestamp(p, 0));
-        rekey.execute(params![
-            id,
-            dedup::fallback_key(canonical.as_deref(), title, published)
-        ])?;
+        rekey.execute(params![id, dedup::fallback_key(canonical.as_deref(), title, published)])?;
     }
-    tracing::warn!(
-        feed_id,
-        rows = rows.len(),
-        "no longer keying this feed's entries by GUID: {why}"
-    );
+    tracing::warn!(feed_id, rows = rows.len(), "no longer keying this feed's entries by GUID: {why}");
     Ok(())
 }
 
 /// The duplicate decision for a new row: look up earlier articles with the same
 /// canonical URL and with the same text (both indexed; no scan).
 fn find_verdict(tx: &Transaction, article: &Article) -> Result<Verdict, StoreError> {
-    let candidate = |r: &rusqlite::Row| -> rusqlite::Result<Candidate> {
-        Ok(Candidate {
-            id: r.get(0)?,
-            story_id: r.get(1)?,
-        })
-    };
-    let same_url = match article
-        .canonical_url
-        .as_deref()
-        .filter(|u| dedup::url_identifies_article(u))
-    {
+    let candidate =
+        |r: &rusqlite::Row| -> rusqlite::Result<Candidate> { Ok(Candidate { id: r.get(0)?, story_id: r.get(1)? }) };
+    let same_url = match article.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)) {
         Some(u) => tx
-            .prepare_cached(
-                "SELECT id, story_id FROM articles WHERE canonical_url = ?1 ORDER BY id LIMIT 1",
-            )?
+            .prepare_cached("SELECT id, story_id FROM articles WHERE canonical_url = ?1 ORDER BY id LIMIT 1")?
             .query_row([u], candidate)
             .optional()?,
         None => None,
     };
     let same_content = match article.content_hash {
         Some(h) if same_url.is_none() => tx
-            .prepare_cached(
-                "SELECT id, story_id FROM articles WHERE content_hash = ?1 ORDER BY id LIMIT 1",
-            )?
+            .prepare_cached("SELECT id, story_id FROM articles WHERE content_hash = ?1 ORDER BY id LIMIT 1")?
             .query_row([h], candidate)
             .optional()?,
         _ => None,
@@ -421,11 +335,7 @@ fn insert_article(
 ) -> Result<i64, StoreError> {
     let (duplicate_of, reason, similarity) = match verdict {
         Verdict::Original => (None, None, None),
-        Verdict::Duplicate {
-            of,
-            reason,
-            similarity,
-        } => (Some(of), Some(reason.as_str()), Some(similarity)),
+        Verdict::Duplicate { of, reason, similarity } => (Some(of), Some(reason.as_str()), Some(similarity)),
     };
     tx.prepare_cached(
         "INSERT INTO articles (feed_id, entry_key, guid, url, canonical_url, title, authors,
@@ -460,8 +370,7 @@ fn insert_article(
     ])?;
     let id = tx.last_insert_rowid();
     if duplicate_of.is_none() {
-        tx.prepare_cached("UPDATE articles SET story_id = id WHERE id = ?1")?
-            .execute([id])?;
+        tx.prepare_cached("UPDATE articles SET story_id = id WHERE id = ?1")?.execute([id])?;
     }
     index_article(tx, id, a, now, false)?;
     Ok(id)
@@ -504,21 +413,16 @@ fn update_article(
 }
 
 /// Writes the search-index row and the topic matches (replacing old ones on update).
-fn index_article(
-    tx: &Transaction,
-    id: i64,
-    a: &Article,
-    now: i64,
-    replace: bool,
-) -> Result<(), StoreError> {
+fn index_article(tx: &Transaction, id: i64, a: &Article, now: i64, replace: bool) -> Result<(), StoreError> {
     if replace {
-        tx.prepare_cached("DELETE FROM articles_fts WHERE rowid = ?1")?
-            .execute([id])?;
-        tx.prepare_cached("DELETE FROM article_topics WHERE article_id = ?1")?
-            .execute([id])?;
+        tx.prepare_cached("DELETE FROM articles_fts WHERE rowid = ?1")?.execute([id])?;
+        tx.prepare_cached("DELETE FROM article_topics WHERE article_id = ?1")?.execute([id])?;
     }
-    tx.prepare_cached("INSERT INTO articles_fts (rowid, title, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, a.index_title, a.index_body])?;
+    tx.prepare_cached("INSERT INTO articles_fts (rowid, title, body) VALUES (?1, ?2, ?3)")?.execute(params![
+        id,
+        a.index_title,
+        a.index_body
+    ])?;
     let mut topic = tx.prepare_cached(
         "INSERT INTO article_topics (topic, article_id, score, evidence, matched_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;

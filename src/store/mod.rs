@@ -23,23 +23,15 @@ pub enum StoreError {
     #[error("no database at {}: run `kabar fetch` or `kabar run` first", .0.display())]
     Missing(PathBuf),
     #[error("cannot open the database {}: {source}", .path.display())]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: rusqlite::Error },
     #[error("{} is not a kabar database", .0.display())]
     NotKabar(PathBuf),
-    #[error(
-        "the database schema (version {found}) is newer than this kabar (version {known}); upgrade kabar"
-    )]
+    #[error("the database schema (version {found}) is newer than this kabar (version {known}); upgrade kabar")]
     TooNew { found: i64, known: i64 },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot create the database folder {}: {source}", .path.display())]
-    Folder {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Folder { path: PathBuf, source: std::io::Error },
     #[error("the database writer has stopped")]
     WriterGone,
     #[error("internal error while writing: {0}")]

@@ -7,9 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{StoreError, schema};
-use crate::model::{
-    ArticleDetail, ArticleRow, FeedStatus, StoryCopy, TopicCount, TopicMatch, rfc3339,
-};
+use crate::model::{ArticleDetail, ArticleRow, FeedStatus, StoryCopy, TopicCount, TopicMatch, rfc3339};
 
 pub struct Reader {
     conn: Connection,
@@ -41,18 +39,12 @@ pub struct ScanRow {
 
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader, StoreError> {
-        Ok(Reader {
-            conn: schema::open_reader(path)?,
-        })
+        Ok(Reader { conn: schema::open_reader(path)? })
     }
 
     /// Calls `visit` for each article passing `filter`, newest first, until it
     /// returns false.
-    pub fn scan(
-        &self,
-        filter: &ScanFilter,
-        mut visit: impl FnMut(ScanRow) -> bool,
-    ) -> Result<(), StoreError> {
+    pub fn scan(&self, filter: &ScanFilter, mut visit: impl FnMut(ScanRow) -> bool) -> Result<(), StoreError> {
         let mut sql = String::from(
             "SELECT a.id, a.story_id, f.name, a.title, a.text, a.boilerplate, a.language
              FROM articles a JOIN feeds f ON f.id = a.feed_id",
@@ -68,9 +60,7 @@ impl Reader {
             args.push(Value::Text(feed.clone()));
         }
         if let Some(topic) = &filter.topic {
-            clauses.push(
-                "EXISTS (SELECT 1 FROM article_topics t WHERE t.article_id = a.id AND t.topic = ?)",
-            );
+            clauses.push("EXISTS (SELECT 1 FROM article_topics t WHERE t.article_id = a.id AND t.topic = ?)");
             args.push(Value::Text(topic.clone()));
         }
         if let Some(since) = filter.since {
@@ -203,9 +193,7 @@ impl Reader {
              FROM feeds f ORDER BY f.name",
         )?;
         let rows = stmt.query_map([], |r| {
-            let time = |i: usize| -> rusqlite::Result<Option<String>> {
-                Ok(r.get::<_, Option<i64>>(i)?.map(rfc3339))
-            };
+            let time = |i: usize| -> rusqlite::Result<Option<String>> { Ok(r.get::<_, Option<i64>>(i)?.map(rfc3339)) };
             Ok(FeedStatus {
                 name: r.get(0)?,
                 url: r.get(1)?,
@@ -225,11 +213,14 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Articles flagged per topic: first seen in the last 24 hours, 7 days, ever.
+    /// Stories flagged per topic (a story counts once however many copies it has):
+    /// first seen in the last 24 hours, 7 days, ever.
     pub fn topic_counts(&self, now: i64) -> Result<Vec<TopicCount>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT t.topic,
-                    coalesce(sum(a.first_seen >= ?1), 0), coalesce(sum(a.first_seen >= ?2), 0), count(*)
+                    count(DISTINCT CASE WHEN a.first_seen >= ?1 THEN a.story_id END),
+                    count(DISTINCT CASE WHEN a.first_seen >= ?2 THEN a.story_id END),
+                    count(DISTINCT a.story_id)
              FROM article_topics t JOIN articles a ON a.id = t.article_id
              GROUP BY t.topic ORDER BY t.topic",
         )?;
@@ -247,18 +238,14 @@ impl Reader {
 
     /// Number of articles stored.
     pub fn article_count(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM articles", [], |r| r.get(0))?)
+        Ok(self.conn.query_row("SELECT count(*) FROM articles", [], |r| r.get(0))?)
     }
 }
 
 fn article_row(r: &Row) -> rusqlite::Result<ArticleRow> {
     // Topic names cannot hold a comma (see config), so group_concat's list splits cleanly.
     let topics: Option<String> = r.get(13)?;
-    let mut topics: Vec<String> = topics
-        .map(|t| t.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
+    let mut topics: Vec<String> = topics.map(|t| t.split(',').map(str::to_string).collect()).unwrap_or_default();
     topics.sort();
     Ok(ArticleRow {
         id: r.get(0)?,
@@ -279,7 +266,5 @@ fn article_row(r: &Row) -> rusqlite::Result<ArticleRow> {
 }
 
 fn json_list(value: Option<String>) -> Vec<String> {
-    value
-        .and_then(|v| serde_json::from_str(&v).ok())
-        .unwrap_or_default()
+    value.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default()
 }

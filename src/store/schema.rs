@@ -18,17 +18,12 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// never corrupt), automatic checkpoints off: the writer's checkpoint thread does them.
 pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder { path: dir.to_path_buf(), source })?;
     }
     let open = |path: &Path| -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -37,10 +32,7 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(conn)
     };
-    let mut conn = open(path).map_err(|source| StoreError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut conn = open(path).map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
     migrate(&mut conn, path)?;
     Ok(conn)
 }
@@ -64,19 +56,13 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     };
     let conn = attempt(OpenFlags::SQLITE_OPEN_READ_WRITE)
         .or_else(|_| attempt(OpenFlags::SQLITE_OPEN_READ_ONLY))
-        .map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version == 0 {
         return Err(StoreError::NotKabar(path.to_path_buf()));
     }
     if version > MIGRATIONS.len() as i64 {
-        return Err(StoreError::TooNew {
-            found: version,
-            known: MIGRATIONS.len() as i64,
-        });
+        return Err(StoreError::TooNew { found: version, known: MIGRATIONS.len() as i64 });
     }
     Ok(conn)
 }
@@ -87,10 +73,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
-        return Err(StoreError::TooNew {
-            found: version,
-            known,
-        });
+        return Err(StoreError::TooNew { found: version, known });
     }
     if version == 0 {
         // A non-empty file without our version is someone else's database.
@@ -120,16 +103,11 @@ mod tests {
         drop(open_writer(&path).unwrap());
         // Reopening applies nothing twice.
         let conn = open_writer(&path).unwrap();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
         let reader = open_reader(&path).unwrap();
         let err = reader.execute("DELETE FROM feeds", []).unwrap_err();
-        assert!(
-            err.to_string().contains("readonly") || err.to_string().contains("read-only"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("readonly") || err.to_string().contains("read-only"), "{err}");
     }
 
     #[test]
@@ -138,10 +116,7 @@ mod tests {
         let missing = dir.path().join("none.db");
         assert!(matches!(open_reader(&missing), Err(StoreError::Missing(_))));
         let other = dir.path().join("other.db");
-        Connection::open(&other)
-            .unwrap()
-            .execute_batch("CREATE TABLE t(x)")
-            .unwrap();
+        Connection::open(&other).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
         assert!(matches!(open_writer(&other), Err(StoreError::NotKabar(_))));
         assert!(matches!(open_reader(&other), Err(StoreError::NotKabar(_))));
     }

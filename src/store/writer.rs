@@ -80,19 +80,14 @@ impl Writer {
 
     /// Makes sure every configured feed has a row (a changed URL resets its
     /// validators) and returns their stored state, in the order given.
-    pub async fn sync_feeds(
-        &self,
-        feeds: Vec<(String, String)>,
-    ) -> Result<Vec<FeedState>, StoreError> {
-        self.call(move |conn| ingest::sync_feeds(conn, &feeds, Utc::now()))
-            .await
+    pub async fn sync_feeds(&self, feeds: Vec<(String, String)>) -> Result<Vec<FeedState>, StoreError> {
+        self.call(move |conn| ingest::sync_feeds(conn, &feeds, Utc::now())).await
     }
 
     /// Records one poll: the feed's new state, the fetch, and its articles, in one
     /// transaction.
     pub async fn record_poll(&self, record: PollRecord) -> Result<IngestSummary, StoreError> {
-        self.call(move |conn| ingest::record_poll(conn, record))
-            .await
+        self.call(move |conn| ingest::record_poll(conn, record)).await
     }
 
     /// Stops accepting jobs, finishes the queued ones, checkpoints and closes.
@@ -131,9 +126,7 @@ fn start_checkpointer(path: &Path) -> Result<(std_mpsc::Sender<()>, JoinHandle<(
     let handle = std::thread::Builder::new()
         .name("kabar-checkpoint".into())
         .spawn(move || {
-            while let Err(std_mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(CHECKPOINT_EVERY)
-            {
+            while let Err(std_mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                 // PASSIVE never waits for readers or the writer.
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::debug!(error = %e, "checkpoint skipped");

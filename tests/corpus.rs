@@ -1,0 +1,92 @@
+//! Every document of the shared corpus goes through parse and clean without a panic;
+//! one that is not a feed gets a clear error.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use kabar::config::FeedConfig;
+use kabar::model::ErrorKind;
+use kabar::pipeline::parse::Limits;
+use kabar::pipeline::process;
+
+use crate::support::corpus;
+
+/// The default limits.
+pub const LIMITS: Limits = Limits { max_entries: 1000, max_body: 16 << 20 };
+
+/// A feed configuration for processing files outside any daemon.
+pub fn feed_config(name: &str) -> FeedConfig {
+    let text = format!("[[feeds]]\nname = \"{name}\"\nurl = \"https://corpus.example/feed.xml\"\n");
+    let config = kabar::config::parse(&text, Path::new("test.toml")).unwrap();
+    config.feeds.into_iter().next().unwrap()
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files(&path, out);
+        } else if !matches!(path.file_name().and_then(|n| n.to_str()), Some("MANIFEST.tsv" | "SOURCES.md")) {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_corpus_file_parses_or_fails_clearly() {
+    let root = corpus();
+    let mut paths = Vec::new();
+    files(&root, &mut paths);
+    paths.sort();
+    assert!(paths.len() >= 2000, "expected the whole corpus, found {} files", paths.len());
+    let feed = feed_config("corpus");
+    let url = feed.url.clone();
+    let (mut parsed, mut articles, mut failed) = (0, 0, Vec::new());
+    let mut panics = Vec::new();
+    for path in &paths {
+        let bytes = std::fs::read(path).unwrap();
+        match catch_unwind(AssertUnwindSafe(|| process(&bytes, &url, &feed, &[], LIMITS))) {
+            Ok(Ok((_, a))) => {
+                parsed += 1;
+                articles += a.len();
+                for a in &a {
+                    // Cleaning never leaves markup-sized gaps: no line is only spaces.
+                    assert!(a.text.lines().all(|l| l.is_empty() || !l.trim().is_empty()), "{}", path.display());
+                }
+            }
+            Ok(Err(e)) => {
+                assert_eq!(e.kind, ErrorKind::Parse, "{}: {e}", path.display());
+                assert!(e.message.len() > 10, "{}: unclear error {e}", path.display());
+                failed.push(path.strip_prefix(&root).unwrap().display().to_string());
+            }
+            Err(_) => panics.push(path.display().to_string()),
+        }
+    }
+    eprintln!(
+        "corpus: {} files, {parsed} parsed ({articles} entries), {} refused with a parse error",
+        paths.len(),
+        failed.len()
+    );
+    assert!(panics.is_empty(), "panicked on {panics:#?}");
+    // The well-formed feeds of the parser projects all parse.
+    for must in [
+        "feed-rs/feed-rs/fixture/rss2/rss_2.0_example_1.xml",
+        "feed-rs/feed-rs/fixture/atom/atom_example_2.xml",
+        "feed-rs/feed-rs/fixture/jsonfeed/jsonfeed_example_1.json",
+        "feed-rs/feed-rs/fixture/rss1/rss_1.0_example_1.xml",
+        "feed-rs/feed-rs/fixture/rss0/rss_0.91_spec_1.xml",
+    ] {
+        assert!(!failed.iter().any(|f| f == must), "{must} should parse");
+    }
+    assert!(parsed >= paths.len() * 3 / 4, "only {parsed} of {} parsed", paths.len());
+}
+
+#[test]
+fn an_html_page_is_refused_as_such() {
+    let page = corpus().join("node-feedparser/test/feeds/notafeed.html");
+    let bytes = std::fs::read(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+    let feed = feed_config("x");
+    let e = process(&bytes, &feed.url, &feed, &[], LIMITS).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Parse);
+    assert!(e.message.contains("HTML page"), "{e}");
+}

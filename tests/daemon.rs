@@ -1,0 +1,151 @@
+//! `kabar run` as a child process against a loopback server.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    Item, Response, Server, Setup, body, daemon_log, feed_toml, ndjson, rss, run, spawn_daemon, stderr, terminate,
+    wait_for,
+};
+
+fn integrity_ok(db: &std::path::Path) -> bool {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let result: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    result == "ok"
+}
+
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn the_daemon_polls_conditionally_backs_off_and_stops_on_sigterm() {
+    let server = Server::start();
+    server.feed_with_etag("/a.xml", rss("a", &[Item::new("a1", "Alpha", &body("alpha", 1))]), "\"a-v1\"");
+    server.feed_with_last_modified(
+        "/b.xml",
+        rss("b", &[Item::new("b1", "Beta", &body("beta", 1))]),
+        "Sat, 25 Jan 2025 08:00:00 GMT",
+    );
+    server.route("/fail.xml", |_| Response::new(500, "internal error"));
+    let feeds = [
+        feed_toml("a", &server.url("/a.xml"), "interval = \"1s\""),
+        feed_toml("b", &server.url("/b.xml"), "interval = \"1s\""),
+        feed_toml("fail", &server.url("/fail.xml"), "interval = \"1s\""),
+    ]
+    .concat();
+    let setup = Setup::new(&feeds);
+    let mut child = spawn_daemon(&setup);
+
+    let polled = wait_for(Duration::from_secs(20), || server.hits("/a.xml") >= 6 && server.hits("/b.xml") >= 6);
+    assert!(polled, "healthy feeds were not polled on schedule: {}", daemon_log(&setup));
+
+    // Conditional GET: after the first fetch every request carries the validators, and
+    // the answers are 304s (nothing is stored twice).
+    for r in &server.requests("/a.xml")[1..] {
+        assert_eq!(r.header("if-none-match"), Some("\"a-v1\""));
+    }
+    for r in &server.requests("/b.xml")[1..] {
+        assert_eq!(r.header("if-modified-since"), Some("Sat, 25 Jan 2025 08:00:00 GMT"));
+    }
+
+    // The failing feed backs off: its gaps grow while the healthy feeds keep a
+    // one-second rhythm.
+    let fails = server.requests("/fail.xml");
+    assert!(fails.len() >= 3, "{} requests to the failing feed", fails.len());
+    assert!(fails.len() < server.hits("/a.xml"), "the failing feed was not backed off");
+    let gaps: Vec<f64> = fails.windows(2).map(|w| (w[1].at - w[0].at).as_secs_f64()).collect();
+    assert!(gaps[1] > gaps[0] * 1.5, "backoff gaps {gaps:?}");
+    let healthy = server.requests("/a.xml");
+    let max_gap = healthy.windows(2).map(|w| (w[1].at - w[0].at).as_secs_f64()).fold(0.0, f64::max);
+    assert!(max_gap < 2.5, "the healthy feed waited {max_gap:.1}s between polls");
+
+    let feeds = ndjson(&crate::support::ok(&setup.config, &["feeds", "--format", "ndjson"]));
+    let fail = feeds.iter().find(|f| f["name"] == "fail").unwrap();
+    assert_eq!(fail["last_error_kind"], "http");
+    assert!(fail["failures"].as_u64().unwrap() >= 2, "{fail}");
+    let a = feeds.iter().find(|f| f["name"] == "a").unwrap();
+    assert_eq!((a["status"].as_str(), a["articles"].as_i64()), (Some("not_modified"), Some(1)));
+
+    // SIGTERM: a clean exit within 5 seconds, the WAL folded back, the database sound.
+    let asked = Instant::now();
+    terminate(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(5));
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("kabar did not stop within 5 s of SIGTERM: {}", daemon_log(&setup));
+    };
+    assert!(status.success(), "exit status {status}: {}", daemon_log(&setup));
+    eprintln!("stopped {:?} after SIGTERM", asked.elapsed());
+    let wal = setup.database().with_extension("db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0, "WAL left behind");
+    assert!(integrity_ok(&setup.database()));
+    assert!(daemon_log(&setup).contains("stopped"));
+}
+
+#[test]
+fn searches_never_fail_while_the_daemon_ingests() {
+    let server = Server::start();
+    const FEEDS: usize = 8;
+    const ITEMS: usize = 25;
+    let mut toml = String::new();
+    for f in 0..FEEDS {
+        let path = format!("/f{f}.xml");
+        let counter = Arc::new(AtomicUsize::new(0));
+        // Every request brings a new batch of articles.
+        server.route(&path, move |_| {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let items: Vec<Item> = (0..ITEMS)
+                .map(|i| {
+                    Item::new(
+                        &format!("f{f}-{n}-{i}"),
+                        &format!("Digital cooperation update {f}/{n}/{i}"),
+                        &body(&format!("digital cooperation {f} {n} {i}"), i),
+                    )
+                })
+                .collect();
+            Response::new(200, rss("busy", &items))
+        });
+        toml.push_str(&feed_toml(&format!("f{f}"), &server.url(&path), "interval = \"1s\""));
+    }
+    let setup = Setup::new(&toml);
+    let mut child = spawn_daemon(&setup);
+    assert!(
+        wait_for(Duration::from_secs(20), || setup.database().exists() && server.hits("/f0.xml") >= 1),
+        "no ingest: {}",
+        daemon_log(&setup)
+    );
+    let start = Instant::now();
+    let mut runs = 0;
+    let mut seen_counts = Vec::new();
+    while start.elapsed() < Duration::from_secs(6) {
+        for args in [
+            &["search", "digital NEAR/3 cooperation", "--format", "ndjson", "--limit", "20"][..],
+            &["search", "--all", "--format", "csv", "--limit", "1000"][..],
+            &["feeds", "--format", "json"][..],
+        ] {
+            let o = run(&setup.config, args);
+            let err = stderr(&o);
+            assert!(o.status.success(), "kabar {args:?} failed during ingest: {err}");
+            assert!(!err.contains("locked") && !err.contains("busy"), "{err}");
+            runs += 1;
+        }
+        let o = run(&setup.config, &["search", "--all", "--format", "ndjson", "--limit", "100000"]);
+        seen_counts.push(ndjson(&String::from_utf8_lossy(&o.stdout)).len());
+    }
+    terminate(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).is_some_and(|s| s.success()));
+    assert!(runs >= 15, "only {runs} queries ran");
+    // Readers saw the archive grow, always in whole polls of ITEMS articles.
+    assert!(seen_counts.last() > seen_counts.first(), "{seen_counts:?}");
+    assert!(seen_counts.iter().all(|c| c % ITEMS == 0), "a reader saw a partial poll: {seen_counts:?}");
+    assert!(integrity_ok(&setup.database()));
+}

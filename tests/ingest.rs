@@ -1,0 +1,259 @@
+//! Storing polls: entry keys, updates, URL and content duplicates, the tempo-rss
+//! positional-GUID trap, dates from the future.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::Utc;
+use kabar::config::FeedConfig;
+use kabar::model::{ArticleRow, FeedState, IngestSummary, PollOutcome, PollRecord};
+use kabar::pipeline::clean::canonical_url;
+use kabar::pipeline::process;
+use kabar::query::search::{SearchParams, search};
+use kabar::store::{Reader, Writer};
+
+use crate::corpus::{LIMITS, feed_config};
+use crate::support::{Item, corpus, rss};
+
+/// A writer on a fresh database and the state of the named feeds.
+async fn open(names: &[&str]) -> (tempfile::TempDir, Writer, Vec<(FeedConfig, FeedState)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::open(&dir.path().join("k.db")).unwrap();
+    let configs: Vec<FeedConfig> = names.iter().map(|n| feed_config(n)).collect();
+    let states =
+        writer.sync_feeds(configs.iter().map(|c| (c.name.clone(), c.url.to_string())).collect()).await.unwrap();
+    (dir, writer, configs.into_iter().zip(states).collect())
+}
+
+/// Processes a document as `feed` and stores it as one poll.
+async fn store(writer: &Writer, feed: &(FeedConfig, FeedState), bytes: &[u8]) -> Option<IngestSummary> {
+    let (parsed, articles) = process(bytes, &feed.0.url, &feed.0, &[], LIMITS).ok()?;
+    let record = PollRecord {
+        feed_id: feed.1.id,
+        started_at: Utc::now(),
+        duration: Duration::ZERO,
+        http_status: Some(200),
+        outcome: PollOutcome::Fetched {
+            validators: Default::default(),
+            moved: Default::default(),
+            new_url: None,
+            bytes: bytes.len() as u64,
+            title: parsed.title,
+            site_url: parsed.site_url,
+            articles,
+            truncated: parsed.truncated,
+        },
+        failures: 0,
+        next_attempt_at: Utc::now(),
+    };
+    Some(writer.record_poll(record).await.expect("stored"))
+}
+
+fn all_rows(dir: &tempfile::TempDir) -> Vec<ArticleRow> {
+    let reader = Reader::open(&dir.path().join("k.db")).unwrap();
+    search(&reader, &SearchParams { all: true, limit: 1_000_000, ..SearchParams::default() }).unwrap()
+}
+
+#[tokio::test]
+async fn tempo_positional_guids_store_one_article_per_link() {
+    let history = corpus().join("tempo-rss/history");
+    let mut snapshots: Vec<_> = std::fs::read_dir(&history).unwrap().map(|e| e.unwrap().path()).collect();
+    snapshots.sort(); // folder names start with the UTC time of the snapshot
+    assert!(snapshots.len() >= 20, "{} snapshots", snapshots.len());
+    let sections = ["free-cekfakta", "free-ekonomi", "free-hukum", "free-investigasi", "free-wawancara"];
+    let (dir, writer, feeds) = open(&sections.map(|s| s)).await;
+    let mut links: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut stored_docs = 0;
+    for snapshot in &snapshots {
+        for (section, feed) in sections.iter().zip(&feeds) {
+            let Ok(bytes) = std::fs::read(snapshot.join(format!("{section}.xml"))) else {
+                continue;
+            };
+            if let Ok((_, articles)) = process(&bytes, &feed.0.url, &feed.0, &[], LIMITS) {
+                let set = links.entry(section).or_default();
+                set.extend(articles.iter().filter_map(|a| a.canonical_url.clone()));
+            }
+            if store(&writer, feed, &bytes).await.is_some() {
+                stored_docs += 1;
+            }
+        }
+    }
+    assert!(stored_docs >= 100, "only {stored_docs} documents stored");
+    writer.close().await;
+
+    let rows = all_rows(&dir);
+    for section in sections {
+        let stored = rows.iter().filter(|r| r.feed == section).count();
+        let distinct = links.get(section).map_or(0, |l| l.len());
+        assert_eq!(stored, distinct, "{section}: {stored} rows for {distinct} distinct links");
+    }
+    // Duplicates only ever join copies of one Tempo article: the same link in two
+    // sections, or the same article re-published under a new slug (Tempo links end
+    // in the article number).
+    let by_id: HashMap<i64, &ArticleRow> = rows.iter().map(|r| (r.id, r)).collect();
+    let number = |r: &ArticleRow| {
+        let url = r.url.as_deref().and_then(canonical_url).unwrap();
+        url.rsplit('-').next().unwrap().to_string()
+    };
+    let copies = rows.iter().filter(|r| r.duplicate_of.is_some()).count();
+    for r in rows.iter().filter(|r| r.duplicate_of.is_some()) {
+        let first = by_id[&r.duplicate_of.unwrap()];
+        assert_eq!(number(r), number(first), "{:?} marked a copy of {:?}", r.title, first.title);
+    }
+    eprintln!("tempo: {} rows, {copies} copies of an earlier row", rows.len());
+}
+
+#[tokio::test]
+async fn refetching_the_same_feed_keeps_one_row_per_entry() {
+    let (dir, writer, feeds) = open(&["a"]).await;
+    let items = vec![
+        Item::new("g1", "First", &crate::support::body("budget", 1)),
+        // No GUID and no link: keyed by title and date, stable across fetches.
+        Item {
+            guid: None,
+            link: None,
+            ..Item::new("x", "Second, without id or link", &crate::support::body("rail", 2))
+        },
+        // The same GUID twice in one document, with different links.
+        Item::new("dup", "Third", &crate::support::body("ports", 3)),
+        Item {
+            link: Some("https://news.example/other".into()),
+            ..Item::new("dup", "Fourth", &crate::support::body("water", 4))
+        },
+    ];
+    let doc = rss("a", &items);
+    let first = store(&writer, &feeds[0], doc.as_bytes()).await.unwrap();
+    assert_eq!(first.new, 4);
+    for _ in 0..9 {
+        let again = store(&writer, &feeds[0], doc.as_bytes()).await.unwrap();
+        assert_eq!((again.new, again.updated, again.unchanged), (0, 0, 4));
+    }
+    writer.close().await;
+    assert_eq!(all_rows(&dir).len(), 4);
+}
+
+#[tokio::test]
+async fn an_edited_entry_updates_its_row() {
+    let (dir, writer, feeds) = open(&["a"]).await;
+    let v1 = rss("a", &[Item::new("g1", "Draft title", &crate::support::body("budget", 1))]);
+    let v2 = rss("a", &[Item::new("g1", "Final title", &crate::support::body("budget", 1))]);
+    store(&writer, &feeds[0], v1.as_bytes()).await.unwrap();
+    let s = store(&writer, &feeds[0], v2.as_bytes()).await.unwrap();
+    assert_eq!((s.new, s.updated), (0, 1));
+    writer.close().await;
+    let rows = all_rows(&dir);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].title, "Final title");
+}
+
+#[tokio::test]
+async fn a_guid_reused_for_another_article_is_noticed() {
+    let (dir, writer, feeds) = open(&["a"]).await;
+    let day1 = rss("a", &[Item::new("7", "Monday's story", &crate::support::body("monday", 1))]);
+    let day2 = rss(
+        "a",
+        &[Item {
+            link: Some("https://news.example/tuesday".into()),
+            ..Item::new("7", "Tuesday's story", &crate::support::body("tuesday", 2))
+        }],
+    );
+    store(&writer, &feeds[0], day1.as_bytes()).await.unwrap();
+    let s = store(&writer, &feeds[0], day2.as_bytes()).await.unwrap();
+    assert_eq!(s.new, 1, "Tuesday's story must not overwrite Monday's");
+    // Monday's story comes back: it is found again under its link.
+    let s = store(&writer, &feeds[0], day1.as_bytes()).await.unwrap();
+    assert_eq!((s.new, s.unchanged), (0, 1));
+    writer.close().await;
+    let titles: BTreeSet<String> = all_rows(&dir).into_iter().map(|r| r.title).collect();
+    assert_eq!(titles, BTreeSet::from(["Monday's story".to_string(), "Tuesday's story".to_string()]));
+}
+
+#[tokio::test]
+async fn same_link_and_same_text_across_feeds_are_copies_of_the_first() {
+    let (dir, writer, feeds) = open(&["wire", "aggregator", "mirror", "front-pages"]).await;
+    let story = crate::support::body("digital cooperation", 1);
+    let wire = rss("wire", &[Item::new("w1", "Indonesia and India sign digital MoU", &story)]);
+    // Same article under a tracking URL.
+    let aggregator = rss(
+        "aggregator",
+        &[Item {
+            link: Some("http://NEWS.example/w1?utm_source=rss&utm_medium=feed#top".into()),
+            ..Item::new("agg-55", "RI-India teken MoU digital", "teaser")
+        }],
+    );
+    // Same text, another address and title.
+    let mirror = rss(
+        "mirror",
+        &[Item {
+            link: Some("https://mirror.example/2025/01/mou".into()),
+            ..Item::new("m1", "Digital MoU signed", &story)
+        }],
+    );
+    // Different stories that all link to a front page are not copies of each other.
+    let fronts = rss(
+        "front-pages",
+        &[
+            Item {
+                link: Some("https://news.example/".into()),
+                ..Item::new("f1", "One", &crate::support::body("rice", 1))
+            },
+            Item {
+                link: Some("https://news.example/".into()),
+                ..Item::new("f2", "Two", &crate::support::body("fuel", 2))
+            },
+        ],
+    );
+    for (feed, doc) in feeds.iter().zip([wire, aggregator, mirror, fronts]) {
+        store(&writer, feed, doc.as_bytes()).await.unwrap();
+    }
+    writer.close().await;
+    let rows = all_rows(&dir);
+    let get = |feed: &str| rows.iter().find(|r| r.feed == feed).unwrap();
+    let first = get("wire");
+    assert_eq!(first.duplicate_of, None);
+    assert_eq!(first.sources, 3);
+    let agg = get("aggregator");
+    assert_eq!((agg.duplicate_of, agg.duplicate_reason.as_deref()), (Some(first.id), Some("url")));
+    let mirror = get("mirror");
+    assert_eq!((mirror.duplicate_of, mirror.duplicate_reason.as_deref()), (Some(first.id), Some("content")));
+    assert_eq!(mirror.story, first.id);
+    assert!(rows.iter().filter(|r| r.feed == "front-pages").all(|r| r.duplicate_of.is_none()));
+
+    // By default a listing shows one row per story.
+    let reader = Reader::open(&dir.path().join("k.db")).unwrap();
+    let stories = search(&reader, &SearchParams { limit: 100, ..SearchParams::default() }).unwrap();
+    assert_eq!(stories.len(), 3);
+    assert_eq!(stories.iter().filter(|r| r.id == first.id).count(), 1);
+}
+
+#[tokio::test]
+async fn dates_from_the_future_are_clamped() {
+    let (dir, writer, feeds) = open(&["a"]).await;
+    let doc = rss(
+        "a",
+        &[
+            Item {
+                pub_date: Some("Mon, 01 Jan 2100 00:00:00 +0000".into()),
+                ..Item::new("future", "From 2100", &crate::support::body("x", 1))
+            },
+            Item {
+                pub_date: Some("not a date".into()),
+                ..Item::new("bad", "Unparseable date", &crate::support::body("y", 2))
+            },
+        ],
+    );
+    store(&writer, &feeds[0], doc.as_bytes()).await.unwrap();
+    writer.close().await;
+    let rows = all_rows(&dir);
+    let tomorrow = (Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    for r in &rows {
+        if let Some(p) = &r.published {
+            assert!(p.as_str() <= tomorrow.as_str(), "{} published {p}", r.title);
+        }
+    }
+    let reader = Reader::open(&dir.path().join("k.db")).unwrap();
+    let future = rows.iter().find(|r| r.title == "From 2100").unwrap();
+    let detail = reader.detail(future.id).unwrap().unwrap();
+    assert_eq!(detail.published_raw.as_deref(), Some("2100-01-01T00:00:00Z"));
+    assert_eq!(rows.iter().find(|r| r.title == "Unparseable date").unwrap().published, None);
+}

@@ -1,0 +1,329 @@
+//! Test helpers: a loopback HTTP server with a hit log, the kabar binary, feed
+//! builders, and the path of the shared corpus.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: HashMap<String, String>,
+    pub at: Instant,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Response {
+        Response { status, headers: Vec::new(), body: body.into() }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+
+/// An HTTP/1.1 server on 127.0.0.1 (one thread per connection, `Connection: close`).
+/// Routes are handlers; every request is logged.
+pub struct Server {
+    pub addr: SocketAddr,
+    routes: Arc<Mutex<HashMap<String, Handler>>>,
+    log: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let routes: Arc<Mutex<HashMap<String, Handler>>> = Arc::default();
+        let log: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let (r, l) = (routes.clone(), log.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (r, l) = (r.clone(), l.clone());
+                std::thread::spawn(move || serve(stream, &r, &l));
+            }
+        });
+        Server { addr, routes, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn route(&self, path: &str, handler: impl Fn(&Request) -> Response + Send + Sync + 'static) {
+        self.routes.lock().unwrap().insert(path.into(), Arc::new(handler));
+    }
+
+    /// A feed that answers 304 when the client sends back its ETag.
+    pub fn feed_with_etag(&self, path: &str, body: String, etag: &str) {
+        let etag = etag.to_string();
+        self.route(path, move |req| {
+            if req.header("if-none-match") == Some(etag.as_str()) {
+                Response::new(304, "").header("ETag", &etag)
+            } else {
+                Response::new(200, body.clone())
+                    .header("Content-Type", "application/rss+xml; charset=utf-8")
+                    .header("ETag", &etag)
+            }
+        });
+    }
+
+    /// A feed that answers 304 when the client sends back its Last-Modified.
+    pub fn feed_with_last_modified(&self, path: &str, body: String, last_modified: &str) {
+        let lm = last_modified.to_string();
+        self.route(path, move |req| {
+            if req.header("if-modified-since") == Some(lm.as_str()) {
+                Response::new(304, "")
+            } else {
+                Response::new(200, body.clone())
+                    .header("Content-Type", "application/rss+xml")
+                    .header("Last-Modified", &lm)
+            }
+        });
+    }
+
+    pub fn requests(&self, path: &str) -> Vec<Request> {
+        self.log.lock().unwrap().iter().filter(|r| r.path == path).cloned().collect()
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.requests(path).len()
+    }
+}
+
+fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Handler>>, log: &Mutex<Vec<Request>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let req = Request { path: path.clone(), headers, at: Instant::now() };
+    log.lock().unwrap().push(req.clone());
+    let handler = routes.lock().unwrap().get(&path).cloned();
+    let resp = match handler {
+        Some(h) => h(&req),
+        None => Response::new(404, "not found"),
+    };
+    let mut out = stream;
+    let mut head =
+        format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n", resp.status, resp.body.len());
+    for (k, v) in &resp.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = out.write_all(head.as_bytes());
+    let _ = out.write_all(&resp.body);
+    let _ = out.flush();
+}
+
+/// One RSS item.
+pub struct Item {
+    pub guid: Option<String>,
+    pub link: Option<String>,
+    pub title: String,
+    pub description: String,
+    pub pub_date: Option<String>,
+}
+
+impl Item {
+    pub fn new(id: &str, title: &str, description: &str) -> Item {
+        Item {
+            guid: Some(id.to_string()),
+            link: Some(format!("https://news.example/{id}")),
+            title: title.into(),
+            description: description.into(),
+            pub_date: Some("Sun, 26 Jan 2025 10:00:00 +0700".into()),
+        }
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// An RSS 2.0 document.
+pub fn rss(title: &str, items: &[Item]) -> String {
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>{}</title><link>https://news.example/</link>\n",
+        xml_escape(title)
+    );
+    for i in items {
+        s.push_str("<item>");
+        s.push_str(&format!("<title>{}</title>", xml_escape(&i.title)));
+        if let Some(g) = &i.guid {
+            s.push_str(&format!("<guid isPermaLink=\"false\">{}</guid>", xml_escape(g)));
+        }
+        if let Some(l) = &i.link {
+            s.push_str(&format!("<link>{}</link>", xml_escape(l)));
+        }
+        if let Some(d) = &i.pub_date {
+            s.push_str(&format!("<pubDate>{d}</pubDate>"));
+        }
+        s.push_str(&format!("<description>{}</description></item>\n", xml_escape(&i.description)));
+    }
+    s.push_str("</channel></rss>\n");
+    s
+}
+
+/// A long, distinct article body (enough words for a content fingerprint).
+pub fn body(topic: &str, n: usize) -> String {
+    format!(
+        "<p>{topic} report number {n}. Officials met on Monday to discuss the {topic} plan in detail.</p>\
+         <p>The meeting covered budgets, timelines and the next steps for item {n}.</p>"
+    )
+}
+
+/// The kabar binary.
+pub fn kabar() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kabar"));
+    c.env_remove("KABAR_CONFIG").env_remove("STATE_DIRECTORY").env_remove("JOURNAL_STREAM");
+    c
+}
+
+/// Runs `kabar --config CONFIG ARGS…` to completion.
+pub fn run(config: &Path, args: &[&str]) -> Output {
+    kabar().arg("--config").arg(config).args(args).output().expect("run kabar")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs kabar and insists it succeeded; returns stdout.
+pub fn ok(config: &Path, args: &[&str]) -> String {
+    let o = run(config, args);
+    assert!(o.status.success(), "kabar {args:?} failed: {}\n{}", stderr(&o), stdout(&o));
+    stdout(&o)
+}
+
+/// Parses ndjson output into JSON values.
+pub fn ndjson(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad ndjson line {l:?}: {e}")))
+        .collect()
+}
+
+/// A temporary folder with a config file in it.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    /// `feeds` is TOML for `[[feeds]]` (and anything else) appended after defaults
+    /// that suit tests: no per-host spacing, no jitter, short timeouts and backoff cap.
+    pub fn new(rest: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("kabar.toml");
+        let text = format!(
+            "[storage]\ndatabase = \"kabar.db\"\n\n[fetch]\nper_host = {{ concurrency = 8, min_interval = \"0s\" }}\ntimeout = \"10s\"\n\n[schedule]\njitter = \"0%\"\nmax_backoff = \"1h\"\n\n{rest}"
+        );
+        std::fs::write(&config, text).unwrap();
+        Setup { dir, config }
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("kabar.db")
+    }
+}
+
+/// `[[feeds]]` TOML for one feed.
+pub fn feed_toml(name: &str, url: &str, extra: &str) -> String {
+    format!("[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+/// Waits until `cond` holds, up to `limit`.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// Sends SIGTERM.
+pub fn terminate(child: &Child) {
+    // SAFETY: kill(2) with a pid we own and a valid signal number.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+}
+
+/// Starts `kabar run` in the background, logging to a file in the setup folder.
+pub fn spawn_daemon(setup: &Setup) -> Child {
+    let log = std::fs::File::create(setup.dir.path().join("daemon.log")).unwrap();
+    kabar()
+        .arg("--config")
+        .arg(&setup.config)
+        .arg("run")
+        .env("KABAR_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start kabar run")
+}
+
+pub fn daemon_log(setup: &Setup) -> String {
+    std::fs::read_to_string(setup.dir.path().join("daemon.log")).unwrap_or_default()
+}
+
+/// The shared corpus: `$KABAR_CORPUS`, or `../shared/corpus` beside the repository.
+pub fn corpus() -> PathBuf {
+    let candidates = [
+        std::env::var_os("KABAR_CORPUS").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")),
+        Some(PathBuf::from("/work/shared/corpus")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("MANIFEST.tsv").is_file())
+        .expect("the feed corpus: set KABAR_CORPUS to the shared/corpus folder")
+}
