@@ -86,8 +86,13 @@ enum Command {
 /// Parses the arguments, runs the command, and turns the result into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let daemon = matches!(cli.command, Command::Run);
-    init_logging(if daemon { "info" } else { "warn" });
+    // The daemon logs what it does; one-shot commands report in their own output,
+    // so their log shows only what went wrong beyond that.
+    init_logging(match cli.command {
+        Command::Run => "info",
+        Command::Fetch { .. } => "error",
+        _ => "warn",
+    });
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

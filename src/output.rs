@@ -234,7 +234,10 @@ pub fn article_detail(out: &mut dyn Write, d: &ArticleDetail, format: ShowFormat
         (Some(of), reason) => {
             field("copy of", format!("{of} ({}, similarity {:.2})", opt(reason), r.similarity.unwrap_or(1.0)))?
         }
-        (None, _) => field("story", format!("{} ({} copies)", r.story, r.sources))?,
+        (None, _) => {
+            let copies = if r.sources == 1 { "1 copy".to_string() } else { format!("{} copies", r.sources) };
+            field("story", format!("{} ({copies})", r.story))?
+        }
     }
     if !d.topic_matches.is_empty() {
         writeln!(out, "\ntopics")?;

@@ -287,7 +287,11 @@ fn distrust_guids(tx: &Transaction, feed_id: i64, why: &str) -> Result<(), Store
         let published = published.and_then(|p| DateTime::from_timestamp(p, 0));
         rekey.execute(params![id, dedup::fallback_key(canonical.as_deref(), title, published)])?;
     }
-    tracing::warn!(feed_id, rows = rows.len(), "no longer keying this feed's entries by GUID: {why}");
+    if rows.is_empty() {
+        tracing::info!(feed_id, "keying this feed's entries by link, not GUID: {why}");
+    } else {
+        tracing::warn!(feed_id, rekeyed = rows.len(), "no longer keying this feed's entries by GUID: {why}");
+    }
     Ok(())
 }
 
