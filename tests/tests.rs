@@ -7,6 +7,7 @@
 //! * `ingest`: storing polls — entry keys, updates, URL and content copies, the
 //!   tempo-rss positional-GUID trap, dates from the future.
 //! * `cli`: `kabar fetch` from a loopback server, then every listing and format.
+//! * `fetch`: failure classes, each stored on its own feed.
 //! * `daemon`: `kabar run` — conditional GET, backoff, SIGTERM, readers during ingest.
 
 mod support;
@@ -15,4 +16,5 @@ mod cli;
 mod config;
 mod corpus;
 mod daemon;
+mod fetch;
 mod ingest;

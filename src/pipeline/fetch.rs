@@ -282,21 +282,22 @@ fn looks_like_bot_wall(body: &[u8]) -> bool {
     MARKERS.iter().any(|m| text.contains(m))
 }
 
-/// Sorts a reqwest error into a failure class, with the whole cause chain as message.
+/// Sorts a reqwest error into a failure class. The message is the chain of causes
+/// under reqwest's own "error sending request for url (…)", which only repeats the URL.
 fn classify(e: &reqwest::Error) -> FeedError {
-    let mut message = e.to_string();
+    let mut causes: Vec<String> = Vec::new();
     let mut tls = false;
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
+        if !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
         }
         let io_inner = s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
         tls |= s.is::<rustls::Error>() || io_inner.is_some_and(|i| i.is::<rustls::Error>());
         source = s.source();
     }
+    let message = if causes.is_empty() { e.to_string() } else { causes.join(": ") };
     let lower = message.to_ascii_lowercase();
     let kind = if e.is_timeout() {
         ErrorKind::Timeout

@@ -266,6 +266,14 @@ impl Setup {
         Setup { dir, config }
     }
 
+    /// A config file with exactly `text`.
+    pub fn raw(text: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("kabar.toml");
+        std::fs::write(&config, text).unwrap();
+        Setup { dir, config }
+    }
+
     pub fn database(&self) -> PathBuf {
         self.dir.path().join("kabar.db")
     }
