@@ -5,7 +5,7 @@
 //! at all.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 
 use super::StoreError;
 use crate::model::{Article, FeedState, IngestSummary, MoveState, PollOutcome, PollRecord, Validators, rfc3339};
@@ -326,6 +326,50 @@ fn clamp_published(published: Option<DateTime<Utc>>, now: i64) -> (Option<i64>, 
     }
 }
 
+/// The stored form of an article's content columns, shared by insert and update.
+struct Columns<'a> {
+    a: &'a Article,
+    authors: Option<String>,
+    boilerplate: Option<String>,
+    published: Option<i64>,
+    published_raw: Option<String>,
+    updated: Option<i64>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(a: &'a Article, published: Option<i64>, published_raw: Option<String>) -> Columns<'a> {
+        Columns {
+            a,
+            authors: json_list(&a.entry.authors),
+            boilerplate: json_list(&a.boilerplate),
+            published,
+            published_raw,
+            updated: a.entry.updated.map(|u| u.timestamp()),
+        }
+    }
+
+    /// Named parameters for the columns both statements write.
+    fn params(&self) -> Vec<(&'static str, &dyn ToSql)> {
+        let a = self.a;
+        vec![
+            (":guid", &a.entry.guid),
+            (":url", &a.entry.link),
+            (":canonical_url", &a.canonical_url),
+            (":title", &a.entry.title),
+            (":authors", &self.authors),
+            (":summary_html", &a.entry.summary_html),
+            (":content_html", &a.entry.content_html),
+            (":text", &a.text),
+            (":boilerplate", &self.boilerplate),
+            (":language", &a.language),
+            (":published", &self.published),
+            (":published_raw", &self.published_raw),
+            (":updated", &self.updated),
+            (":content_hash", &a.content_hash),
+        ]
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn insert_article(
     tx: &Transaction,
@@ -341,37 +385,29 @@ fn insert_article(
         Verdict::Original => (None, None, None),
         Verdict::Duplicate { of, reason, similarity } => (Some(of), Some(reason.as_str()), Some(similarity)),
     };
+    let columns = Columns::new(a, published, published_raw);
+    let sort_time = published.unwrap_or(now);
+    let mut params = columns.params();
+    params.extend_from_slice(&[
+        (":feed_id", &feed_id as &dyn ToSql),
+        (":entry_key", &key),
+        (":now", &now),
+        (":sort_time", &sort_time),
+        (":duplicate_of", &duplicate_of),
+        (":duplicate_reason", &reason),
+        (":similarity", &similarity),
+    ]);
     tx.prepare_cached(
         "INSERT INTO articles (feed_id, entry_key, guid, url, canonical_url, title, authors,
                                summary_html, content_html, text, boilerplate, language, published,
                                published_raw, updated, first_seen, last_seen, changed_at, sort_time,
                                content_hash, duplicate_of, duplicate_reason, similarity, story_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16,
-                 ?17, ?18, ?19, ?20, ?21, COALESCE(?19, 0))",
+         VALUES (:feed_id, :entry_key, :guid, :url, :canonical_url, :title, :authors,
+                 :summary_html, :content_html, :text, :boilerplate, :language, :published,
+                 :published_raw, :updated, :now, :now, :now, :sort_time,
+                 :content_hash, :duplicate_of, :duplicate_reason, :similarity, COALESCE(:duplicate_of, 0))",
     )?
-    .execute(params![
-        feed_id,
-        key,
-        a.entry.guid,
-        a.entry.link,
-        a.canonical_url,
-        a.entry.title,
-        json_list(&a.entry.authors),
-        a.entry.summary_html,
-        a.entry.content_html,
-        a.text,
-        json_list(&a.boilerplate),
-        a.language,
-        published,
-        published_raw,
-        a.entry.updated.map(|u| u.timestamp()),
-        now,
-        published.unwrap_or(now),
-        a.content_hash,
-        duplicate_of,
-        reason,
-        similarity,
-    ])?;
+    .execute(params.as_slice())?;
     let id = tx.last_insert_rowid();
     if duplicate_of.is_none() {
         tx.prepare_cached("UPDATE articles SET story_id = id WHERE id = ?1")?.execute([id])?;
@@ -388,31 +424,19 @@ fn update_article(
     published_raw: Option<String>,
     now: i64,
 ) -> Result<(), StoreError> {
+    let columns = Columns::new(a, published, published_raw);
+    let mut params = columns.params();
+    params.extend_from_slice(&[(":id", &id as &dyn ToSql), (":now", &now)]);
     tx.prepare_cached(
-        "UPDATE articles SET guid = ?2, url = ?3, canonical_url = ?4, title = ?5, authors = ?6,
-                summary_html = ?7, content_html = ?8, text = ?9, boilerplate = ?10, language = ?11,
-                published = ?12, published_raw = ?13, updated = ?14, last_seen = ?15, changed_at = ?15,
-                sort_time = COALESCE(?12, first_seen), content_hash = ?16
-         WHERE id = ?1",
+        "UPDATE articles SET guid = :guid, url = :url, canonical_url = :canonical_url, title = :title,
+                authors = :authors, summary_html = :summary_html, content_html = :content_html,
+                text = :text, boilerplate = :boilerplate, language = :language,
+                published = :published, published_raw = :published_raw, updated = :updated,
+                last_seen = :now, changed_at = :now, sort_time = COALESCE(:published, first_seen),
+                content_hash = :content_hash
+         WHERE id = :id",
     )?
-    .execute(params![
-        id,
-        a.entry.guid,
-        a.entry.link,
-        a.canonical_url,
-        a.entry.title,
-        json_list(&a.entry.authors),
-        a.entry.summary_html,
-        a.entry.content_html,
-        a.text,
-        json_list(&a.boilerplate),
-        a.language,
-        published,
-        published_raw,
-        a.entry.updated.map(|u| u.timestamp()),
-        now,
-        a.content_hash,
-    ])?;
+    .execute(params.as_slice())?;
     index_article(tx, id, a, now, true)
 }
 
