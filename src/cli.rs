@@ -138,7 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check => Ok(check(config_path)),
         Command::Run => {
             let config = load_config(config_path)?;
-            let writer = Writer::open(&config.database)?;
+            let writer = Writer::open(&config.database, config.dedup.clone())?;
             runtime()?.block_on(async {
                 tokio::spawn(ignore_hangups());
                 daemon::run(config, writer, daemon::shutdown_signal()).await
@@ -231,7 +231,7 @@ fn fetch(config: &Config, only: &[String]) -> anyhow::Result<ExitCode> {
             known.join(", ")
         );
     }
-    let writer = Writer::open(&config.database)?;
+    let writer = Writer::open(&config.database, config.dedup.clone())?;
     let progress_on = io::stderr().is_terminal();
     let reports = runtime()?.block_on(daemon::fetch_once(
         config,

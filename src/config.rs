@@ -33,6 +33,8 @@ pub mod raw {
         #[serde(default)]
         pub schedule: RawSchedule,
         #[serde(default)]
+        pub dedup: RawDedup,
+        #[serde(default)]
         pub feeds: Vec<RawFeed>,
         #[serde(default)]
         pub topics: Vec<RawTopic>,
@@ -74,6 +76,16 @@ pub mod raw {
         pub max_backoff: Option<Spanned<String>>,
     }
 
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawDedup {
+        pub window: Option<Spanned<String>>,
+        pub translation_window: Option<Spanned<String>>,
+        pub near: Option<Spanned<f64>>,
+        pub containment: Option<Spanned<f64>>,
+        pub translation: Option<Spanned<f64>>,
+    }
+
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct RawFeed {
@@ -104,9 +116,12 @@ pub struct Config {
     pub database: PathBuf,
     pub fetch: FetchSettings,
     pub schedule: ScheduleSettings,
+    pub dedup: DedupParams,
     pub feeds: Vec<FeedConfig>,
     pub topics: Vec<TopicConfig>,
 }
+
+pub use crate::pipeline::dedup::index::Params as DedupParams;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchSettings {
@@ -332,6 +347,7 @@ impl Validator<'_> {
         };
         let fetch = self.fetch(&raw.fetch);
         let schedule = self.schedule(&raw.schedule);
+        let dedup = self.dedup(&raw.dedup);
         let mut feeds: Vec<FeedConfig> = Vec::new();
         for f in &raw.feeds {
             if feeds.iter().any(|g| g.name == *f.name.get_ref()) {
@@ -360,7 +376,34 @@ impl Validator<'_> {
                 }
             }
         }
-        Config { path: path.to_path_buf(), database, fetch, schedule, feeds, topics }
+        Config { path: path.to_path_buf(), database, fetch, schedule, dedup, feeds, topics }
+    }
+
+    fn dedup(&mut self, raw: &raw::RawDedup) -> DedupParams {
+        let d = DedupParams::default();
+        let window = self.duration(raw.window.as_ref(), "dedup.window", false).map_or(d.window, secs);
+        let translation_window = self
+            .duration(raw.translation_window.as_ref(), "dedup.translation_window", false)
+            .map_or(d.translation_window, secs);
+        DedupParams {
+            window,
+            translation_window,
+            near: self.share(raw.near.as_ref(), "dedup.near", d.near),
+            containment: self.share(raw.containment.as_ref(), "dedup.containment", d.containment),
+            translation: self.share(raw.translation.as_ref(), "dedup.translation", d.translation),
+        }
+    }
+
+    /// A threshold above 0 (zero would call everything a copy) and at most 1.
+    fn share(&mut self, value: Option<&Spanned<f64>>, key: &str, default: f64) -> f64 {
+        match value {
+            Some(v) if *v.get_ref() > 0.0 && *v.get_ref() <= 1.0 => *v.get_ref(),
+            Some(v) => {
+                self.issue(v, format!("{key} must be a number above 0 and at most 1"));
+                default
+            }
+            None => default,
+        }
     }
 
     fn fetch(&mut self, raw: &raw::RawFetch) -> FetchSettings {
@@ -579,6 +622,10 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         }
     };
     n.checked_mul(factor).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+fn secs(d: Duration) -> i64 {
+    d.as_secs().min(i64::MAX as u64) as i64
 }
 
 fn parse_percent(s: &str) -> Option<f64> {

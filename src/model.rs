@@ -57,7 +57,22 @@ pub struct Article {
     /// The title and text tokens as the search index stores them.
     pub index_title: String,
     pub index_body: String,
+    /// The fingerprint near-duplicate and translation checks compare; `None` without text.
+    pub sketch: Option<Sketch>,
     pub topics: Vec<TopicMatch>,
+}
+
+/// The fingerprint of an article's text (see `pipeline::dedup::sketch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sketch {
+    /// Low 16 bits of each bin's minimum, one-permutation MinHash over word 3-grams.
+    pub bins: Vec<u16>,
+    /// How many 3-grams the text has.
+    pub shingles: u32,
+    /// Hashes of the words that survive translation (numbers, names, acronyms, months).
+    pub signals: Vec<u32>,
+    /// Hashes of the numbers among them.
+    pub numbers: Vec<u32>,
 }
 
 /// Why a topic flagged an article.

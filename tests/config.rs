@@ -180,6 +180,11 @@ impl<'de> Deserializer<'de> for Tracer<'_> {
         visitor.visit_u64(0)
     }
 
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
+        self.keys.insert(self.path);
+        visitor.visit_f64(0.5)
+    }
+
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Stop> {
         self.keys.insert(self.path);
         visitor.visit_bool(true)
@@ -190,7 +195,7 @@ impl<'de> Deserializer<'de> for Tracer<'_> {
     }
 
     serde::forward_to_deserialize_any! {
-        i8 i16 i32 i128 u8 u16 u32 u128 f32 f64 char bytes byte_buf unit unit_struct
+        i8 i16 i32 i128 u8 u16 u32 u128 f32 char bytes byte_buf unit unit_struct
         newtype_struct tuple tuple_struct map enum ignored_any
     }
 }

@@ -18,7 +18,7 @@ use crate::support::{Item, corpus, rss};
 /// A writer on a fresh database and the state of the named feeds.
 async fn open(names: &[&str]) -> (tempfile::TempDir, Writer, Vec<(FeedConfig, FeedState)>) {
     let dir = tempfile::tempdir().unwrap();
-    let writer = Writer::open(&dir.path().join("k.db")).unwrap();
+    let writer = Writer::open(&dir.path().join("k.db"), Default::default()).unwrap();
     let configs: Vec<FeedConfig> = names.iter().map(|n| feed_config(n)).collect();
     let states =
         writer.sync_feeds(configs.iter().map(|c| (c.name.clone(), c.url.to_string())).collect()).await.unwrap();
@@ -98,7 +98,15 @@ async fn tempo_positional_guids_store_one_article_per_link() {
     let copies = rows.iter().filter(|r| r.duplicate_of.is_some()).count();
     for r in rows.iter().filter(|r| r.duplicate_of.is_some()) {
         let first = by_id[&r.duplicate_of.unwrap()];
-        assert_eq!(number(r), number(first), "{:?} marked a copy of {:?}", r.title, first.title);
+        assert_eq!(
+            number(r),
+            number(first),
+            "{:?} marked a copy of {:?} ({:?} {:?})",
+            r.title,
+            first.title,
+            r.duplicate_reason,
+            r.similarity
+        );
     }
     eprintln!("tempo: {} rows, {copies} copies of an earlier row", rows.len());
 }

@@ -7,6 +7,7 @@
 //! * `ingest`: storing polls — entry keys, updates, URL and content copies, the
 //!   tempo-rss positional-GUID trap, dates from the future.
 //! * `cli`: `kabar fetch` from a loopback server, then every listing and format.
+//! * `dedup`: precision and recall of duplicate pairs on the labelled set.
 //! * `fetch`: failure classes, each stored on its own feed.
 //! * `daemon`: `kabar run` — conditional GET, backoff, SIGTERM, readers during ingest.
 
@@ -16,5 +17,6 @@ mod cli;
 mod config;
 mod corpus;
 mod daemon;
+mod dedup;
 mod fetch;
 mod ingest;

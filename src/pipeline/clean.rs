@@ -4,11 +4,14 @@
 //! What is stored for display keeps every line as published; boilerplate is only
 //! left out of matching, fingerprints and the search index.
 
+use std::sync::OnceLock;
+
 use html5gum::{DefaultEmitter, Token, Tokenizer};
 use url::Url;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::model::{Article, Entry};
+use crate::pipeline::dedup::sketch;
 use crate::text;
 
 /// Texts with fewer tokens than this get no content fingerprint: a one-line teaser
@@ -28,7 +31,9 @@ pub fn clean(entry: Entry, hint: Option<&str>) -> Article {
     let token_count = index_body.split(' ').filter(|t| !t.is_empty()).count();
     let content_hash = (token_count >= MIN_FINGERPRINT_TOKENS).then(|| xxh3_64(index_body.as_bytes()) as i64);
     let language = detect_language(&entry.title, &kept, entry.language.as_deref(), hint);
+    let sketch = sketch::sketch(&entry.title, &kept);
     Article {
+        sketch,
         canonical_url: entry.link.as_deref().and_then(canonical_url),
         text,
         boilerplate,
@@ -232,6 +237,8 @@ fn is_boilerplate_line(line: &str) -> bool {
         "follow us",
         "share this",
         "bagikan:",
+        "artikel ini telah tayang",
+        "dapatkan update berita",
     ];
     // Non-breaking spaces are common in these lines; compare with plain ones.
     let lower = line.to_lowercase().replace('\u{a0}', " ");
@@ -337,19 +344,26 @@ pub fn language_code(tag: &str) -> String {
     tag.trim().split(['-', '_']).next().unwrap_or("").to_ascii_lowercase()
 }
 
-/// The article's language: a confident detection from the text wins; otherwise what
-/// the entry or feed declares; otherwise the configured hint; otherwise a guess.
+/// Fewer words than this never override the language the feed declares.
+const MIN_WORDS_TO_OVERRIDE: usize = 20;
+
+/// The article's language: a confident detection from enough text wins (feeds do
+/// declare the wrong language: many Indonesian sites say "en-US"); otherwise what the
+/// entry or feed declares; otherwise the configured hint; otherwise a guess.
+/// Javanese is left out of detection: whatlang takes short Indonesian texts for it.
 pub fn detect_language(title: &str, body: &str, declared: Option<&str>, hint: Option<&str>) -> Option<String> {
+    static DETECTOR: OnceLock<whatlang::Detector> = OnceLock::new();
+    let detector = DETECTOR.get_or_init(|| whatlang::Detector::with_denylist(vec![whatlang::Lang::Jav]));
     let mut sample = String::with_capacity(title.len() + body.len().min(2000) + 1);
     sample.push_str(title);
     sample.push('\n');
     let cut = body.char_indices().nth(2000).map(|(i, _)| i).unwrap_or(body.len());
     sample.push_str(&body[..cut]);
-    let info = whatlang::detect(&sample);
+    let info = detector.detect(&sample);
     let words = sample.split_whitespace().count();
     if let Some(info) = &info
         && info.is_reliable()
-        && words >= 12
+        && words >= MIN_WORDS_TO_OVERRIDE
     {
         return Some(iso639_1(info.lang()));
     }
@@ -464,13 +478,21 @@ mod tests {
 
     #[test]
     fn language_detection_prefers_confident_text() {
-        let id = "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital untuk mempercepat transformasi digital yang berkelanjutan";
+        let id = "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital untuk mempercepat transformasi digital yang berkelanjutan dan mendorong inovasi bagi masyarakat";
         let en = "The governments of Indonesia and India have formed a strategic partnership in the digital sector to accelerate sustainable digital transformation";
         assert_eq!(detect_language("", id, Some("en"), None).as_deref(), Some("id"));
         assert_eq!(detect_language("", en, Some("id"), None).as_deref(), Some("en"));
         // Too short to tell: the declaration decides, then the hint.
         assert_eq!(detect_language("Kerja sama", "", Some("id-ID"), None).as_deref(), Some("id"));
         assert_eq!(detect_language("Kerja sama", "", None, Some("id")).as_deref(), Some("id"));
+    }
+
+    #[test]
+    fn short_indonesian_is_not_taken_for_javanese() {
+        let text = "KPK menjaring enam orang dari hasil OTT di Kabupaten Mandailing Natal, Sumatera Utara.";
+        let title = "KPK Tangkap Enam Orang di Kasus Korupsi PUPR Sumatera Utara";
+        assert_eq!(detect_language(title, text, Some("id"), None).as_deref(), Some("id"));
+        assert_eq!(detect_language(title, text, None, None).as_deref(), Some("id"));
     }
 
     #[test]

@@ -7,9 +7,16 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 
+use std::panic::AssertUnwindSafe;
+
 use super::StoreError;
-use crate::model::{Article, FeedState, IngestSummary, MoveState, PollOutcome, PollRecord, Validators, rfc3339};
-use crate::pipeline::dedup::{self, Candidate, StoredIdentity, Verdict};
+use super::writer::State;
+use crate::model::{
+    Article, FeedState, IngestSummary, MoveState, PollOutcome, PollRecord, Sketch, Validators, rfc3339,
+};
+use crate::pipeline::clean;
+use crate::pipeline::dedup::index::{Index, Params};
+use crate::pipeline::dedup::{self, Candidate, StoredIdentity, Verdict, sketch};
 
 /// A published date more than this far past first sight is clamped to first sight.
 const FUTURE_SLACK: i64 = 24 * 3600;
@@ -75,9 +82,34 @@ struct Head {
     next_attempt_at: i64,
 }
 
-pub(super) fn record_poll(conn: &mut Connection, rec: PollRecord) -> Result<IngestSummary, StoreError> {
-    let tx = immediate(conn)?;
+/// Records a poll. The recent-articles window gains the new articles only if the
+/// transaction commits (a failure or a panic rolls it back too).
+pub(super) fn record_poll(state: &mut State, rec: PollRecord) -> Result<IngestSummary, StoreError> {
     let now = Utc::now().timestamp();
+    state.recent.evict(now);
+    let mark = state.recent.mark();
+    let result =
+        std::panic::catch_unwind(AssertUnwindSafe(|| record_poll_tx(&mut state.conn, &mut state.recent, rec, now)));
+    match result {
+        Ok(Ok(summary)) => Ok(summary),
+        Ok(Err(e)) => {
+            state.recent.rollback(mark);
+            Err(e)
+        }
+        Err(panic) => {
+            state.recent.rollback(mark);
+            Err(StoreError::Panicked(crate::panic_message(&*panic)))
+        }
+    }
+}
+
+fn record_poll_tx(
+    conn: &mut Connection,
+    recent: &mut Index,
+    rec: PollRecord,
+    now: i64,
+) -> Result<IngestSummary, StoreError> {
+    let tx = immediate(conn)?;
     let mut summary = IngestSummary::default();
     let mut bytes = None;
     let head = Head {
@@ -121,7 +153,7 @@ pub(super) fn record_poll(conn: &mut Connection, rec: PollRecord) -> Result<Inge
                 site_url.as_deref(),
             )?;
             bytes = Some(n);
-            summary = ingest_articles(&tx, head.feed_id, articles, now)?;
+            summary = ingest_articles(&tx, recent, head.feed_id, articles, now)?;
             summary.truncated = truncated;
             ("ok", None)
         }
@@ -199,6 +231,7 @@ struct Existing {
 
 fn ingest_articles(
     tx: &Transaction,
+    recent: &mut Index,
     feed_id: i64,
     articles: Vec<Article>,
     now: i64,
@@ -240,8 +273,16 @@ fn ingest_articles(
                 }
             }
             None => {
-                let verdict = find_verdict(tx, &article)?;
-                insert_article(tx, feed_id, &key, &article, published, published_raw, verdict, now)?;
+                let verdict = find_verdict(tx, recent, &article, now)?;
+                let id = insert_article(tx, feed_id, &key, &article, published, published_raw, verdict, now)?;
+                if let Some(sketch) = &article.sketch {
+                    save_sketch(tx, id, sketch)?;
+                    let story = match verdict {
+                        Verdict::Duplicate { of, .. } => of,
+                        Verdict::Original => id,
+                    };
+                    recent.insert(id, story, now, article.language.clone(), sketch.clone());
+                }
                 summary.new += 1;
                 if matches!(verdict, Verdict::Duplicate { .. }) {
                     summary.duplicates += 1;
@@ -295,9 +336,10 @@ fn distrust_guids(tx: &Transaction, feed_id: i64, why: &str) -> Result<(), Store
     Ok(())
 }
 
-/// The duplicate decision for a new row: look up earlier articles with the same
-/// canonical URL and with the same text (both indexed; no scan).
-fn find_verdict(tx: &Transaction, article: &Article) -> Result<Verdict, StoreError> {
+/// The duplicate decision for a new row: an earlier article with the same canonical
+/// URL or the same text (indexed lookups), else a near copy, teaser or translation
+/// among the recent articles (the in-memory window). Nothing here scans.
+fn find_verdict(tx: &Transaction, recent: &Index, article: &Article, now: i64) -> Result<Verdict, StoreError> {
     let candidate =
         |r: &rusqlite::Row| -> rusqlite::Result<Candidate> { Ok(Candidate { id: r.get(0)?, story_id: r.get(1)? }) };
     let same_url = match article.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)) {
@@ -314,7 +356,84 @@ fn find_verdict(tx: &Transaction, article: &Article) -> Result<Verdict, StoreErr
             .optional()?,
         _ => None,
     };
-    Ok(dedup::verdict(same_url, same_content))
+    let exact = dedup::verdict(same_url, same_content);
+    if exact != Verdict::Original {
+        return Ok(exact);
+    }
+    let Some(sketch) = &article.sketch else {
+        return Ok(Verdict::Original);
+    };
+    let shingles = sketch::shingle_hashes(&article.index_body);
+    let mut load_error = None;
+    let found = recent.find(sketch, &shingles, article.language.as_deref(), now, |id| match stored_shingles(tx, id) {
+        Ok(s) => s,
+        Err(e) => {
+            load_error = Some(e);
+            None
+        }
+    });
+    if let Some(e) = load_error {
+        return Err(e);
+    }
+    Ok(match found {
+        Some(m) => {
+            Verdict::Duplicate { of: m.story, reason: m.reason, similarity: (m.similarity * 1000.0).round() / 1000.0 }
+        }
+        None => Verdict::Original,
+    })
+}
+
+/// The 3-gram hashes of a stored article's text without its boilerplate.
+fn stored_shingles(tx: &Transaction, id: i64) -> Result<Option<Vec<u64>>, StoreError> {
+    let row: Option<(String, Option<String>)> = tx
+        .prepare_cached("SELECT text, boilerplate FROM articles WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.map(|(text, boilerplate)| {
+        let removed: Vec<String> = boilerplate.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default();
+        sketch::shingle_hashes(&clean::kept_text(&text, &removed))
+    }))
+}
+
+fn save_sketch(tx: &Transaction, id: i64, s: &Sketch) -> Result<(), StoreError> {
+    let bins: Vec<u8> = s.bins.iter().flat_map(|b| b.to_le_bytes()).collect();
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO article_sketches (article_id, bins, shingles, signals, numbers)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, bins, s.shingles, u32_bytes(&s.signals), u32_bytes(&s.numbers)])?;
+    Ok(())
+}
+
+fn u32_bytes(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn u32s(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Rebuilds the window of recent articles from their stored sketches.
+pub(super) fn load_recent(conn: &Connection, params: Params, now: i64) -> Result<Index, StoreError> {
+    let since = now - params.window;
+    let mut index = Index::new(params);
+    let mut stmt = conn.prepare(
+        "SELECT a.id, a.story_id, a.first_seen, a.language, s.bins, s.shingles, s.signals, s.numbers
+         FROM article_sketches s JOIN articles a ON a.id = s.article_id
+         WHERE a.first_seen >= ?1 ORDER BY a.id",
+    )?;
+    let mut rows = stmt.query([since])?;
+    while let Some(r) = rows.next()? {
+        let bins: Vec<u8> = r.get(4)?;
+        let sketch = Sketch {
+            bins: bins.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
+            shingles: r.get(5)?,
+            signals: u32s(&r.get::<_, Vec<u8>>(6)?),
+            numbers: u32s(&r.get::<_, Vec<u8>>(7)?),
+        };
+        index.insert(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, sketch);
+    }
+    Ok(index)
 }
 
 /// Dates more than a day past first sight are clamped to first sight; the feed's

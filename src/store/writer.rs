@@ -15,12 +15,20 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, ingest, schema};
 use crate::model::{FeedState, IngestSummary, PollRecord};
+use crate::pipeline::dedup::index::{Index, Params};
 
 /// Jobs waiting for the writer; a producer past this waits for room.
 pub const QUEUE: usize = 64;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// What the writer thread owns: the connection, and the in-memory window of recent
+/// articles that dedup compares new ones with (kept in step with what is committed).
+pub(super) struct State {
+    pub conn: Connection,
+    pub recent: Index,
+}
+
+type Job = Box<dyn FnOnce(&mut State) + Send>;
 
 pub struct Writer {
     jobs: Option<mpsc::Sender<Job>>,
@@ -30,16 +38,21 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Opens the database (creating and migrating it as needed) and starts the writer.
-    pub fn open(path: &Path) -> Result<Writer, StoreError> {
-        let mut conn = schema::open_writer(path)?;
+    /// Opens the database (creating and migrating it as needed), loads the recent
+    /// articles that dedup compares with, and starts the writer.
+    pub fn open(path: &Path, dedup: Params) -> Result<Writer, StoreError> {
+        let conn = schema::open_writer(path)?;
+        let recent = ingest::load_recent(&conn, dedup, Utc::now().timestamp())?;
+        tracing::debug!(articles = recent.len(), "dedup window loaded");
+        let mut state = State { conn, recent };
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("kabar-writer".into())
             .spawn(move || {
                 while let Some(job) = queue.blocking_recv() {
-                    job(&mut conn);
+                    job(&mut state);
                 }
+                let conn = state.conn;
                 // Fold the WAL back into the database before closing; closing the last
                 // connection then removes the WAL file.
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
@@ -65,11 +78,11 @@ impl Writer {
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut State) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
+        let job: Job = Box::new(move |state| {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(state)))
                 .unwrap_or_else(|panic| Err(StoreError::Panicked(crate::panic_message(&*panic))));
             let _ = reply.send(result);
         });
@@ -81,13 +94,13 @@ impl Writer {
     /// Makes sure every configured feed has a row (a changed URL resets its
     /// validators) and returns their stored state, in the order given.
     pub async fn sync_feeds(&self, feeds: Vec<(String, String)>) -> Result<Vec<FeedState>, StoreError> {
-        self.call(move |conn| ingest::sync_feeds(conn, &feeds, Utc::now())).await
+        self.call(move |state| ingest::sync_feeds(&mut state.conn, &feeds, Utc::now())).await
     }
 
     /// Records one poll: the feed's new state, the fetch, and its articles, in one
     /// transaction.
     pub async fn record_poll(&self, record: PollRecord) -> Result<IngestSummary, StoreError> {
-        self.call(move |conn| ingest::record_poll(conn, record)).await
+        self.call(move |state| ingest::record_poll(state, record)).await
     }
 
     /// Stops accepting jobs, finishes the queued ones, checkpoints and closes.

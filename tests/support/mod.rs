@@ -204,11 +204,27 @@ pub fn rss(title: &str, items: &[Item]) -> String {
     s
 }
 
-/// A long, distinct article body (enough words for a content fingerprint).
+/// A distinct article body about `topic` (enough words for a content fingerprint;
+/// different topics or numbers give different wording and figures, so they are not
+/// near copies of each other).
 pub fn body(topic: &str, n: usize) -> String {
+    const LINES: [&str; 8] = [
+        "Officials met on Monday to discuss the plan in detail.",
+        "The ministry said the first results would come within weeks.",
+        "Local traders expect prices to settle after the holiday season.",
+        "Lawmakers asked for a full report before the budget debate.",
+        "Residents were told to follow updates from the regional office.",
+        "Analysts said the figures were better than the market had expected.",
+        "The company plans to hire more workers at its new plant.",
+        "A court will hear the case again at the end of the month.",
+    ];
+    let h = topic.bytes().fold(n.wrapping_add(17), |a, b| a.wrapping_mul(131).wrapping_add(b as usize));
     format!(
-        "<p>{topic} report number {n}. Officials met on Monday to discuss the {topic} plan in detail.</p>\
-         <p>The meeting covered budgets, timelines and the next steps for item {n}.</p>"
+        "<p>{topic} report number {n}: {} {}</p><p>{} The figure for {topic} was {} units.</p>",
+        LINES[h % 8],
+        LINES[(h / 8) % 8],
+        LINES[(h / 64) % 8],
+        h % 1_000_003
     )
 }
 

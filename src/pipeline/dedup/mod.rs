@@ -1,13 +1,20 @@
 //! Which stored row an entry is: its entry key (same feed, same key → an update) and
 //! whether a new entry repeats a story already stored (→ `duplicate_of`).
 //!
-//! Plain functions over plain data; `store` looks up the candidates and applies the
-//! verdict inside the feed's transaction.
+//! * this module: entry keys, and the verdict from exact matches (URL, text);
+//! * `sketch`: the fingerprint of a text (shingle sketch and translation signals);
+//! * `index`: the recent articles in memory, for near copies, teasers and translations.
+//!
+//! Plain functions and data structures without I/O; `store` looks up the candidates
+//! and applies the verdict inside the feed's transaction.
 //!
 //! The entry key is the GUID only while a feed's GUIDs are trustworthy. Real feeds
 //! number their items by position (`<guid>1</guid>` … `<guid>9</guid>`, new articles
 //! every day), repeat a GUID inside one document, or reuse one for another article;
 //! such a feed falls back to the canonical link, then to a hash of title and date.
+
+pub mod index;
+pub mod sketch;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,347 @@
+//! The recent articles a new one is compared with, kept in memory.
+//!
+//! Every article of the last `window` is here with its [`Sketch`]. A new article's
+//! candidates come from an inverted index of its signals (numbers, names, acronyms),
+//! weighted by how rare each is in the window, so checking an article costs the same
+//! however large the archive grows: it never touches more than the postings of its own
+//! rare signals, and never scans. Each candidate is then judged on its full sketch:
+//!
+//! * same language: `near` when the estimated resemblance reaches `near`, or when the
+//!   shorter text (a teaser) is mostly the opening of the longer one — checked exactly
+//!   on the shingles, which the caller loads for a few candidates at most;
+//! * different languages, published within `translation_window`: `translation` when
+//!   the rarity-weighted share of signals they have in common reaches `translation`;
+//! * always: their numbers must agree, so template stories stay apart.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use super::Reason;
+use super::sketch::{Sketch, numbers_agree, resemblance};
+
+/// The thresholds and the window, as configured in `[dedup]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    /// How far back (seconds) a new article is compared.
+    pub window: i64,
+    /// How far apart (seconds) two languages' copies of a story may be.
+    pub translation_window: i64,
+    /// Least estimated resemblance (Jaccard of word 3-grams) for `near`.
+    pub near: f64,
+    /// Least share of a shorter text's 3-grams found in the longer one for a teaser.
+    pub containment: f64,
+    /// Least rarity-weighted share of common signals for `translation`.
+    pub translation: f64,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params { window: 7 * 86_400, translation_window: 2 * 86_400, near: 0.5, containment: 0.7, translation: 0.5 }
+    }
+}
+
+/// Signals found in more articles than this are too common to find candidates by.
+const MAX_POSTINGS: usize = 2000;
+/// Candidates judged per new article.
+const MAX_CANDIDATES: usize = 24;
+/// Exact containment checks per new article (each loads one stored text).
+const MAX_CONTAINMENT_CHECKS: usize = 3;
+/// Signals two languages' copies must share at least (a teaser with a handful of
+/// signals cannot be told from another story about the same people).
+const MIN_SHARED_SIGNALS: usize = 5;
+/// A shorter text at most this share of the longer one's length may be its teaser.
+const TEASER_RATIO: f64 = 0.6;
+
+struct Item {
+    id: i64,
+    story: i64,
+    time: i64,
+    language: Option<String>,
+    sketch: Sketch,
+}
+
+/// An earlier article the new one copies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    /// The story's first copy.
+    pub story: i64,
+    /// The article that matched.
+    pub article: i64,
+    pub reason: Reason,
+    pub similarity: f64,
+}
+
+pub struct Index {
+    params: Params,
+    items: VecDeque<Item>,
+    /// Sequence number of `items[0]`.
+    first: u32,
+    postings: HashMap<u32, VecDeque<u32>>,
+}
+
+impl Index {
+    pub fn new(params: Params) -> Index {
+        Index { params, items: VecDeque::new(), first: 0, postings: HashMap::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Adds an article (in order of `time`).
+    pub fn insert(&mut self, id: i64, story: i64, time: i64, language: Option<String>, sketch: Sketch) {
+        let seq = self.first.wrapping_add(self.items.len() as u32);
+        for s in &sketch.signals {
+            self.postings.entry(*s).or_default().push_back(seq);
+        }
+        self.items.push_back(Item { id, story, time, language, sketch });
+    }
+
+    /// Drops the articles older than the window.
+    pub fn evict(&mut self, now: i64) {
+        while self.items.front().is_some_and(|i| i.time < now - self.params.window) {
+            let item = self.items.pop_front().expect("checked");
+            self.unpost(&item, self.first, true);
+            self.first = self.first.wrapping_add(1);
+        }
+    }
+
+    /// How many articles are in the index: restore with [`Index::rollback`].
+    pub fn mark(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Removes the articles added since `mark` (their transaction did not commit).
+    pub fn rollback(&mut self, mark: usize) {
+        while self.items.len() > mark {
+            let item = self.items.pop_back().expect("checked");
+            let seq = self.first.wrapping_add(self.items.len() as u32);
+            self.unpost(&item, seq, false);
+        }
+    }
+
+    fn unpost(&mut self, item: &Item, seq: u32, front: bool) {
+        for s in &item.sketch.signals {
+            if let Some(list) = self.postings.get_mut(s) {
+                let end = if front { list.front() } else { list.back() };
+                if end == Some(&seq) {
+                    if front {
+                        list.pop_front();
+                    } else {
+                        list.pop_back();
+                    }
+                }
+                if list.is_empty() {
+                    self.postings.remove(s);
+                }
+            }
+        }
+    }
+
+    fn idf(&self, signal: u32) -> f64 {
+        let df = self.postings.get(&signal).map_or(0, VecDeque::len);
+        ((self.items.len() as f64 + 1.0) / (df as f64 + 1.0)).ln().max(0.0) + 0.1
+    }
+
+    /// How much two articles' signals agree: the rarity-weighted share of the smaller
+    /// set found in the other (copies in two languages drop and add different words,
+    /// so the smaller side is the fair measure), and how many signals they share.
+    pub fn signal_similarity(&self, a: &[u32], b: &[u32]) -> (f64, usize) {
+        let weight = |v: &[u32]| v.iter().map(|s| self.idf(*s)).sum::<f64>();
+        let shared: Vec<u32> = a.iter().filter(|s| b.contains(s)).copied().collect();
+        let smaller = weight(a).min(weight(b));
+        let sim = if smaller == 0.0 { 0.0 } else { weight(&shared) / smaller };
+        (sim, shared.len())
+    }
+
+    /// Earlier articles sharing rare signals with `sketch`, most shared weight first.
+    fn candidates(&self, sketch: &Sketch) -> Vec<(usize, f64)> {
+        let mut scores: HashMap<u32, f64> = HashMap::new();
+        for s in &sketch.signals {
+            let Some(list) = self.postings.get(s) else { continue };
+            if list.len() > MAX_POSTINGS {
+                continue;
+            }
+            let w = self.idf(*s);
+            for seq in list {
+                *scores.entry(*seq).or_default() += w;
+            }
+        }
+        let mut ranked: Vec<(usize, f64)> =
+            scores.into_iter().map(|(seq, w)| (seq.wrapping_sub(self.first) as usize, w)).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+        ranked.truncate(MAX_CANDIDATES);
+        ranked
+    }
+
+    /// The earlier article that `sketch` (an article in `language`, first seen at
+    /// `time`, with text shingles `shingles`) repeats, if any. `load` gives the
+    /// shingles of a stored article, for the exact teaser check.
+    pub fn find(
+        &self,
+        sketch: &Sketch,
+        shingles: &[u64],
+        language: Option<&str>,
+        time: i64,
+        mut load: impl FnMut(i64) -> Option<Vec<u64>>,
+    ) -> Option<Match> {
+        let p = &self.params;
+        let mut best: Option<Match> = None;
+        let mut checks = 0;
+        for (idx, _) in self.candidates(sketch) {
+            let c = &self.items[idx];
+            if !numbers_agree(&sketch.numbers, &c.sketch.numbers) {
+                continue;
+            }
+            let same_language = match (language, c.language.as_deref()) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            };
+            let found = if same_language {
+                let r = resemblance(sketch, &c.sketch);
+                let (short, long) = (sketch.shingles.min(c.sketch.shingles), sketch.shingles.max(c.sketch.shingles));
+                if r >= p.near {
+                    Some((Reason::Near, r))
+                } else if (short as f64) <= TEASER_RATIO * long as f64 && checks < MAX_CONTAINMENT_CHECKS {
+                    checks += 1;
+                    load(c.id)
+                        .map(|other| {
+                            let (small, large) = if shingles.len() <= other.len() {
+                                (shingles, &other[..])
+                            } else {
+                                (&other[..], shingles)
+                            };
+                            (Reason::Near, lead_containment(small, large))
+                        })
+                        .filter(|(_, c)| *c >= p.containment)
+                } else {
+                    None
+                }
+            } else if (time - c.time).abs() <= p.translation_window {
+                let (sim, shared) = self.signal_similarity(&sketch.signals, &c.sketch.signals);
+                (sim >= p.translation && shared >= MIN_SHARED_SIGNALS).then_some((Reason::Translation, sim))
+            } else {
+                None
+            };
+            if let Some((reason, similarity)) = found {
+                let better = best.as_ref().is_none_or(|b| {
+                    (reason == Reason::Near && b.reason != Reason::Near)
+                        || (reason == b.reason && similarity > b.similarity)
+                });
+                if better {
+                    best = Some(Match { story: c.story, article: c.id, reason, similarity });
+                }
+            }
+        }
+        best
+    }
+}
+
+/// The share of `small`'s shingles found at the start of `large` (within its first
+/// three times as many shingles, at least 60): a teaser is the opening of its article,
+/// while another story quoting a sentence of it quotes it anywhere.
+pub fn lead_containment(small: &[u64], large: &[u64]) -> f64 {
+    if small.is_empty() {
+        return 0.0;
+    }
+    let lead_len = (small.len() * 3).max(60).min(large.len());
+    let lead: HashSet<u64> = large[..lead_len].iter().copied().collect();
+    let small: HashSet<u64> = small.iter().copied().collect();
+    small.iter().filter(|s| lead.contains(s)).count() as f64 / small.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::dedup::sketch::{shingle_hashes, sketch};
+
+    const STORY: &str = "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital \
+        untuk mempercepat transformasi digital. Kerjasama itu diformalisasikan melalui Nota Kesepahaman (MoU) \
+        antara Kementerian Komunikasi dan Digital dan Kementerian Elektronik India di New Delhi pada hari Sabtu. \
+        Menteri Meutya Hafid menekankan bahwa kemitraan strategis tersebut penting bagi masyarakat.";
+
+    fn index() -> Index {
+        Index::new(Params::default())
+    }
+
+    fn add(ix: &mut Index, id: i64, time: i64, lang: &str, text: &str) {
+        ix.insert(id, id, time, Some(lang.into()), sketch("", text).unwrap());
+    }
+
+    fn find(ix: &Index, lang: &str, text: &str, stored: &HashMap<i64, String>) -> Option<Match> {
+        let s = sketch("", text).unwrap();
+        ix.find(&s, &shingle_hashes(text), Some(lang), 1000, |id| stored.get(&id).map(|t| shingle_hashes(t)))
+    }
+
+    #[test]
+    fn a_copy_with_edits_is_near_and_a_teaser_is_contained() {
+        let mut ix = index();
+        add(&mut ix, 1, 0, "id", STORY);
+        let stored = HashMap::from([(1, STORY.to_string())]);
+        let edited = STORY.replace("pada hari Sabtu", "pada Sabtu lalu");
+        let m = find(&ix, "id", &edited, &stored).unwrap();
+        assert_eq!((m.story, m.reason), (1, Reason::Near));
+        let teaser = "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital \
+            untuk mempercepat transformasi digital.";
+        let m = find(&ix, "id", teaser, &stored).unwrap();
+        assert_eq!((m.story, m.reason), (1, Reason::Near));
+        assert!(m.similarity >= 0.9, "{m:?}");
+    }
+
+    #[test]
+    fn unrelated_and_template_stories_are_not_matched() {
+        let mut ix = index();
+        let day1 = "Nilai tukar rupiah ditutup melemah 45 poin ke level Rp 16.245 per dolar AS pada perdagangan \
+            Senin sore, menurut data Bank Indonesia yang dirilis di Jakarta.";
+        add(&mut ix, 1, 0, "id", day1);
+        add(&mut ix, 2, 0, "id", STORY);
+        let day2 = day1.replace("45 poin", "60 poin").replace("16.245", "16.310").replace("Senin", "Selasa");
+        assert_eq!(find(&ix, "id", &day2, &HashMap::new()), None);
+        let other = "Harga cabai rawit di Pasar Induk Kramat Jati naik dua kali lipat pekan ini menjelang \
+            Lebaran, kata pedagang kepada wartawan.";
+        assert_eq!(find(&ix, "id", other, &HashMap::new()), None);
+    }
+
+    #[test]
+    fn translations_share_their_rare_signals() {
+        let mut ix = index();
+        add(&mut ix, 1, 0, "id", STORY);
+        // Unrelated articles, so the window knows what is common.
+        for i in 0..20 {
+            add(&mut ix, 10 + i, 0, "id", &format!("Berita lain nomor {i} tentang Jakarta dan Indonesia hari ini."));
+        }
+        let english = "Indonesia and India have formed a strategic partnership in the digital sector. The \
+            cooperation was formalised through a Memorandum of Understanding (MoU) between the ministries in \
+            New Delhi on Saturday. Minister Meutya Hafid stressed that the partnership matters.";
+        let m = find(&ix, "en", english, &HashMap::new()).unwrap();
+        assert_eq!((m.story, m.reason), (1, Reason::Translation));
+        // Too far apart in time for a translation.
+        let s = sketch("", english).unwrap();
+        assert_eq!(ix.find(&s, &[], Some("en"), 10 * 86_400, |_| None), None);
+    }
+
+    #[test]
+    fn eviction_and_rollback_keep_postings_consistent() {
+        let mut ix = index();
+        add(&mut ix, 1, 0, "id", STORY);
+        add(&mut ix, 2, 100, "id", "Menteri Meutya Hafid berbicara di Jakarta.");
+        let mark = ix.mark();
+        add(&mut ix, 3, 200, "id", STORY);
+        ix.rollback(mark);
+        assert_eq!(ix.len(), 2);
+        ix.evict(7 * 86_400 + 50);
+        assert_eq!(ix.len(), 1);
+        let m = find(&ix, "id", STORY, &HashMap::new());
+        assert_eq!(m, None, "the evicted story cannot be matched");
+        ix.evict(i64::MAX / 2);
+        assert!(ix.is_empty());
+        assert!(ix.postings.is_empty());
+    }
+}

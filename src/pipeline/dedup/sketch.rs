@@ -1,0 +1,492 @@
+//! The fingerprint of an article's text that near-duplicate and translation checks
+//! compare.
+//!
+//! * **Shingle sketch**: the text's word 3-grams (boilerplate removed, so inserted "read
+//!   also" lines and credits do not count), hashed into 64 bins by one-permutation
+//!   MinHash. The share of equal bins between two sketches estimates the Jaccard
+//!   similarity of their shingle sets; re-titling does not touch it and an inserted line
+//!   or a small edit moves it little. A short text leaves bins empty, and those are left
+//!   out of the comparison (borrowing values from neighbouring bins, "densification",
+//!   inflated the estimate for short texts: measured on tempo-rss teasers).
+//! * **Signals**: the words that survive translation — numbers (with their separators
+//!   removed, so `3,5` and `3.5` agree), names (capitalised words inside a sentence),
+//!   acronyms, month names (as month numbers). Numbers are also kept apart: two stories
+//!   from one template (exchange rates, weather) share their wording but not their
+//!   numbers.
+
+use std::collections::HashSet;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+pub use crate::model::Sketch;
+use crate::text;
+
+/// Bins of the shingle sketch.
+pub const BINS: usize = 64;
+/// Signals kept per article (title first, then text order).
+pub const MAX_SIGNALS: usize = 64;
+
+/// Sketches an article from its title and its text without boilerplate (`kept`).
+/// `None` when the text has no words.
+pub fn sketch(title: &str, kept: &str) -> Option<Sketch> {
+    let hashes = shingle_hashes(kept);
+    if hashes.is_empty() {
+        return None;
+    }
+    let (signals, numbers) = signals(title, kept);
+    Some(Sketch { bins: one_permutation_minhash(&hashes), shingles: hashes.len() as u32, signals, numbers })
+}
+
+/// The hashes of the text's word 3-grams (its words, when it has fewer than three).
+pub fn shingle_hashes(kept: &str) -> Vec<u64> {
+    let mut words: Vec<u64> = Vec::new();
+    text::for_each_token(kept, |t| words.push(xxh3_64(t.as_bytes())));
+    if words.len() < 3 {
+        return words.into_iter().map(mix).collect();
+    }
+    words.windows(3).map(|w| mix(w[0] ^ mix(w[1] ^ mix(w[2])))).collect()
+}
+
+/// A bin no shingle fell into.
+pub const EMPTY: u16 = u16::MAX;
+
+/// One permutation hashing: each shingle goes to one bin by its top bits and the bin
+/// keeps the least remaining value (its low 16 bits are stored). Bins stay empty for a
+/// short text; comparisons count only bins filled on at least one side.
+fn one_permutation_minhash(hashes: &[u64]) -> Vec<u16> {
+    let mut mins = [u64::MAX; BINS];
+    for &h in hashes {
+        let bin = (h >> 58) as usize;
+        let value = h & ((1 << 58) - 1);
+        if value < mins[bin] {
+            mins[bin] = value;
+        }
+    }
+    mins.iter().map(|&m| if m == u64::MAX { EMPTY } else { (mix(m) as u16).min(EMPTY - 1) }).collect()
+}
+
+/// The estimated Jaccard similarity of two texts' shingle sets: of the bins filled on
+/// either side, the share holding the same minimum on both.
+pub fn resemblance(a: &Sketch, b: &Sketch) -> f64 {
+    let (mut equal, mut filled) = (0, 0);
+    for (x, y) in a.bins.iter().zip(&b.bins) {
+        if *x == EMPTY && *y == EMPTY {
+            continue;
+        }
+        filled += 1;
+        if x == y {
+            equal += 1;
+        }
+    }
+    if filled == 0 { 0.0 } else { equal as f64 / filled as f64 }
+}
+
+/// Whether two articles' numbers agree: most of the numbers of the one with fewer
+/// appear in the other. Without numbers on either side there is nothing to disagree.
+pub fn numbers_agree(a: &[u32], b: &[u32]) -> bool {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if small.is_empty() {
+        return true;
+    }
+    let shared = small.iter().filter(|n| large.contains(n)).count();
+    shared * 2 >= small.len()
+}
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64's finaliser.
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn signal_hash(s: &str) -> u32 {
+    xxh3_64(s.as_bytes()) as u32
+}
+
+/// The signals of an article: numbers, names, acronyms, months. A capitalised word
+/// opening a sentence counts as a name only when the article also capitalises it
+/// inside a sentence ("Indonesia and India …" then "… between Indonesia and …"). A
+/// title written in title case gives no names (every word is capitalised there).
+pub fn signals(title: &str, kept: &str) -> (Vec<u32>, Vec<u32>) {
+    let title_case = {
+        let words: Vec<&str> = title.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).collect();
+        let capitalised = words.iter().filter(|w| w.chars().next().is_some_and(char::is_uppercase)).count();
+        words.len() >= 3 && capitalised * 10 >= words.len() * 6
+    };
+    let mut words = Vec::new();
+    scan(title, !title_case, &mut words);
+    scan(kept, true, &mut words);
+    let inside: HashSet<&str> =
+        words.iter().filter(|w| w.kind == Kind::Capitalised && w.inside).map(|w| w.folded.as_str()).collect();
+    let mut out = Signals::default();
+    for w in &words {
+        match w.kind {
+            Kind::Number => out.push(&w.folded, true),
+            Kind::Month | Kind::Acronym => out.push(&w.folded, false),
+            Kind::Capitalised if w.inside || inside.contains(w.folded.as_str()) => out.push(&w.folded, false),
+            Kind::Capitalised => {}
+        }
+    }
+    (out.signals, out.numbers)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Number,
+    Month,
+    Acronym,
+    Capitalised,
+}
+
+/// A word that may be a signal, as found in the text.
+struct Word {
+    folded: String,
+    kind: Kind,
+    /// Inside a sentence (not its first word), in a part of the text where names count.
+    inside: bool,
+}
+
+#[derive(Default)]
+struct Signals {
+    signals: Vec<u32>,
+    numbers: Vec<u32>,
+}
+
+impl Signals {
+    fn push(&mut self, word: &str, is_number: bool) {
+        if self.signals.len() >= MAX_SIGNALS {
+            return;
+        }
+        let h = signal_hash(word);
+        if !self.signals.contains(&h) {
+            self.signals.push(h);
+            if is_number {
+                self.numbers.push(h);
+            }
+        }
+    }
+}
+
+/// Finds the numbers, months, acronyms and capitalised words of `s`, in order.
+fn scan(s: &str, names: bool, out: &mut Vec<Word>) {
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut sentence_start = true;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_ascii_digit() {
+            // A number: digits, with '.' or ',' between digits as separators.
+            let mut digits = String::new();
+            while i < chars.len() {
+                if chars[i].is_ascii_digit() {
+                    digits.push(chars[i]);
+                } else if !(matches!(chars[i], '.' | ',') && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+                    break;
+                }
+                i += 1;
+            }
+            let trimmed = digits.trim_start_matches('0');
+            let folded = format!("#{}", if trimmed.is_empty() { "0" } else { trimmed });
+            out.push(Word { folded, kind: Kind::Number, inside: false });
+            sentence_start = false;
+            continue;
+        }
+        if c.is_alphabetic() {
+            let start = i;
+            // Letters only: "Rp3.5" is the word "Rp" and the number 3.5.
+            while i < chars.len() && (chars[i].is_alphabetic() || is_mark(chars[i])) {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            if let Some(w) = classify(&word, names && !sentence_start) {
+                out.push(w);
+            }
+            sentence_start = false;
+            continue;
+        }
+        if matches!(c, '.' | '!' | '?' | '\n' | '“' | '"' | ':' | '•') {
+            sentence_start = true;
+        }
+        i += 1;
+    }
+}
+
+fn classify(word: &str, inside: bool) -> Option<Word> {
+    let upper = word.chars().filter(|c| c.is_uppercase()).count();
+    if !word.chars().next().is_some_and(char::is_uppercase) && upper < 2 {
+        return None;
+    }
+    let folded = text::fold(word);
+    if let Some(m) = month_number(&folded) {
+        return Some(Word { folded: format!("m{m}"), kind: Kind::Month, inside });
+    }
+    if upper >= 2 && word.chars().count() >= 2 {
+        // An acronym: MoU, AI, IoT, ASEAN.
+        return Some(Word { folded, kind: Kind::Acronym, inside });
+    }
+    (word.chars().count() >= 3 && !is_day(&folded) && !is_title_word(&folded)).then_some(Word {
+        folded,
+        kind: Kind::Capitalised,
+        inside,
+    })
+}
+
+/// Capitalised words of titles and institutions ("Minister", "Kementerian", "Day"):
+/// they are translated, not kept, so they cannot tie two languages' copies together,
+/// and they tie unrelated stories of one language together.
+fn is_title_word(w: &str) -> bool {
+    const WORDS: &[&str] = &[
+        // English
+        "president",
+        "vice",
+        "minister",
+        "ministry",
+        "prime",
+        "governor",
+        "head",
+        "chief",
+        "chairman",
+        "director",
+        "general",
+        "secretary",
+        "deputy",
+        "agency",
+        "board",
+        "council",
+        "committee",
+        "commission",
+        "department",
+        "office",
+        "national",
+        "regional",
+        "central",
+        "state",
+        "republic",
+        "kingdom",
+        "city",
+        "regency",
+        "province",
+        "district",
+        "village",
+        "day",
+        "memorandum",
+        "understanding",
+        "agreement",
+        "joint",
+        "working",
+        "group",
+        "affairs",
+        "development",
+        "affairs",
+        "house",
+        "representatives",
+        "parliament",
+        "court",
+        "supreme",
+        "police",
+        "military",
+        "army",
+        "navy",
+        "forces",
+        "university",
+        "institute",
+        "association",
+        "company",
+        "corporation",
+        "holding",
+        "bank",
+        "meeting",
+        "conference",
+        "summit",
+        "forum",
+        "east",
+        "west",
+        "north",
+        "south",
+        "new",
+        "read",
+        "also",
+        "related",
+        "news",
+        "reporting",
+        "editing",
+        "editor",
+        "translator",
+        "copyright",
+        // Indonesian
+        "presiden",
+        "wakil",
+        "menteri",
+        "kementerian",
+        "gubernur",
+        "kepala",
+        "ketua",
+        "direktur",
+        "jenderal",
+        "sekretaris",
+        "badan",
+        "dewan",
+        "komisi",
+        "dinas",
+        "kantor",
+        "nasional",
+        "daerah",
+        "pusat",
+        "negara",
+        "republik",
+        "kerajaan",
+        "kota",
+        "kabupaten",
+        "provinsi",
+        "kecamatan",
+        "kelurahan",
+        "desa",
+        "hari",
+        "nota",
+        "kesepahaman",
+        "perjanjian",
+        "bersama",
+        "kelompok",
+        "kerja",
+        "perwakilan",
+        "rakyat",
+        "majelis",
+        "mahkamah",
+        "agung",
+        "pengadilan",
+        "kepolisian",
+        "polisi",
+        "tentara",
+        "angkatan",
+        "universitas",
+        "institut",
+        "asosiasi",
+        "perusahaan",
+        "perseroan",
+        "rapat",
+        "konferensi",
+        "pertemuan",
+        "timur",
+        "barat",
+        "utara",
+        "selatan",
+        "tengah",
+        "baca",
+        "juga",
+        "berita",
+        "terkait",
+        "pewarta",
+        "penerjemah",
+        "hak",
+        "cipta",
+    ];
+    WORDS.contains(&w)
+}
+
+fn is_mark(c: char) -> bool {
+    unicode_normalization::char::is_combining_mark(c)
+}
+
+fn month_number(w: &str) -> Option<u8> {
+    const MONTHS: [&[&str]; 12] = [
+        &["january", "januari", "jan"],
+        &["february", "februari", "pebruari", "feb"],
+        &["march", "maret", "mar"],
+        &["april", "apr"],
+        &["may", "mei"],
+        &["june", "juni", "jun"],
+        &["july", "juli", "jul"],
+        &["august", "agustus", "aug", "agu"],
+        &["september", "sept", "sep"],
+        &["october", "oktober", "oct", "okt"],
+        &["november", "nopember", "nov"],
+        &["december", "desember", "dec", "des"],
+    ];
+    MONTHS.iter().position(|names| names.contains(&w)).map(|i| i as u8 + 1)
+}
+
+fn is_day(w: &str) -> bool {
+    matches!(
+        w,
+        "monday"
+            | "tuesday"
+            | "wednesday"
+            | "thursday"
+            | "friday"
+            | "saturday"
+            | "sunday"
+            | "senin"
+            | "selasa"
+            | "rabu"
+            | "kamis"
+            | "jumat"
+            | "sabtu"
+            | "minggu"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "Kerjasama antara kedua negara tersebut diformalisasikan melalui penandatanganan \
+        Nota Kesepahaman (MoU) antara Kementerian Komunikasi dan Informatika Indonesia dan India di New Delhi \
+        pada hari Sabtu. Menteri Meutya Hafid menyebut nilai investasi Rp 3,5 triliun pada 26 Januari 2025.";
+    const EN: &str = "The cooperation between the two countries was formalised through the signing of a \
+        Memorandum of Understanding (MoU) between Indonesia and India in New Delhi on Saturday. \
+        Minister Meutya Hafid put the investment at Rp3.5 trillion on January 26, 2025.";
+
+    fn names(hashes: &[u32], words: &[&str]) -> usize {
+        words.iter().filter(|w| hashes.contains(&signal_hash(w))).count()
+    }
+
+    #[test]
+    fn signals_survive_translation() {
+        let (id, id_numbers) = signals("", ID);
+        let (en, en_numbers) = signals("", EN);
+        let shared = ["mou", "indonesia", "india", "delhi", "meutya", "hafid", "#35", "#26", "#2025", "m1"];
+        assert_eq!(names(&id, &shared), shared.len(), "Indonesian");
+        assert_eq!(names(&en, &shared), shared.len(), "English");
+        // Sentence-initial words and days are not names.
+        assert_eq!(names(&id, &["kerjasama", "sabtu"]), 0);
+        assert_eq!(names(&en, &["the", "saturday"]), 0);
+        assert!(numbers_agree(&id_numbers, &en_numbers));
+    }
+
+    #[test]
+    fn title_case_titles_give_no_names() {
+        let (s, _) = signals("Indonesia Dan India Memperkuat Kerja Sama Digital", "");
+        assert!(s.is_empty(), "{s:?}");
+        let (s, _) = signals("Indonesia dan India memperkuat kerja sama digital", "");
+        assert_eq!(names(&s, &["india"]), 1);
+    }
+
+    #[test]
+    fn template_stories_disagree_on_numbers() {
+        let (_, a) = signals("", "The rupiah closed at 16,245 per dollar on Monday, down 0.2 percent.");
+        let (_, b) = signals("", "The rupiah closed at 16,310 per dollar on Tuesday, down 0.4 percent.");
+        assert!(!numbers_agree(&a, &b));
+        assert!(numbers_agree(&a, &a));
+        assert!(numbers_agree(&[], &b));
+    }
+
+    #[test]
+    fn resemblance_survives_inserted_lines_and_small_edits() {
+        let base = "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital untuk \
+            mempercepat transformasi digital yang berkelanjutan dan mendorong inovasi yang bermanfaat bagi \
+            masyarakat mereka. Kerjasama antara kedua negara tersebut diformalisasikan melalui penandatanganan \
+            Nota Kesepahaman antara kedua kementerian di New Delhi pada hari Sabtu. Kelompok Kerja Bersama \
+            akan berkumpul secara teratur untuk memastikan kerjasama tetap berjalan lancar dan mencapai tujuannya.";
+        let edited = base.replace("pada hari Sabtu", "pada Sabtu (25/1)").replace("mereka", "kedua negara");
+        let other = "Harga cabai rawit di pasar induk naik dua kali lipat pekan ini menjelang Lebaran, \
+            menurut pedagang yang ditemui pada Senin pagi di Jakarta Timur.";
+        let a = sketch("t", base).unwrap();
+        let b = sketch("another title", &edited).unwrap();
+        let c = sketch("t", other).unwrap();
+        assert!(resemblance(&a, &b) > 0.6, "{}", resemblance(&a, &b));
+        assert!(resemblance(&a, &c) < 0.1, "{}", resemblance(&a, &c));
+        assert_eq!(resemblance(&a, &a), 1.0);
+    }
+}
