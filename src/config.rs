@@ -84,6 +84,7 @@ pub mod raw {
         pub near: Option<Spanned<f64>>,
         pub containment: Option<Spanned<f64>>,
         pub translation: Option<Spanned<f64>>,
+        pub learn_boilerplate: Option<Spanned<i64>>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -391,6 +392,13 @@ impl Validator<'_> {
             near: self.share(raw.near.as_ref(), "dedup.near", d.near),
             containment: self.share(raw.containment.as_ref(), "dedup.containment", d.containment),
             translation: self.share(raw.translation.as_ref(), "dedup.translation", d.translation),
+            learn_boilerplate: self.count(
+                raw.learn_boilerplate.as_ref(),
+                "dedup.learn_boilerplate",
+                d.learn_boilerplate as usize,
+                0,
+                1000,
+            ) as u32,
         }
     }
 

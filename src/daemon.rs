@@ -32,6 +32,7 @@ pub async fn prepare(config: &Config, writer: Writer) -> anyhow::Result<(Arc<Con
     let states = writer.sync_feeds(names).await.context("cannot record the configured feeds")?;
     let ctx = Arc::new(Context {
         fetcher,
+        site_lines: writer.site_lines(),
         writer: Arc::new(writer),
         topics: Arc::new(config.topics.clone()),
         schedule: config.schedule.clone(),

@@ -62,7 +62,7 @@ async fn ingest(set: &[Labelled]) -> (tempfile::TempDir, HashMap<String, Article
             content_html: Some(html),
             ..Entry::default()
         };
-        let article = clean::clean(entry, Some(&a.lang));
+        let article = clean::clean(entry, Some(&a.lang), None);
         let record = PollRecord {
             feed_id: ids[a.feed.as_str()],
             started_at: Utc::now(),

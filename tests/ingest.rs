@@ -27,7 +27,7 @@ async fn open(names: &[&str]) -> (tempfile::TempDir, Writer, Vec<(FeedConfig, Fe
 
 /// Processes a document as `feed` and stores it as one poll.
 async fn store(writer: &Writer, feed: &(FeedConfig, FeedState), bytes: &[u8]) -> Option<IngestSummary> {
-    let (parsed, articles) = process(bytes, &feed.0.url, &feed.0, &[], LIMITS).ok()?;
+    let (parsed, articles) = process(bytes, &feed.0.url, &feed.0, &[], &writer.site_lines(), LIMITS).ok()?;
     let record = PollRecord {
         feed_id: feed.1.id,
         started_at: Utc::now(),
@@ -69,7 +69,7 @@ async fn tempo_positional_guids_store_one_article_per_link() {
             let Ok(bytes) = std::fs::read(snapshot.join(format!("{section}.xml"))) else {
                 continue;
             };
-            if let Ok((_, articles)) = process(&bytes, &feed.0.url, &feed.0, &[], LIMITS) {
+            if let Ok((_, articles)) = process(&bytes, &feed.0.url, &feed.0, &[], &Default::default(), LIMITS) {
                 let set = links.entry(section).or_default();
                 set.extend(articles.iter().filter_map(|a| a.canonical_url.clone()));
             }
@@ -264,4 +264,32 @@ async fn dates_from_the_future_are_clamped() {
     let detail = reader.detail(future.id).unwrap().unwrap();
     assert_eq!(detail.published_raw.as_deref(), Some("2100-01-01T00:00:00Z"));
     assert_eq!(rows.iter().find(|r| r.title == "Unparseable date").unwrap().published, None);
+}
+
+#[tokio::test]
+async fn lines_a_site_repeats_become_its_boilerplate() {
+    let (dir, writer, feeds) = open(&["site"]).await;
+    let promo = "Dapatkan kabar terkini di kanal WhatsApp kami";
+    for i in 0..6 {
+        let text = format!("{}<p>{promo}</p>", crate::support::body("harga pangan", i));
+        let doc = rss("site", &[Item::new(&format!("s{i}"), &format!("Story {i}"), &text)]);
+        store(&writer, &feeds[0], doc.as_bytes()).await.unwrap();
+    }
+    writer.close().await;
+    let reader = Reader::open(&dir.path().join("k.db")).unwrap();
+    let mut rows = all_rows(&dir);
+    rows.sort_by_key(|r| r.id);
+    let set_aside: Vec<bool> =
+        rows.iter().map(|r| reader.detail(r.id).unwrap().unwrap().boilerplate.iter().any(|l| l == promo)).collect();
+    // Learned once four of the site's articles carried it.
+    assert_eq!(set_aside, [false, false, false, false, true, true]);
+    // A search for the promotion's words finds only the articles stored before.
+    let q = kabar::query::Query::parse("whatsapp").unwrap();
+    let hits =
+        search(&reader, &SearchParams { query: Some(q), all: true, limit: 10, ..SearchParams::default() }).unwrap();
+    assert_eq!(hits.len(), 4);
+    // The learned line survives a restart.
+    let again = Writer::open(&dir.path().join("k.db"), Default::default()).unwrap();
+    assert_eq!(again.site_lines().len(), 1);
+    again.close().await;
 }

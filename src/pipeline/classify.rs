@@ -45,7 +45,7 @@ mod tests {
     fn the_seed_article_is_flagged_with_evidence() {
         let seed = include_str!("../../tests/fixtures/seed-article.txt");
         let (title, body) = seed.split_once('\n').unwrap();
-        let a = clean(Entry { title: title.into(), content_html: Some(body.into()), ..Entry::default() }, None);
+        let a = clean(Entry { title: title.into(), content_html: Some(body.into()), ..Entry::default() }, None, None);
         let topics = [topic("digital-cooperation", DIGITAL), topic("health", "kesehatan OR health")];
         let m = classify(&a, "antara-id", &topics);
         assert_eq!(m.len(), 1, "{m:#?}");
@@ -66,6 +66,7 @@ mod tests {
                 ),
                 ..Entry::default()
             },
+            None,
             None,
         );
         assert!(classify(&a, "x", &[topic("digital-cooperation", DIGITAL)]).is_empty());

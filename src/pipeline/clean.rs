@@ -4,7 +4,8 @@
 //! What is stored for display keeps every line as published; boilerplate is only
 //! left out of matching, fingerprints and the search index.
 
-use std::sync::OnceLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use html5gum::{DefaultEmitter, Token, Tokenizer};
 use url::Url;
@@ -18,14 +19,14 @@ use crate::text;
 /// or an empty description is not enough to call two articles the same.
 const MIN_FINGERPRINT_TOKENS: usize = 8;
 
-/// Cleans one entry. `declared` is the language the entry or feed states, `hint` the
-/// configured one.
-pub fn clean(entry: Entry, hint: Option<&str>) -> Article {
+/// Cleans one entry. `hint` is the configured language; `learned` the lines its site
+/// is known to repeat in every article (see [`SiteLines`]).
+pub fn clean(entry: Entry, hint: Option<&str>, learned: Option<&HashSet<u64>>) -> Article {
     let summary = entry.summary_html.as_deref().map(html_to_text).unwrap_or_default();
     let content = entry.content_html.as_deref().map(html_to_text).unwrap_or_default();
     // The richer of the two is the article's text.
     let text = if content.len() >= summary.len() { content } else { summary };
-    let (kept, boilerplate) = split_boilerplate(&text);
+    let (kept, boilerplate) = split_boilerplate(&text, learned);
     let index_body = text::token_string(&kept);
     let index_title = text::token_string(&entry.title);
     let token_count = index_body.split(' ').filter(|t| !t.is_empty()).count();
@@ -152,13 +153,15 @@ fn is_block(name: &[u8]) -> bool {
 }
 
 /// Splits text into what matching uses and the boilerplate lines it ignores: "read
-/// also" and related-news lines, credits, copyright, comment prompts. A dateline
-/// such as "Jakarta (ANTARA) - " is cut from the start of its line.
-pub fn split_boilerplate(text: &str) -> (String, Vec<String>) {
+/// also" and related-news lines, credits, copyright, comment prompts, and lines the
+/// site repeats in its articles (`learned`). A dateline such as "Jakarta (ANTARA) - "
+/// is cut from the start of its line.
+pub fn split_boilerplate(text: &str, learned: Option<&HashSet<u64>>) -> (String, Vec<String>) {
     let mut kept = String::with_capacity(text.len());
     let mut removed = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if is_boilerplate_line(line) {
+        let repeated = || learned.is_some_and(|set| line_hash(line).is_some_and(|h| set.contains(&h)));
+        if is_boilerplate_line(line) || repeated() {
             removed.push(line.to_string());
             continue;
         }
@@ -175,6 +178,56 @@ pub fn split_boilerplate(text: &str) -> (String, Vec<String>) {
         kept.push_str(line);
     }
     (kept, removed)
+}
+
+/// Lines longer than this are never learned as a site's boilerplate.
+const MAX_LEARNED_LINE_WORDS: usize = 25;
+
+/// The identity of a line for learning a site's boilerplate: its folded words.
+/// `None` for a line too long to be boilerplate.
+pub fn line_hash(line: &str) -> Option<u64> {
+    let folded = text::token_string(line);
+    let words = folded.split(' ').filter(|w| !w.is_empty()).count();
+    (words > 0 && words <= MAX_LEARNED_LINE_WORDS).then(|| xxh3_64(folded.as_bytes()))
+}
+
+/// The site an article belongs to, for learning its boilerplate: the host of its link.
+pub fn site_of(link: Option<&str>) -> Option<String> {
+    let url = Url::parse(link?).ok()?;
+    Some(url.host_str()?.trim_start_matches("www.").to_ascii_lowercase())
+}
+
+/// The short lines each site repeats across its articles ("Follow us on …",
+/// "Dapatkan berita terbaru di …"), learned from stored articles by the store and read
+/// by `clean`. Shared between the writer thread and the polls.
+#[derive(Debug, Default)]
+pub struct SiteLines {
+    sites: RwLock<HashMap<String, Arc<HashSet<u64>>>>,
+}
+
+impl SiteLines {
+    /// The lines learned for `site`.
+    pub fn for_site(&self, site: &str) -> Option<Arc<HashSet<u64>>> {
+        self.sites.read().unwrap_or_else(|p| p.into_inner()).get(site).cloned()
+    }
+
+    /// Marks a line as boilerplate for `site`.
+    pub fn learn(&self, site: &str, line: u64) {
+        let mut sites = self.sites.write().unwrap_or_else(|p| p.into_inner());
+        let set = sites.entry(site.to_string()).or_default();
+        if !set.contains(&line) {
+            Arc::make_mut(set).insert(line);
+        }
+    }
+
+    /// Lines learned over all sites.
+    pub fn len(&self) -> usize {
+        self.sites.read().unwrap_or_else(|p| p.into_inner()).values().map(|s| s.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The text matching uses, rebuilt from the stored text and the boilerplate lines
@@ -446,7 +499,7 @@ mod tests {
     #[test]
     fn the_seed_article_boilerplate_is_set_aside() {
         let seed = include_str!("../../tests/fixtures/seed-article.txt");
-        let (kept, removed) = split_boilerplate(seed);
+        let (kept, removed) = split_boilerplate(seed, None);
         for line in [
             "MEMBACA\u{a0} Ji Chang Wook Berjanji Akan Merekomendasikan Destinasi Ini kepada Orang Korea Selatan",
             "Berita terkait: Indonesia siap menjadi pusat ekosistem digital ASEAN: menteri",
@@ -465,13 +518,27 @@ mod tests {
     }
 
     #[test]
+    fn lines_a_site_repeats_are_set_aside_once_learned() {
+        let text = "Harga cabai naik dua kali lipat.\nDapatkan kabar terkini di kanal WhatsApp kami";
+        let lines = SiteLines::default();
+        let (kept, removed) = split_boilerplate(text, lines.for_site("example.com").as_deref());
+        assert!(removed.is_empty() && kept.contains("WhatsApp"));
+        lines.learn("example.com", line_hash("Dapatkan kabar terkini di kanal WhatsApp kami").unwrap());
+        let (kept, removed) = split_boilerplate(text, lines.for_site("example.com").as_deref());
+        assert_eq!(removed, ["Dapatkan kabar terkini di kanal WhatsApp kami"]);
+        assert_eq!(kept, "Harga cabai naik dua kali lipat.");
+        assert_eq!(site_of(Some("https://WWW.Example.com/a")).as_deref(), Some("example.com"));
+        assert_eq!(line_hash(&"word ".repeat(30)), None);
+    }
+
+    #[test]
     fn datelines_are_cut_from_the_line() {
-        let (kept, removed) = split_boilerplate("Jakarta (ANTARA) - Pemerintah Indonesia dan India ...\nSecond");
+        let (kept, removed) = split_boilerplate("Jakarta (ANTARA) - Pemerintah Indonesia dan India ...\nSecond", None);
         assert_eq!(kept, "Pemerintah Indonesia dan India ...\nSecond");
         assert_eq!(removed, ["Jakarta (ANTARA) -"]);
         assert_eq!(kept_text("Jakarta (ANTARA) - Pemerintah Indonesia dan India ...\nSecond", &removed), kept);
         // An ordinary parenthesis is not a dateline.
-        let (kept, removed) = split_boilerplate("Kementerian (Kominfo) menyatakan - tidak");
+        let (kept, removed) = split_boilerplate("Kementerian (Kominfo) menyatakan - tidak", None);
         assert!(removed.is_empty(), "{removed:?}");
         assert!(kept.starts_with("Kementerian"));
     }
@@ -500,6 +567,7 @@ mod tests {
         let short = clean(
             Entry { title: "t".into(), summary_html: Some("Only a few words here.".into()), ..Entry::default() },
             None,
+            None,
         );
         assert_eq!(short.content_hash, None);
         let long = clean(
@@ -509,6 +577,7 @@ mod tests {
                 ..Entry::default()
             },
             None,
+            None,
         );
         let same = clean(
             Entry {
@@ -516,6 +585,7 @@ mod tests {
                 content_html: Some("one TWO three, four five six seven eight nine".into()),
                 ..Entry::default()
             },
+            None,
             None,
         );
         assert!(long.content_hash.is_some());

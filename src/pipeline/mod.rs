@@ -41,6 +41,8 @@ const STORAGE_RETRY: Duration = Duration::from_secs(60);
 pub struct Context {
     pub fetcher: Fetcher,
     pub writer: Arc<Writer>,
+    /// Boilerplate lines learned per site (the writer learns, `clean` reads).
+    pub site_lines: Arc<clean::SiteLines>,
     pub topics: Arc<Vec<TopicConfig>>,
     pub schedule: ScheduleSettings,
     pub limits: parse::Limits,
@@ -189,7 +191,8 @@ async fn fetch_and_process(
     let feed_cfg = feed.clone();
     let topics = ctx.topics.clone();
     let limits = ctx.limits;
-    let processed = tokio::task::spawn_blocking(move || process(&body, &base, &feed_cfg, &topics, limits))
+    let site_lines = ctx.site_lines.clone();
+    let processed = tokio::task::spawn_blocking(move || process(&body, &base, &feed_cfg, &topics, &site_lines, limits))
         .await
         .unwrap_or_else(|join| {
             let message = match join.try_into_panic() {
@@ -210,20 +213,24 @@ async fn fetch_and_process(
     })
 }
 
-/// parse → clean → classify, for one document. Synchronous and pure.
+/// parse → clean → classify, for one document. Synchronous, no I/O.
 pub fn process(
     body: &[u8],
     url: &Url,
     feed: &FeedConfig,
     topics: &[TopicConfig],
+    site_lines: &clean::SiteLines,
     limits: parse::Limits,
 ) -> Result<(ParsedFeed, Vec<Article>), FeedError> {
     let mut parsed = parse::parse(body, url, feed.timezone, limits)?;
     let entries = std::mem::take(&mut parsed.entries);
+    let feed_site = clean::site_of(Some(url.as_str()));
     let articles = entries
         .into_iter()
         .map(|entry| {
-            let mut article = clean::clean(entry, feed.language.as_deref());
+            let site = clean::site_of(entry.link.as_deref()).or_else(|| feed_site.clone());
+            let learned = site.and_then(|s| site_lines.for_site(&s));
+            let mut article = clean::clean(entry, feed.language.as_deref(), learned.as_deref());
             article.topics = classify::classify(&article, &feed.name, topics);
             article
         })

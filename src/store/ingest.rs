@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 
 use super::StoreError;
@@ -14,7 +15,7 @@ use super::writer::State;
 use crate::model::{
     Article, FeedState, IngestSummary, MoveState, PollOutcome, PollRecord, Sketch, Validators, rfc3339,
 };
-use crate::pipeline::clean;
+use crate::pipeline::clean::{self, SiteLines};
 use crate::pipeline::dedup::index::{Index, Params};
 use crate::pipeline::dedup::{self, Candidate, StoredIdentity, Verdict, sketch};
 
@@ -88,10 +89,18 @@ pub(super) fn record_poll(state: &mut State, rec: PollRecord) -> Result<IngestSu
     let now = Utc::now().timestamp();
     state.recent.evict(now);
     let mark = state.recent.mark();
-    let result =
-        std::panic::catch_unwind(AssertUnwindSafe(|| record_poll_tx(&mut state.conn, &mut state.recent, rec, now)));
+    let mut learned = Vec::new();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        record_poll_tx(&mut state.conn, &mut state.recent, &mut learned, rec, now)
+    }));
     match result {
-        Ok(Ok(summary)) => Ok(summary),
+        Ok(Ok(summary)) => {
+            // Committed: what this poll taught about its sites' boilerplate holds now.
+            for (site, line) in learned {
+                state.site_lines.learn(&site, line);
+            }
+            Ok(summary)
+        }
         Ok(Err(e)) => {
             state.recent.rollback(mark);
             Err(e)
@@ -106,6 +115,7 @@ pub(super) fn record_poll(state: &mut State, rec: PollRecord) -> Result<IngestSu
 fn record_poll_tx(
     conn: &mut Connection,
     recent: &mut Index,
+    learned: &mut Vec<(String, u64)>,
     rec: PollRecord,
     now: i64,
 ) -> Result<IngestSummary, StoreError> {
@@ -153,7 +163,7 @@ fn record_poll_tx(
                 site_url.as_deref(),
             )?;
             bytes = Some(n);
-            summary = ingest_articles(&tx, recent, head.feed_id, articles, now)?;
+            summary = ingest_articles(&tx, recent, learned, head.feed_id, articles, now)?;
             summary.truncated = truncated;
             ("ok", None)
         }
@@ -232,6 +242,7 @@ struct Existing {
 fn ingest_articles(
     tx: &Transaction,
     recent: &mut Index,
+    learned: &mut Vec<(String, u64)>,
     feed_id: i64,
     articles: Vec<Article>,
     now: i64,
@@ -282,6 +293,12 @@ fn ingest_articles(
                         Verdict::Original => id,
                     };
                     recent.insert(id, story, now, article.language.clone(), sketch.clone());
+                }
+                let threshold = recent.params().learn_boilerplate;
+                if threshold > 0
+                    && let Some(site) = clean::site_of(article.entry.link.as_deref())
+                {
+                    count_site_lines(tx, &site, &article.text, threshold, now, learned)?;
                 }
                 summary.new += 1;
                 if matches!(verdict, Verdict::Duplicate { .. }) {
@@ -411,6 +428,57 @@ fn u32_bytes(values: &[u32]) -> Vec<u8> {
 
 fn u32s(bytes: &[u8]) -> Vec<u32> {
     bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Counts each short line of a new article for its site; a line reaching `threshold`
+/// articles is learned as that site's boilerplate (applied once the poll commits).
+fn count_site_lines(
+    tx: &Transaction,
+    site: &str,
+    text: &str,
+    threshold: u32,
+    now: i64,
+    learned: &mut Vec<(String, u64)>,
+) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO site_lines (host, line_hash, articles, last_seen) VALUES (?1, ?2, 1, ?3)
+         ON CONFLICT (host, line_hash) DO UPDATE SET articles = articles + 1, last_seen = ?3
+         RETURNING articles",
+    )?;
+    for line in text.lines() {
+        let Some(hash) = clean::line_hash(line) else { continue };
+        if !seen.insert(hash) {
+            continue;
+        }
+        let articles: i64 = upsert.query_row(params![site, hash as i64, now], |r| r.get(0))?;
+        if articles == i64::from(threshold) {
+            learned.push((site.to_string(), hash));
+        }
+    }
+    Ok(())
+}
+
+/// Lines not seen for this long, and not learned, are forgotten.
+const FORGET_LINES_AFTER: i64 = 30 * 86_400;
+
+/// Loads the learned boilerplate lines (forgetting stale counts first).
+pub(super) fn load_site_lines(conn: &Connection, threshold: u32, now: i64) -> Result<SiteLines, StoreError> {
+    let lines = SiteLines::default();
+    if threshold == 0 {
+        return Ok(lines);
+    }
+    conn.execute(
+        "DELETE FROM site_lines WHERE articles < ?1 AND last_seen < ?2",
+        params![threshold, now - FORGET_LINES_AFTER],
+    )?;
+    let mut stmt = conn.prepare("SELECT host, line_hash FROM site_lines WHERE articles >= ?1")?;
+    let mut rows = stmt.query([threshold])?;
+    while let Some(r) = rows.next()? {
+        let host: String = r.get(0)?;
+        lines.learn(&host, r.get::<_, i64>(1)? as u64);
+    }
+    Ok(lines)
 }
 
 /// Rebuilds the window of recent articles from their stored sketches.

@@ -5,6 +5,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, ingest, schema};
 use crate::model::{FeedState, IngestSummary, PollRecord};
+use crate::pipeline::clean::SiteLines;
 use crate::pipeline::dedup::index::{Index, Params};
 
 /// Jobs waiting for the writer; a producer past this waits for room.
@@ -26,11 +28,14 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 pub(super) struct State {
     pub conn: Connection,
     pub recent: Index,
+    /// Boilerplate lines learned per site, shared with the polls.
+    pub site_lines: Arc<SiteLines>,
 }
 
 type Job = Box<dyn FnOnce(&mut State) + Send>;
 
 pub struct Writer {
+    site_lines: Arc<SiteLines>,
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     checkpointer: Option<(std_mpsc::Sender<()>, JoinHandle<()>)>,
@@ -42,9 +47,11 @@ impl Writer {
     /// articles that dedup compares with, and starts the writer.
     pub fn open(path: &Path, dedup: Params) -> Result<Writer, StoreError> {
         let conn = schema::open_writer(path)?;
-        let recent = ingest::load_recent(&conn, dedup, Utc::now().timestamp())?;
-        tracing::debug!(articles = recent.len(), "dedup window loaded");
-        let mut state = State { conn, recent };
+        let now = Utc::now().timestamp();
+        let site_lines = Arc::new(ingest::load_site_lines(&conn, dedup.learn_boilerplate, now)?);
+        let recent = ingest::load_recent(&conn, dedup, now)?;
+        tracing::debug!(articles = recent.len(), learned_lines = site_lines.len(), "dedup state loaded");
+        let mut state = State { conn, recent, site_lines: site_lines.clone() };
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("kabar-writer".into())
@@ -62,6 +69,7 @@ impl Writer {
             .map_err(|e| StoreError::Panicked(format!("cannot start the writer thread: {e}")))?;
         let checkpointer = start_checkpointer(path)?;
         Ok(Writer {
+            site_lines,
             jobs: Some(jobs),
             thread: Some(thread),
             checkpointer: Some(checkpointer),
@@ -71,6 +79,11 @@ impl Writer {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The boilerplate lines learned per site, which `clean` reads.
+    pub fn site_lines(&self) -> Arc<SiteLines> {
+        self.site_lines.clone()
     }
 
     /// Runs `f` on the writer thread. A panic inside is caught and returned as an

@@ -31,11 +31,21 @@ pub struct Params {
     pub containment: f64,
     /// Least rarity-weighted share of common signals for `translation`.
     pub translation: f64,
+    /// A short line found in this many of a site's articles becomes boilerplate for
+    /// that site (0: learn nothing).
+    pub learn_boilerplate: u32,
 }
 
 impl Default for Params {
     fn default() -> Params {
-        Params { window: 7 * 86_400, translation_window: 2 * 86_400, near: 0.5, containment: 0.7, translation: 0.5 }
+        Params {
+            window: 7 * 86_400,
+            translation_window: 2 * 86_400,
+            near: 0.5,
+            containment: 0.7,
+            translation: 0.5,
+            learn_boilerplate: 4,
+        }
     }
 }
 
