@@ -12,6 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config, ConfigError};
+use crate::daemon::Progress;
 use crate::model::{FeedStatus, TopicCount};
 use crate::output::{self, ListFormat, ShowFormat};
 use crate::pipeline::{Polled, Report};
@@ -78,6 +79,21 @@ enum Command {
     },
     /// Per topic: stories flagged in the last 24 hours, 7 days, and ever
     Topics {
+        #[command(subcommand)]
+        action: Option<TopicsAction>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicsAction {
+    /// Try a query on the stored archive before adding it as a topic
+    Test {
+        /// A query in the topic language
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
@@ -180,11 +196,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rows = feed_rows(&config, reader.feeds()?);
             print(|out| output::feeds(out, &rows, format, output::terminal_width()))
         }
-        Command::Topics { format } => {
+        Command::Topics { action: None, format } => {
             let config = load_config(config_path)?;
             let reader = Reader::open(&config.database)?;
-            let rows = topic_rows(&config, reader.topic_counts(Utc::now().timestamp())?);
+            let mut rows = topic_rows(&config, reader.topic_counts(Utc::now().timestamp())?);
+            let progress = reader.topic_progress()?;
+            for row in &mut rows {
+                row.reindex = progress.get(&row.name).copied();
+            }
             print(|out| output::topics(out, &rows, format, output::terminal_width()))
+        }
+        Command::Topics { action: Some(TopicsAction::Test { query, limit, format }), .. } => {
+            let config = load_config(config_path)?;
+            let parsed = Query::parse(query.trim()).map_err(|e| query_error(&query, &e))?;
+            let reader = Reader::open(&config.database)?;
+            // Every matching article, to count them; the listing shows the newest stories.
+            let all = search(
+                &reader,
+                &SearchParams { query: Some(parsed.clone()), all: true, limit: usize::MAX, ..SearchParams::default() },
+            )?;
+            let stories: std::collections::HashSet<i64> = all.iter().map(|r| r.story).collect();
+            let rows = search(&reader, &SearchParams { query: Some(parsed), limit, ..SearchParams::default() })?;
+            let total = reader.article_count()?;
+            print(|out| {
+                output::articles(out, &rows, format, output::terminal_width())?;
+                if format == ListFormat::Table {
+                    writeln!(
+                        out,
+                        "\n{} stories ({} articles) of the {total} stored articles match; showing the newest {}",
+                        stories.len(),
+                        all.len(),
+                        rows.len()
+                    )?;
+                }
+                Ok(())
+            })
         }
     }
 }
@@ -237,18 +283,27 @@ fn fetch(config: &Config, only: &[String]) -> anyhow::Result<ExitCode> {
         config,
         writer,
         only,
-        |report, done, total| {
-            if progress_on {
-                let _ = write!(io::stderr(), "\r\x1b[2K[{done}/{total}] {}", output::terminal_safe(&report.feed));
-                if done == total {
-                    let _ = write!(io::stderr(), "\r\x1b[2K");
-                }
+        |progress| {
+            if !progress_on {
+                return;
             }
+            let line = match progress {
+                Progress::Polled(report, done, total) => {
+                    format!("[{done}/{total}] {}", output::terminal_safe(&report.feed))
+                }
+                Progress::Reindexed(topic, p) => {
+                    format!("re-evaluating topic {} over the archive: {}%", output::terminal_safe(topic), p.percent())
+                }
+            };
+            let _ = write!(io::stderr(), "\r\x1b[2K{line}");
         },
         async {
             let _ = tokio::signal::ctrl_c().await;
         },
     ))?;
+    if progress_on {
+        let _ = write!(io::stderr(), "\r\x1b[2K");
+    }
     print(|out| fetch_summary(out, &reports))
 }
 
@@ -330,7 +385,14 @@ fn topic_rows(config: &Config, mut counted: Vec<TopicCount>) -> Vec<TopicCount> 
     }
     for c in &config.topics {
         if !counted.iter().any(|t| t.name == c.name) {
-            counted.push(TopicCount { name: c.name.clone(), last_24h: 0, last_7d: 0, all: 0, configured: true });
+            counted.push(TopicCount {
+                name: c.name.clone(),
+                last_24h: 0,
+                last_7d: 0,
+                all: 0,
+                configured: true,
+                reindex: None,
+            });
         }
     }
     counted.sort_by(|a, b| a.name.cmp(&b.name));

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use tokio::task::{Id, JoinSet};
 
 use crate::config::{Config, FeedConfig};
-use crate::model::{ErrorKind, FeedError, FeedState, PollOutcome, PollRecord};
+use crate::model::{ErrorKind, FeedError, FeedState, PollOutcome, PollRecord, Reindex};
 use crate::pipeline::fetch::Fetcher;
 use crate::pipeline::{self, Context, Report, schedule};
 use crate::store::Writer;
@@ -25,20 +25,31 @@ use crate::store::Writer;
 /// How long polls in flight may take to finish after shutdown is asked for.
 pub const DRAIN: Duration = Duration::from_secs(3);
 
-/// Builds the shared poll context and the stored state of every configured feed.
-pub async fn prepare(config: &Config, writer: Writer) -> anyhow::Result<(Arc<Context>, Vec<(FeedConfig, FeedState)>)> {
+/// What the daemon and `kabar fetch` start from.
+pub struct Prepared {
+    pub ctx: Arc<Context>,
+    /// Every configured feed with its stored state.
+    pub feeds: Vec<(FeedConfig, FeedState)>,
+    /// Topics whose matches over the stored archive are not for their current query.
+    pub reindex: Vec<(String, Reindex)>,
+}
+
+/// Builds the shared poll context, and records the configured feeds and topics.
+pub async fn prepare(config: &Config, writer: Writer) -> anyhow::Result<Prepared> {
     let fetcher = Fetcher::new(&config.fetch).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let names = config.feeds.iter().map(|f| (f.name.clone(), f.url.to_string())).collect();
     let states = writer.sync_feeds(names).await.context("cannot record the configured feeds")?;
+    let topics = config.topics.iter().map(|t| (t.name.clone(), t.query.source().to_string())).collect();
+    let reindex = writer.sync_topics(topics).await.context("cannot record the configured topics")?;
     let ctx = Arc::new(Context {
         fetcher,
         site_lines: writer.site_lines(),
         writer: Arc::new(writer),
-        topics: Arc::new(config.topics.clone()),
+        topics: Arc::new(pipeline::classify::Topics::new(&config.topics)),
         schedule: config.schedule.clone(),
         limits: pipeline::parse::Limits { max_entries: config.fetch.max_entries, max_body: config.fetch.max_body },
     });
-    Ok((ctx, config.feeds.iter().cloned().zip(states).collect()))
+    Ok(Prepared { ctx, feeds: config.feeds.iter().cloned().zip(states).collect(), reindex })
 }
 
 /// Closes the writer once every poll has let go of the context.
@@ -52,16 +63,24 @@ async fn finish(ctx: Arc<Context>) {
     }
 }
 
-/// Polls each feed once, `feeds` (by name) or all of them, and returns the reports in
-/// configuration order. `progress` is called as each poll finishes.
+/// What a one-shot progress display is told.
+pub enum Progress<'a> {
+    /// A poll finished: the report, polls done, polls in all.
+    Polled(&'a Report, usize, usize),
+    /// A topic's re-evaluation over the archive moved on.
+    Reindexed(&'a str, Reindex),
+}
+
+/// Polls each feed once, `feeds` (by name) or all of them, then re-evaluates new and
+/// changed topics over the archive. Returns the reports in configuration order.
 pub async fn fetch_once(
     config: &Config,
     writer: Writer,
     only: &[String],
-    mut progress: impl FnMut(&Report, usize, usize),
+    mut progress: impl FnMut(Progress),
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<Vec<Report>> {
-    let (ctx, feeds) = prepare(config, writer).await?;
+    let Prepared { ctx, feeds, reindex } = prepare(config, writer).await?;
     let chosen: Vec<(FeedConfig, FeedState)> =
         feeds.into_iter().filter(|(f, _)| only.is_empty() || only.contains(&f.name)).collect();
     let total = chosen.len();
@@ -72,6 +91,7 @@ pub async fn fetch_once(
     }
     let mut reports: Vec<Option<Report>> = vec![None; total];
     let mut done = 0;
+    let mut interrupted = false;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -79,7 +99,7 @@ pub async fn fetch_once(
                 None => break,
                 Some(Ok((i, report))) => {
                     done += 1;
-                    progress(&report, done, total);
+                    progress(Progress::Polled(&report, done, total));
                     reports[i] = Some(report);
                 }
                 Some(Err(e)) => tracing::error!(error = %e, "a poll task failed"),
@@ -88,11 +108,18 @@ pub async fn fetch_once(
                 tracing::warn!("interrupted; stopping the polls in flight");
                 tasks.abort_all();
                 while tasks.join_next().await.is_some() {}
+                interrupted = true;
                 break;
             }
         }
     }
     drop(tasks);
+    if !interrupted && !reindex.is_empty() {
+        crate::reindex::run(&ctx.writer, &config.database, &config.topics, reindex, |topic, p| {
+            progress(Progress::Reindexed(topic, p))
+        })
+        .await?;
+    }
     finish(ctx).await;
     Ok(reports.into_iter().flatten().collect())
 }
@@ -106,7 +133,17 @@ struct Slot {
 
 /// Runs the scheduler until `shutdown` completes.
 pub async fn run(config: Config, writer: Writer, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let (ctx, feeds) = prepare(&config, writer).await?;
+    let Prepared { ctx, feeds, reindex } = prepare(&config, writer).await?;
+    // Re-evaluate new and changed topics over the archive, beside the polls.
+    let reindexing = (!reindex.is_empty()).then(|| {
+        let (ctx, database, topics) = (ctx.clone(), config.database.clone(), config.topics.clone());
+        tokio::spawn(async move {
+            let result = crate::reindex::run(&ctx.writer, &database, &topics, reindex, |_, _| {}).await;
+            if let Err(e) = result {
+                tracing::error!(error = %format!("{e:#}"), "re-evaluating topics failed; it resumes at the next start");
+            }
+        })
+    });
     let now = Utc::now();
     let mut rng = fastrand::Rng::new();
     let mut slots: Vec<Slot> = feeds
@@ -163,6 +200,11 @@ pub async fn run(config: Config, writer: Writer, shutdown: impl Future<Output = 
         }
     }
     tracing::info!(in_flight = tasks.len(), "shutting down");
+    if let Some(handle) = reindexing {
+        // A batch is one transaction: stopping between or inside batches loses nothing.
+        handle.abort();
+        let _ = handle.await;
+    }
     let drained = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::info!(stopped = tasks.len(), "stopping polls still in flight");

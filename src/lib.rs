@@ -19,6 +19,7 @@
 //! * `store`: SQLite — migrations, the single writer thread, read-only readers. The
 //!   only module that names rusqlite.
 //! * `daemon`: the scheduler loop; shutdown is an argument.
+//! * `reindex`: re-evaluates new and changed topics over the stored archive.
 //! * `cli` and `output`: the command line and its table/json/ndjson/csv printing.
 
 pub mod config;
@@ -32,6 +33,7 @@ pub mod query;
 pub mod store;
 
 pub mod daemon;
+pub mod reindex;
 
 pub mod cli;
 pub mod output;

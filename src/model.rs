@@ -308,6 +308,22 @@ pub struct TopicCount {
     pub last_7d: i64,
     pub all: i64,
     pub configured: bool,
+    /// While the stored archive is re-evaluated for a new or changed topic.
+    pub reindex: Option<Reindex>,
+}
+
+/// Progress of re-evaluating a topic over the stored archive: article ids done, of
+/// those to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Reindex {
+    pub done: i64,
+    pub upto: i64,
+}
+
+impl Reindex {
+    pub fn percent(&self) -> i64 {
+        if self.upto <= 0 { 100 } else { (self.done * 100 / self.upto).clamp(0, 100) }
+    }
 }
 
 /// Unix seconds as RFC 3339 (UTC).

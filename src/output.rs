@@ -341,7 +341,7 @@ pub fn topics(out: &mut dyn Write, rows: &[TopicCount], format: ListFormat, widt
         ListFormat::Json | ListFormat::Ndjson => json_lines(out, rows, format),
         ListFormat::Csv => csv_out(
             out,
-            &["name", "last_24h", "last_7d", "all", "configured"],
+            &["name", "last_24h", "last_7d", "all", "configured", "reindex_percent"],
             rows.iter().map(|t| {
                 vec![
                     t.name.clone(),
@@ -349,6 +349,7 @@ pub fn topics(out: &mut dyn Write, rows: &[TopicCount], format: ListFormat, widt
                     t.last_7d.to_string(),
                     t.all.to_string(),
                     t.configured.to_string(),
+                    t.reindex.map(|r| r.percent().to_string()).unwrap_or_default(),
                 ]
             }),
         ),
@@ -356,15 +357,15 @@ pub fn topics(out: &mut dyn Write, rows: &[TopicCount], format: ListFormat, widt
             let cells: Vec<Vec<String>> = rows
                 .iter()
                 .map(|t| {
-                    vec![
-                        t.last_24h.to_string(),
-                        t.last_7d.to_string(),
-                        t.all.to_string(),
-                        format!("{}{}", cell(&t.name), if t.configured { "" } else { " (removed)" }),
-                    ]
+                    let status = match (t.configured, t.reindex) {
+                        (false, _) => "removed".to_string(),
+                        (true, Some(r)) => format!("re-evaluating {}%", r.percent()),
+                        (true, None) => "current".to_string(),
+                    };
+                    vec![t.last_24h.to_string(), t.last_7d.to_string(), t.all.to_string(), status, cell(&t.name)]
                 })
                 .collect();
-            table(out, &["24H", "7D", "ALL", "TOPIC"], &cells, width)
+            table(out, &["24H", "7D", "ALL", "STATUS", "TOPIC"], &cells, width)
         }
     }
 }

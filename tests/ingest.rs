@@ -27,7 +27,8 @@ async fn open(names: &[&str]) -> (tempfile::TempDir, Writer, Vec<(FeedConfig, Fe
 
 /// Processes a document as `feed` and stores it as one poll.
 async fn store(writer: &Writer, feed: &(FeedConfig, FeedState), bytes: &[u8]) -> Option<IngestSummary> {
-    let (parsed, articles) = process(bytes, &feed.0.url, &feed.0, &[], &writer.site_lines(), LIMITS).ok()?;
+    let (parsed, articles) =
+        process(bytes, &feed.0.url, &feed.0, &Default::default(), &writer.site_lines(), LIMITS).ok()?;
     let record = PollRecord {
         feed_id: feed.1.id,
         started_at: Utc::now(),
@@ -69,7 +70,9 @@ async fn tempo_positional_guids_store_one_article_per_link() {
             let Ok(bytes) = std::fs::read(snapshot.join(format!("{section}.xml"))) else {
                 continue;
             };
-            if let Ok((_, articles)) = process(&bytes, &feed.0.url, &feed.0, &[], &Default::default(), LIMITS) {
+            if let Ok((_, articles)) =
+                process(&bytes, &feed.0.url, &feed.0, &Default::default(), &Default::default(), LIMITS)
+            {
                 let set = links.entry(section).or_default();
                 set.extend(articles.iter().filter_map(|a| a.canonical_url.clone()));
             }

@@ -9,6 +9,7 @@
 //! * `cli`: `kabar fetch` from a loopback server, then every listing and format.
 //! * `dedup`: precision and recall of duplicate pairs on the labelled set.
 //! * `fetch`: failure classes, each stored on its own feed.
+//! * `topics`: the example topic on a labelled set; search agrees with topics.
 //! * `daemon`: `kabar run` — conditional GET, backoff, SIGTERM, readers during ingest.
 
 mod support;
@@ -20,3 +21,4 @@ mod daemon;
 mod dedup;
 mod fetch;
 mod ingest;
+mod topics;

@@ -5,24 +5,50 @@
 
 use crate::config::TopicConfig;
 use crate::model::{Article, Field, TopicMatch};
-use crate::query::Doc;
+use crate::query::{Doc, Matcher};
 
 /// Evidence kept per topic match.
 const MAX_EVIDENCE: usize = 20;
 
+/// The configured topics, compiled into one matcher.
+#[derive(Default)]
+pub struct Topics {
+    names: Vec<String>,
+    matcher: Matcher,
+}
+
+impl Topics {
+    pub fn new(topics: &[TopicConfig]) -> Topics {
+        Topics {
+            names: topics.iter().map(|t| t.name.clone()).collect(),
+            matcher: Matcher::new(topics.iter().map(|t| &t.query.expr)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
 /// The topics `article` (from feed `feed`) matches.
-pub fn classify(article: &Article, feed: &str, topics: &[TopicConfig]) -> Vec<TopicMatch> {
+pub fn classify(article: &Article, feed: &str, topics: &Topics) -> Vec<TopicMatch> {
     if topics.is_empty() {
         return Vec::new();
     }
     let doc = Doc::new(&article.index_title, &article.index_body, article.language.as_deref(), feed);
+    classify_doc(&doc, topics)
+}
+
+/// The topics a prepared article matches (for articles read back from the store).
+pub fn classify_doc(doc: &Doc, topics: &Topics) -> Vec<TopicMatch> {
     topics
-        .iter()
-        .filter_map(|t| {
-            let hits = t.query.matches(&doc)?;
+        .matcher
+        .matches(doc)
+        .into_iter()
+        .map(|(i, hits)| {
             // Title words count double: a topic in the headline is what the story is about.
             let score = hits.iter().map(|h| if h.field == Field::Title { 2.0 } else { 1.0 }).sum::<f64>();
-            Some(TopicMatch { topic: t.name.clone(), score, evidence: doc.evidence(&hits, MAX_EVIDENCE) })
+            TopicMatch { topic: topics.names[i].clone(), score, evidence: doc.evidence(&hits, MAX_EVIDENCE) }
         })
         .collect()
 }
@@ -46,7 +72,7 @@ mod tests {
         let seed = include_str!("../../tests/fixtures/seed-article.txt");
         let (title, body) = seed.split_once('\n').unwrap();
         let a = clean(Entry { title: title.into(), content_html: Some(body.into()), ..Entry::default() }, None, None);
-        let topics = [topic("digital-cooperation", DIGITAL), topic("health", "kesehatan OR health")];
+        let topics = Topics::new(&[topic("digital-cooperation", DIGITAL), topic("health", "kesehatan OR health")]);
         let m = classify(&a, "antara-id", &topics);
         assert_eq!(m.len(), 1, "{m:#?}");
         assert_eq!(m[0].topic, "digital-cooperation");
@@ -69,6 +95,6 @@ mod tests {
             None,
             None,
         );
-        assert!(classify(&a, "x", &[topic("digital-cooperation", DIGITAL)]).is_empty());
+        assert!(classify(&a, "x", &Topics::new(&[topic("digital-cooperation", DIGITAL)])).is_empty());
     }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use url::Url;
 
-use crate::config::{FeedConfig, ScheduleSettings, TopicConfig};
+use crate::config::{FeedConfig, ScheduleSettings};
 use crate::model::{
     Article, ErrorKind, FeedError, FeedState, IngestSummary, MoveState, ParsedFeed, PollOutcome, PollRecord,
 };
@@ -43,7 +43,7 @@ pub struct Context {
     pub writer: Arc<Writer>,
     /// Boilerplate lines learned per site (the writer learns, `clean` reads).
     pub site_lines: Arc<clean::SiteLines>,
-    pub topics: Arc<Vec<TopicConfig>>,
+    pub topics: Arc<classify::Topics>,
     pub schedule: ScheduleSettings,
     pub limits: parse::Limits,
 }
@@ -218,7 +218,7 @@ pub fn process(
     body: &[u8],
     url: &Url,
     feed: &FeedConfig,
-    topics: &[TopicConfig],
+    topics: &classify::Topics,
     site_lines: &clean::SiteLines,
     limits: parse::Limits,
 ) -> Result<(ParsedFeed, Vec<Article>), FeedError> {

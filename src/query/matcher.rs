@@ -1,41 +1,34 @@
-//! Decides whether one article matches an expression, and which words made it match.
+//! Matching articles against many queries at once.
+//!
+//! A [`Matcher`] is compiled from a set of queries (the configured topics, or the one
+//! query of a search). Every query word becomes a *term* with the forms it matches
+//! (see `forms`); the forms of all terms go into one hash index, as a percolator
+//! does. An article is read once: each of its words — and each pair of neighbouring
+//! words written as one, so `kerja sama`, `kerja-sama` and `kerjasama` meet — is looked
+//! up in that index. Only the queries whose terms occurred are then evaluated, so the
+//! cost of an article grows with its length, not with the number of queries.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use super::Expr;
+use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+
+use super::{Expr, forms};
 use crate::model::{Evidence, Field};
 use crate::text;
 
-/// An article prepared for matching: its title and body tokens with an index from
-/// each token to where it occurs. Build it once and test every topic against it.
+/// An article prepared for matching: the words of its title and of its text (the
+/// text without boilerplate lines).
 pub struct Doc<'a> {
     title: Vec<String>,
     body: Vec<String>,
-    index: HashMap<String, Vec<(Field, u32)>>,
     language: Option<&'a str>,
     feed: &'a str,
 }
 
-/// A run of matched words: `start..=end` in one field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Hit {
-    pub field: Field,
-    pub start: u32,
-    pub end: u32,
-}
-
 impl<'a> Doc<'a> {
-    /// `body` is the text to match: the article text without its boilerplate lines.
     pub fn new(title: &str, body: &str, language: Option<&'a str>, feed: &'a str) -> Doc<'a> {
-        let title = text::tokens(title);
-        let body = text::tokens(body);
-        let mut index: HashMap<String, Vec<(Field, u32)>> = HashMap::new();
-        for (field, tokens) in [(Field::Title, &title), (Field::Body, &body)] {
-            for (i, t) in tokens.iter().enumerate() {
-                index.entry(t.clone()).or_default().push((field, i as u32));
-            }
-        }
-        Doc { title, body, index, language, feed }
+        Doc { title: text::tokens(title), body: text::tokens(body), language, feed }
     }
 
     fn tokens(&self, field: Field) -> &[String] {
@@ -43,91 +36,6 @@ impl<'a> Doc<'a> {
             Field::Title => &self.title,
             Field::Body => &self.body,
         }
-    }
-
-    /// The matched words, or `None` when `expr` does not match.
-    pub fn eval(&self, expr: &Expr) -> Option<Vec<Hit>> {
-        self.eval_in(expr, None)
-    }
-
-    fn eval_in(&self, expr: &Expr, scope: Option<Field>) -> Option<Vec<Hit>> {
-        match expr {
-            Expr::Words { words, prefix } => {
-                let hits = self.words(words, *prefix, scope);
-                (!hits.is_empty()).then_some(hits)
-            }
-            Expr::And(xs) => {
-                let mut all = Vec::new();
-                for x in xs {
-                    all.extend(self.eval_in(x, scope)?);
-                }
-                Some(normalise(all))
-            }
-            Expr::Or(xs) => {
-                let mut any = None::<Vec<Hit>>;
-                for x in xs {
-                    if let Some(h) = self.eval_in(x, scope) {
-                        any.get_or_insert_with(Vec::new).extend(h);
-                    }
-                }
-                any.map(normalise)
-            }
-            Expr::Not(x) => match self.eval_in(x, scope) {
-                Some(_) => None,
-                None => Some(Vec::new()),
-            },
-            Expr::Near { left, right, distance } => {
-                let l = self.eval_in(left, scope)?;
-                let r = self.eval_in(right, scope)?;
-                let mut out = Vec::new();
-                for a in &l {
-                    for b in &r {
-                        if a.field == b.field && gap(a, b) <= *distance {
-                            out.push(*a);
-                            out.push(*b);
-                        }
-                    }
-                }
-                (!out.is_empty()).then(|| normalise(out))
-            }
-            Expr::Title(x) => self.eval_in(x, Some(Field::Title)),
-            Expr::Lang(code) => {
-                let lang = self.language?;
-                let same = lang.eq_ignore_ascii_case(code)
-                    || lang.split_once('-').is_some_and(|(base, _)| base.eq_ignore_ascii_case(code));
-                same.then(Vec::new)
-            }
-            Expr::Feed(name) => self.feed.eq_ignore_ascii_case(name).then(Vec::new),
-        }
-    }
-
-    fn words(&self, words: &[String], prefix: bool, scope: Option<Field>) -> Vec<Hit> {
-        let last = words.len() - 1;
-        let matches_word = |k: usize, token: &str| {
-            if prefix && k == last { token.starts_with(words[k].as_str()) } else { token == words[k] }
-        };
-        let mut starts: Vec<(Field, u32)> = Vec::new();
-        let mut add = |positions: &[(Field, u32)]| starts.extend_from_slice(positions);
-        if prefix && last == 0 {
-            for (token, positions) in &self.index {
-                if token.starts_with(words[0].as_str()) {
-                    add(positions);
-                }
-            }
-        } else if let Some(positions) = self.index.get(&words[0]) {
-            add(positions);
-        }
-        let mut hits: Vec<Hit> = starts
-            .into_iter()
-            .filter(|(f, _)| scope.is_none_or(|s| s == *f))
-            .filter(|&(f, p)| {
-                let tokens = self.tokens(f);
-                (1..words.len()).all(|k| tokens.get(p as usize + k).is_some_and(|t| matches_word(k, t)))
-            })
-            .map(|(field, p)| Hit { field, start: p, end: p + last as u32 })
-            .collect();
-        hits.sort_unstable();
-        hits
     }
 
     /// The matched words and their places, title first, at most `limit` of them.
@@ -140,6 +48,310 @@ impl<'a> Doc<'a> {
                 position: h.start,
             })
             .collect()
+    }
+}
+
+/// A run of matched words: `start..=end` in one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hit {
+    pub field: Field,
+    pub start: u32,
+    pub end: u32,
+}
+
+type TermId = u32;
+
+/// Neighbouring words are also read as one word when both have at least this many
+/// characters (`kerja sama` → `kerjasama`, `cyber security` → `cybersecurity`).
+pub const MIN_JOINED: usize = 3;
+
+/// A query, with its words replaced by terms.
+#[derive(Debug, Clone)]
+enum Node {
+    /// Words in order and adjacent, each a term; `joined` is the words written as one
+    /// (`kerja sama` → `kerjasama`), which also matches.
+    Words {
+        terms: Vec<TermId>,
+        joined: Option<TermId>,
+    },
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Near {
+        left: Box<Node>,
+        right: Box<Node>,
+        distance: u32,
+    },
+    Title(Box<Node>),
+    Lang(String),
+    Feed(String),
+}
+
+/// The keys are already hashes: use them as they are.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashIndex = HashMap<u64, Vec<TermId>, BuildHasherDefault<Identity>>;
+
+/// A compiled set of queries.
+#[derive(Default)]
+pub struct Matcher {
+    queries: Vec<Node>,
+    /// Hash of a word form → the terms it is a form of.
+    exact: HashIndex,
+    /// Hash of a prefix → the prefix terms it stands for.
+    prefixes: HashIndex,
+    /// The byte lengths of the prefixes, longest last.
+    prefix_lens: Vec<usize>,
+    /// Term → the queries that use it.
+    term_queries: Vec<Vec<u32>>,
+    /// Queries that can match without any of their words (`NOT a`, `lang:id`).
+    always: Vec<u32>,
+    /// (is prefix, word) → term, so queries share terms.
+    registry: HashMap<(bool, String), TermId>,
+}
+
+impl Matcher {
+    pub fn new<'e>(queries: impl IntoIterator<Item = &'e Expr>) -> Matcher {
+        let mut m = Matcher::default();
+        for expr in queries {
+            let q = m.queries.len() as u32;
+            let node = m.compile(expr, q);
+            if !requires_term(&node) {
+                m.always.push(q);
+            }
+            m.queries.push(node);
+        }
+        m.prefix_lens.sort_unstable();
+        m.prefix_lens.dedup();
+        m
+    }
+
+    pub fn len(&self) -> usize {
+        self.queries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queries.is_empty()
+    }
+
+    fn term(&mut self, word: &str, prefix: bool, query: u32) -> TermId {
+        let key = (prefix, word.to_string());
+        let id = match self.registry.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = self.term_queries.len() as TermId;
+                self.term_queries.push(Vec::new());
+                if prefix {
+                    for f in forms::prefix_forms(word) {
+                        self.prefix_lens.push(f.len());
+                        self.prefixes.entry(xxh3_64(f.as_bytes())).or_default().push(id);
+                    }
+                } else {
+                    for f in forms::word_forms(word) {
+                        self.exact.entry(xxh3_64(f.as_bytes())).or_default().push(id);
+                    }
+                }
+                self.registry.insert(key, id);
+                id
+            }
+        };
+        let users = &mut self.term_queries[id as usize];
+        if users.last() != Some(&query) {
+            users.push(query);
+        }
+        id
+    }
+
+    fn compile(&mut self, expr: &Expr, q: u32) -> Node {
+        match expr {
+            Expr::Words { words, prefix } => {
+                let last = words.len() - 1;
+                let terms = words.iter().enumerate().map(|(i, w)| self.term(w, *prefix && i == last, q)).collect();
+                let joined = (words.len() > 1 && words.len() <= 3).then(|| self.term(&words.concat(), *prefix, q));
+                Node::Words { terms, joined }
+            }
+            Expr::And(xs) => Node::And(xs.iter().map(|x| self.compile(x, q)).collect()),
+            Expr::Or(xs) => Node::Or(xs.iter().map(|x| self.compile(x, q)).collect()),
+            Expr::Not(x) => Node::Not(Box::new(self.compile(x, q))),
+            Expr::Near { left, right, distance } => Node::Near {
+                left: Box::new(self.compile(left, q)),
+                right: Box::new(self.compile(right, q)),
+                distance: *distance,
+            },
+            Expr::Title(x) => Node::Title(Box::new(self.compile(x, q))),
+            Expr::Lang(l) => Node::Lang(l.clone()),
+            Expr::Feed(f) => Node::Feed(f.clone()),
+        }
+    }
+
+    /// Every query that matches `doc`, by its position in the set, with the words that
+    /// made it match.
+    pub fn matches(&self, doc: &Doc) -> Vec<(usize, Vec<Hit>)> {
+        let hits = self.term_hits(doc);
+        let mut candidate = vec![false; self.queries.len()];
+        for q in &self.always {
+            candidate[*q as usize] = true;
+        }
+        for term in hits.keys() {
+            for q in &self.term_queries[*term as usize] {
+                candidate[*q as usize] = true;
+            }
+        }
+        candidate
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c)
+            .filter_map(|(q, _)| eval(&self.queries[q], &hits, doc, None).map(|h| (q, h)))
+            .collect()
+    }
+
+    /// Where each term occurs in `doc`: one pass over its words and neighbouring pairs.
+    fn term_hits(&self, doc: &Doc) -> HashMap<TermId, Vec<Hit>> {
+        let mut hits: HashMap<TermId, Vec<Hit>> = HashMap::new();
+        let mut add = |terms: &[TermId], field, start, end| {
+            for t in terms {
+                hits.entry(*t).or_default().push(Hit { field, start, end });
+            }
+        };
+        for field in [Field::Title, Field::Body] {
+            let tokens = doc.tokens(field);
+            for (i, token) in tokens.iter().enumerate() {
+                let (i, t) = (i as u32, token.as_bytes());
+                if let Some(terms) = self.exact.get(&xxh3_64(t)) {
+                    add(terms, field, i, i);
+                }
+                for &len in self.prefix_lens.iter().take_while(|l| **l <= t.len()) {
+                    if let Some(terms) = self.prefixes.get(&xxh3_64(&t[..len])) {
+                        add(terms, field, i, i);
+                    }
+                }
+                // Two words written as one: both of at least MIN_JOINED characters (so the
+                // search index can find the same pairs, see `Query::fts`).
+                let Some(next) = tokens.get(i as usize + 1).map(|n| n.as_bytes()) else { continue };
+                if token.chars().count() < MIN_JOINED || tokens[i as usize + 1].chars().count() < MIN_JOINED {
+                    continue;
+                }
+                if let Some(terms) = self.exact.get(&joined_hash(t, next, next.len())) {
+                    add(terms, field, i, i + 1);
+                }
+                // A prefix that runs at least MIN_JOINED bytes into the next word.
+                for &len in
+                    self.prefix_lens.iter().filter(|l| **l >= t.len() + MIN_JOINED && **l <= t.len() + next.len())
+                {
+                    if let Some(terms) = self.prefixes.get(&joined_hash(t, next, len - t.len())) {
+                        add(terms, field, i, i + 1);
+                    }
+                }
+            }
+        }
+        for list in hits.values_mut() {
+            list.sort_unstable();
+            list.dedup();
+        }
+        hits
+    }
+}
+
+/// The hash of `a` followed by the first `take` bytes of `b`, as if written as one.
+fn joined_hash(a: &[u8], b: &[u8], take: usize) -> u64 {
+    let mut h = Xxh3::new();
+    h.update(a);
+    h.update(&b[..take]);
+    h.digest()
+}
+
+/// Whether a query can only match when one of its words occurs.
+fn requires_term(node: &Node) -> bool {
+    match node {
+        Node::Words { .. } | Node::Near { .. } => true,
+        Node::And(xs) => xs.iter().any(requires_term),
+        Node::Or(xs) => xs.iter().all(requires_term),
+        Node::Title(x) => requires_term(x),
+        Node::Not(_) | Node::Lang(_) | Node::Feed(_) => false,
+    }
+}
+
+fn eval(node: &Node, hits: &HashMap<TermId, Vec<Hit>>, doc: &Doc, scope: Option<Field>) -> Option<Vec<Hit>> {
+    let in_scope = |h: &&Hit| scope.is_none_or(|s| s == h.field);
+    match node {
+        Node::Words { terms, joined } => {
+            let mut out: Vec<Hit> = Vec::new();
+            if let Some(first) = hits.get(&terms[0]) {
+                'start: for h in first.iter().filter(in_scope) {
+                    let mut end = h.end;
+                    for t in &terms[1..] {
+                        let next =
+                            hits.get(t).and_then(|list| list.iter().find(|n| n.field == h.field && n.start == end + 1));
+                        match next {
+                            Some(n) => end = n.end,
+                            None => continue 'start,
+                        }
+                    }
+                    out.push(Hit { field: h.field, start: h.start, end });
+                }
+            }
+            if let Some(list) = joined.and_then(|j| hits.get(&j)) {
+                out.extend(list.iter().filter(in_scope));
+            }
+            (!out.is_empty()).then(|| normalise(out))
+        }
+        Node::And(xs) => {
+            let mut all = Vec::new();
+            for x in xs {
+                all.extend(eval(x, hits, doc, scope)?);
+            }
+            Some(normalise(all))
+        }
+        Node::Or(xs) => {
+            let mut any = None::<Vec<Hit>>;
+            for x in xs {
+                if let Some(h) = eval(x, hits, doc, scope) {
+                    any.get_or_insert_with(Vec::new).extend(h);
+                }
+            }
+            any.map(normalise)
+        }
+        Node::Not(x) => match eval(x, hits, doc, scope) {
+            Some(_) => None,
+            None => Some(Vec::new()),
+        },
+        Node::Near { left, right, distance } => {
+            let l = eval(left, hits, doc, scope)?;
+            let r = eval(right, hits, doc, scope)?;
+            let mut out = Vec::new();
+            for a in &l {
+                for b in &r {
+                    if a.field == b.field && gap(a, b) <= *distance {
+                        out.push(*a);
+                        out.push(*b);
+                    }
+                }
+            }
+            (!out.is_empty()).then(|| normalise(out))
+        }
+        Node::Title(x) => eval(x, hits, doc, Some(Field::Title)),
+        Node::Lang(code) => {
+            let lang = doc.language?;
+            let same = lang.eq_ignore_ascii_case(code)
+                || lang.split_once('-').is_some_and(|(base, _)| base.eq_ignore_ascii_case(code));
+            same.then(Vec::new)
+        }
+        Node::Feed(name) => doc.feed.eq_ignore_ascii_case(name).then(Vec::new),
     }
 }
 
@@ -171,8 +383,13 @@ mod tests {
         )
     }
 
+    fn matches_in(q: &str, d: &Doc) -> bool {
+        let query = Query::parse(q).unwrap();
+        !Matcher::new([&query.expr]).matches(d).is_empty()
+    }
+
     fn m(q: &str) -> bool {
-        Query::parse(q).unwrap().matches(&doc()).is_some()
+        matches_in(q, &doc())
     }
 
     #[test]
@@ -197,6 +414,32 @@ mod tests {
     }
 
     #[test]
+    fn compounds_and_affixes_are_reachable_from_one_term() {
+        for text in [
+            "Kedua negara sepakat kerja sama di bidang digital.",
+            "Kedua negara sepakat kerjasama di bidang digital.",
+            "Kedua negara sepakat kerja-sama di bidang digital.",
+            "Kedua negara sepakat bekerja sama di bidang digital.",
+            "Kedua negara sepakat bekerjasama di bidang digital.",
+            "Proyek itu dikerjasamakan dengan India.",
+            "Kerjasamanya dengan India berjalan baik.",
+        ] {
+            let d = Doc::new("", text, Some("id"), "x");
+            for q in ["kerjasama", "\"kerja sama\"", "kerja-sama"] {
+                assert!(matches_in(q, &d), "{q} should find {text:?}");
+            }
+        }
+        let english = Doc::new("", "The two countries signed agreements on cybersecurity cooperation.", None, "x");
+        for q in ["agreement", "sign", "\"cyber security\"", "cybersecurity", "cooperat*"] {
+            assert!(matches_in(q, &english), "{q}");
+        }
+        // Forms come from the query word, so a word is never cut down to another one.
+        assert!(matches_in("kerja", &Doc::new("", "Pekerjaan rumah belum selesai.", None, "x")));
+        assert!(!matches_in("digital", &Doc::new("", "Gital adalah nama sebuah desa.", None, "x")));
+        assert!(!matches_in("kerja", &Doc::new("", "Kerani itu sedang cuti.", None, "x")));
+    }
+
+    #[test]
     fn near_counts_words_and_works_on_groups() {
         // "kerja sama strategis di sektor digital": sama..digital is 4 words apart.
         assert!(m("\"kerja sama\" NEAR/4 digital"));
@@ -217,9 +460,21 @@ mod tests {
     }
 
     #[test]
+    fn only_queries_whose_words_occur_are_evaluated_and_all_agree() {
+        let queries: Vec<Query> = ["india", "brazil", "NOT brazil", "lang:id", "title:digital", "mou NEAR/2 nota"]
+            .iter()
+            .map(|q| Query::parse(q).unwrap())
+            .collect();
+        let matcher = Matcher::new(queries.iter().map(|q| &q.expr));
+        let found: Vec<usize> = matcher.matches(&doc()).into_iter().map(|(q, _)| q).collect();
+        assert_eq!(found, [0, 2, 3, 4, 5]);
+    }
+
+    #[test]
     fn evidence_names_the_words_and_where() {
         let d = doc();
-        let hits = Query::parse("mou OR title:digital").unwrap().matches(&d).unwrap();
+        let query = Query::parse("mou OR title:digital").unwrap();
+        let hits = Matcher::new([&query.expr]).matches(&d).pop().unwrap().1;
         let ev = d.evidence(&hits, 10);
         assert_eq!(ev[0].term, "digital");
         assert_eq!(ev[0].field, Field::Title);

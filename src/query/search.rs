@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use super::{Doc, Query};
+use super::{Doc, Matcher, Query};
 use crate::model::ArticleRow;
 use crate::pipeline::clean;
 use crate::store::{Reader, ScanFilter, StoreError};
@@ -40,11 +40,13 @@ pub fn search(reader: &Reader, p: &SearchParams) -> Result<Vec<ArticleRow>, Stor
     if p.limit == 0 {
         return Ok(Vec::new());
     }
+    // The same compiled matcher a topic with this query gets.
+    let matcher = p.query.as_ref().map(|q| Matcher::new([&q.expr]));
     reader.scan(&filter, |row| {
-        if let Some(q) = &p.query {
+        if let Some(m) = &matcher {
             let kept = clean::kept_text(&row.text, &row.boilerplate);
             let doc = Doc::new(&row.title, &kept, row.language.as_deref(), &row.feed);
-            if q.matches(&doc).is_none() {
+            if m.matches(&doc).is_empty() {
                 return true;
             }
         }

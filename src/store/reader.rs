@@ -7,7 +7,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{StoreError, schema};
-use crate::model::{ArticleDetail, ArticleRow, FeedStatus, StoryCopy, TopicCount, TopicMatch, rfc3339};
+use std::collections::HashMap;
+
+use crate::model::{ArticleDetail, ArticleRow, FeedStatus, Reindex, StoryCopy, TopicCount, TopicMatch, rfc3339};
 
 pub struct Reader {
     conn: Connection,
@@ -79,20 +81,30 @@ impl Reader {
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(params_from_iter(args))?;
         while let Some(r) = rows.next()? {
-            let row = ScanRow {
-                id: r.get(0)?,
-                story_id: r.get(1)?,
-                feed: r.get(2)?,
-                title: r.get(3)?,
-                text: r.get(4)?,
-                boilerplate: json_list(r.get(5)?),
-                language: r.get(6)?,
-            };
-            if !visit(row) {
+            if !visit(scan_row(r)?) {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// Articles with ids after `after` up to `upto`, in id order, at most `limit`.
+    pub fn scan_range(&self, after: i64, upto: i64, limit: usize) -> Result<Vec<ScanRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.id, a.story_id, f.name, a.title, a.text, a.boilerplate, a.language
+             FROM articles a JOIN feeds f ON f.id = a.feed_id
+             WHERE a.id > ?1 AND a.id <= ?2 ORDER BY a.id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![after, upto, limit as i64], scan_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Topics being re-evaluated over the archive, with their progress.
+    pub fn topic_progress(&self) -> Result<HashMap<String, Reindex>, StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT name, reindex_done, reindex_upto FROM topics WHERE reindex_upto IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, Reindex { done: r.get(1)?, upto: r.get(2)? })))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The listing rows for `ids`, in that order. With `story_topics`, a row's topics
@@ -231,6 +243,7 @@ impl Reader {
                 last_7d: r.get(2)?,
                 all: r.get(3)?,
                 configured: true,
+                reindex: None,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -240,6 +253,18 @@ impl Reader {
     pub fn article_count(&self) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("SELECT count(*) FROM articles", [], |r| r.get(0))?)
     }
+}
+
+fn scan_row(r: &Row) -> rusqlite::Result<ScanRow> {
+    Ok(ScanRow {
+        id: r.get(0)?,
+        story_id: r.get(1)?,
+        feed: r.get(2)?,
+        title: r.get(3)?,
+        text: r.get(4)?,
+        boilerplate: json_list(r.get(5)?),
+        language: r.get(6)?,
+    })
 }
 
 fn article_row(r: &Row) -> rusqlite::Result<ArticleRow> {

@@ -8,8 +8,11 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 
 /// Append-only: add new files at the end, never edit a released one.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/0001_init.sql"), include_str!("../../migrations/0002_dedup.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_dedup.sql"),
+    include_str!("../../migrations/0003_topics.sql"),
+];
 
 /// How long a connection waits for a lock before reporting "busy".
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

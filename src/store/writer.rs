@@ -15,7 +15,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, ingest, schema};
-use crate::model::{FeedState, IngestSummary, PollRecord};
+use crate::model::{FeedState, IngestSummary, PollRecord, Reindex, TopicMatch};
 use crate::pipeline::clean::SiteLines;
 use crate::pipeline::dedup::index::{Index, Params};
 
@@ -108,6 +108,26 @@ impl Writer {
     /// validators) and returns their stored state, in the order given.
     pub async fn sync_feeds(&self, feeds: Vec<(String, String)>) -> Result<Vec<FeedState>, StoreError> {
         self.call(move |state| ingest::sync_feeds(&mut state.conn, &feeds, Utc::now())).await
+    }
+
+    /// Records the configured topics. Returns the ones whose stored matches are not for
+    /// their current query yet (new or changed), with how far re-evaluation got.
+    pub async fn sync_topics(&self, topics: Vec<(String, String)>) -> Result<Vec<(String, Reindex)>, StoreError> {
+        self.call(move |state| ingest::sync_topics(&mut state.conn, &topics, Utc::now().timestamp())).await
+    }
+
+    /// Replaces `topic`'s matches among articles `from..=to` and records the progress;
+    /// with `finished`, the topic is current.
+    pub async fn replace_topic_matches(
+        &self,
+        topic: String,
+        from: i64,
+        to: i64,
+        matches: Vec<(i64, TopicMatch)>,
+        finished: bool,
+    ) -> Result<(), StoreError> {
+        self.call(move |state| ingest::replace_topic_matches(&mut state.conn, &topic, from, to, &matches, finished))
+            .await
     }
 
     /// Records one poll: the feed's new state, the fetch, and its articles, in one
