@@ -370,6 +370,7 @@ fn feed_rows(config: &Config, mut stored: Vec<FeedStatus>) -> Vec<FeedStatus> {
                 failures: 0,
                 last_error_kind: None,
                 last_error: None,
+                warning: None,
                 articles: 0,
                 configured: true,
             });

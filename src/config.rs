@@ -57,6 +57,7 @@ pub mod raw {
         pub max_body: Option<Spanned<String>>,
         pub max_redirects: Option<Spanned<i64>>,
         pub max_entries: Option<Spanned<i64>>,
+        pub allow_networks: Option<Vec<Spanned<String>>>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -98,6 +99,7 @@ pub mod raw {
         pub language: Option<Spanned<String>>,
         #[serde(default)]
         pub tags: Vec<String>,
+        pub allow_self_signed: Option<bool>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -141,6 +143,8 @@ pub struct FetchSettings {
     pub max_redirects: usize,
     /// Entries kept from one document; the rest are dropped and the truncation noted.
     pub max_entries: usize,
+    /// Networks a fetch may reach although they are not public.
+    pub allow_networks: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +215,8 @@ pub struct FeedConfig {
     /// A language hint for entries too short to detect.
     pub language: Option<String>,
     pub tags: Vec<String>,
+    /// Accept this feed's TLS certificate without verifying it.
+    pub allow_self_signed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -456,6 +462,24 @@ impl Validator<'_> {
             },
             max_redirects: self.count(raw.max_redirects.as_ref(), "fetch.max_redirects", 5, 0, 20),
             max_entries: self.count(raw.max_entries.as_ref(), "fetch.max_entries", 1000, 1, 1_000_000),
+            allow_networks: raw
+                .allow_networks
+                .iter()
+                .flatten()
+                .filter_map(|n| match n.get_ref().trim().parse::<ipnet::IpNet>() {
+                    Ok(net) => Some(net),
+                    Err(_) => match n.get_ref().trim().parse::<std::net::IpAddr>() {
+                        Ok(ip) => Some(ipnet::IpNet::from(ip)),
+                        Err(_) => {
+                            self.issue(
+                                n,
+                                format!("fetch.allow_networks: {:?} is not a network like \"10.0.0.0/8\"", n.get_ref()),
+                            );
+                            None
+                        }
+                    },
+                })
+                .collect(),
         }
     }
 
@@ -532,6 +556,7 @@ impl Validator<'_> {
             timezone,
             language,
             tags: raw.tags.clone(),
+            allow_self_signed: raw.allow_self_signed.unwrap_or(false),
         })
     }
 

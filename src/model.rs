@@ -38,6 +38,8 @@ pub struct ParsedFeed {
     pub entries: Vec<Entry>,
     /// Entries dropped because the document held more than `max_entries`.
     pub truncated: usize,
+    /// Something to tell the operator, such as an encoding that was not as declared.
+    pub warning: Option<String>,
 }
 
 /// An entry after `clean` and `classify`: what `store` writes.
@@ -220,6 +222,7 @@ pub enum PollOutcome {
         site_url: Option<String>,
         articles: Vec<Article>,
         truncated: usize,
+        warning: Option<String>,
     },
     Failed(FeedError),
 }
@@ -295,6 +298,8 @@ pub struct FeedStatus {
     pub failures: u32,
     pub last_error_kind: Option<String>,
     pub last_error: Option<String>,
+    /// From the last successful fetch, e.g. an encoding that was not as declared.
+    pub warning: Option<String>,
     pub articles: i64,
     /// False for a feed that is in the database but no longer in the configuration.
     pub configured: bool,

@@ -46,7 +46,7 @@ fn every_corpus_file_parses_or_fails_clearly() {
     for path in &paths {
         let bytes = std::fs::read(path).unwrap();
         match catch_unwind(AssertUnwindSafe(|| {
-            process(&bytes, &url, &feed, &Default::default(), &Default::default(), LIMITS)
+            process(&bytes, None, &url, &feed, &Default::default(), &Default::default(), LIMITS)
         })) {
             Ok(Ok((_, a))) => {
                 parsed += 1;
@@ -88,7 +88,7 @@ fn an_html_page_is_refused_as_such() {
     let page = corpus().join("node-feedparser/test/feeds/notafeed.html");
     let bytes = std::fs::read(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
     let feed = feed_config("x");
-    let e = process(&bytes, &feed.url, &feed, &Default::default(), &Default::default(), LIMITS).unwrap_err();
+    let e = process(&bytes, None, &feed.url, &feed, &Default::default(), &Default::default(), LIMITS).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Parse);
     assert!(e.message.contains("HTML page"), "{e}");
 }

@@ -77,6 +77,7 @@ async fn ingest(set: &[Labelled]) -> (tempfile::TempDir, HashMap<String, Article
                 site_url: None,
                 articles: vec![article],
                 truncated: 0,
+                warning: None,
             },
             failures: 0,
             next_attempt_at: Utc::now(),

@@ -28,7 +28,7 @@ async fn open(names: &[&str]) -> (tempfile::TempDir, Writer, Vec<(FeedConfig, Fe
 /// Processes a document as `feed` and stores it as one poll.
 async fn store(writer: &Writer, feed: &(FeedConfig, FeedState), bytes: &[u8]) -> Option<IngestSummary> {
     let (parsed, articles) =
-        process(bytes, &feed.0.url, &feed.0, &Default::default(), &writer.site_lines(), LIMITS).ok()?;
+        process(bytes, None, &feed.0.url, &feed.0, &Default::default(), &writer.site_lines(), LIMITS).ok()?;
     let record = PollRecord {
         feed_id: feed.1.id,
         started_at: Utc::now(),
@@ -43,6 +43,7 @@ async fn store(writer: &Writer, feed: &(FeedConfig, FeedState), bytes: &[u8]) ->
             site_url: parsed.site_url,
             articles,
             truncated: parsed.truncated,
+            warning: None,
         },
         failures: 0,
         next_attempt_at: Utc::now(),
@@ -71,7 +72,7 @@ async fn tempo_positional_guids_store_one_article_per_link() {
                 continue;
             };
             if let Ok((_, articles)) =
-                process(&bytes, &feed.0.url, &feed.0, &Default::default(), &Default::default(), LIMITS)
+                process(&bytes, None, &feed.0.url, &feed.0, &Default::default(), &Default::default(), LIMITS)
             {
                 let set = links.entry(section).or_default();
                 set.extend(articles.iter().filter_map(|a| a.canonical_url.clone()));

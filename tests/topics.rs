@@ -115,6 +115,7 @@ async fn search_finds_exactly_what_a_topic_would_flag() {
             site_url: None,
             articles,
             truncated: 0,
+            warning: None,
         },
         failures: 0,
         next_attempt_at: chrono::Utc::now(),

@@ -11,6 +11,7 @@
 
 pub mod classify;
 pub mod clean;
+pub mod decode;
 pub mod dedup;
 pub mod fetch;
 pub mod parse;
@@ -162,6 +163,7 @@ impl Processed {
                 site_url: feed.site_url,
                 articles,
                 truncated: feed.truncated,
+                warning: feed.warning,
             },
         }
     }
@@ -173,7 +175,8 @@ async fn fetch_and_process(
     state: &FeedState,
     url: &Url,
 ) -> Result<Processed, FeedError> {
-    let fetched = ctx.fetcher.fetch(url, &state.validators).await?;
+    let access = fetch::Access::for_feed(&feed.url, feed.allow_self_signed);
+    let fetched = ctx.fetcher.fetch(url, &state.validators, &access).await?;
     let (moved, new_url) = observe_move(&state.moved, fetched.moved_permanently.as_ref(), Utc::now());
     let status = fetched.status;
     let Some(body) = fetched.body else {
@@ -192,15 +195,18 @@ async fn fetch_and_process(
     let topics = ctx.topics.clone();
     let limits = ctx.limits;
     let site_lines = ctx.site_lines.clone();
-    let processed = tokio::task::spawn_blocking(move || process(&body, &base, &feed_cfg, &topics, &site_lines, limits))
-        .await
-        .unwrap_or_else(|join| {
-            let message = match join.try_into_panic() {
-                Ok(panic) => crate::panic_message(&*panic),
-                Err(e) => e.to_string(),
-            };
-            Err(FeedError::new(ErrorKind::Internal, format!("internal error while processing the feed: {message}")))
-        });
+    let charset = fetched.content_type.as_deref().and_then(charset_of).map(str::to_string);
+    let processed = tokio::task::spawn_blocking(move || {
+        process(&body, charset.as_deref(), &base, &feed_cfg, &topics, &site_lines, limits)
+    })
+    .await
+    .unwrap_or_else(|join| {
+        let message = match join.try_into_panic() {
+            Ok(panic) => crate::panic_message(&*panic),
+            Err(e) => e.to_string(),
+        };
+        Err(FeedError::new(ErrorKind::Internal, format!("internal error while processing the feed: {message}")))
+    });
     let (parsed, articles) = processed.map_err(|e| FeedError { http_status: Some(status), ..e })?;
     let hint = [fetched.max_age, parsed.ttl].into_iter().flatten().max();
     Ok(Processed {
@@ -216,13 +222,14 @@ async fn fetch_and_process(
 /// parse → clean → classify, for one document. Synchronous, no I/O.
 pub fn process(
     body: &[u8],
+    charset: Option<&str>,
     url: &Url,
     feed: &FeedConfig,
     topics: &classify::Topics,
     site_lines: &clean::SiteLines,
     limits: parse::Limits,
 ) -> Result<(ParsedFeed, Vec<Article>), FeedError> {
-    let mut parsed = parse::parse(body, url, feed.timezone, limits)?;
+    let mut parsed = parse::parse(body, charset, url, feed.timezone, limits)?;
     let entries = std::mem::take(&mut parsed.entries);
     let feed_site = clean::site_of(Some(url.as_str()));
     let articles = entries
@@ -236,6 +243,14 @@ pub fn process(
         })
         .collect();
     Ok((parsed, articles))
+}
+
+/// The `charset` parameter of a Content-Type header.
+fn charset_of(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("charset").then(|| v.trim().trim_matches('"'))
+    })
 }
 
 /// Tracks a permanent redirect across polls. Returns the new state and, once the

@@ -14,7 +14,7 @@ use feed_rs::model::{self, Text};
 use url::Url;
 
 use crate::model::{Entry, ErrorKind, FeedError, ParsedFeed};
-use crate::pipeline::clean;
+use crate::pipeline::{clean, decode};
 
 /// Bounds on what one document may cost.
 #[derive(Debug, Clone, Copy)]
@@ -25,13 +25,21 @@ pub struct Limits {
     pub max_body: u64,
 }
 
-/// Parses one feed document.
-pub fn parse(bytes: &[u8], feed_url: &Url, timezone: Tz, limits: Limits) -> Result<ParsedFeed, FeedError> {
+/// Parses one feed document. `charset` is the HTTP Content-Type's charset, if any.
+pub fn parse(
+    bytes: &[u8],
+    charset: Option<&str>,
+    feed_url: &Url,
+    timezone: Tz,
+    limits: Limits,
+) -> Result<ParsedFeed, FeedError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(FeedError::new(ErrorKind::Parse, "the response body is empty"));
     }
     let bytes = inflate_if_gzip(bytes, limits.max_body)?;
-    let bytes = rss_version_as_2(&bytes);
+    let decoded = decode::decode(&bytes, charset);
+    let warning = decoded.warning;
+    let bytes = rss_version_as_2(decoded.text.as_bytes());
     let max_entries = limits.max_entries;
     let parser = feed_rs::parser::Builder::new()
         .base_uri(Some(feed_url.as_str()))
@@ -60,6 +68,7 @@ pub fn parse(bytes: &[u8], feed_url: &Url, timezone: Tz, limits: Limits) -> Resu
         ttl: feed.ttl.map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
         entries,
         truncated: total.saturating_sub(max_entries),
+        warning,
     })
 }
 
@@ -402,7 +411,7 @@ mod tests {
             <item><title>Has guid</title><guid isPermaLink="false">abc</guid></item>
             </channel></rss>"#;
         let url = Url::parse("https://example.org/feed").unwrap();
-        let f = parse(xml, &url, Tz::UTC, limits(100)).unwrap();
+        let f = parse(xml, None, &url, Tz::UTC, limits(100)).unwrap();
         let ids: Vec<_> = f.entries.iter().map(|e| e.guid.clone()).collect();
         assert_eq!(ids, [None, None, Some("abc".into())]);
         assert_eq!(f.entries[1].link.as_deref(), Some("https://example.org/a/1"));
@@ -411,10 +420,10 @@ mod tests {
     #[test]
     fn html_pages_and_empty_bodies_get_clear_errors() {
         let url = Url::parse("https://example.org/").unwrap();
-        let e = parse(b"<!DOCTYPE html><html><body>Login</body></html>", &url, Tz::UTC, limits(10)).unwrap_err();
+        let e = parse(b"<!DOCTYPE html><html><body>Login</body></html>", None, &url, Tz::UTC, limits(10)).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Parse);
         assert!(e.message.contains("HTML page"), "{e}");
-        let e = parse(b"  \n", &url, Tz::UTC, limits(10)).unwrap_err();
+        let e = parse(b"  \n", None, &url, Tz::UTC, limits(10)).unwrap_err();
         assert!(e.message.contains("empty"), "{e}");
     }
 
@@ -426,7 +435,7 @@ mod tests {
         }
         xml.push_str("</channel></rss>");
         let url = Url::parse("https://e.org/").unwrap();
-        let f = parse(xml.as_bytes(), &url, Tz::UTC, limits(10)).unwrap();
+        let f = parse(xml.as_bytes(), None, &url, Tz::UTC, limits(10)).unwrap();
         assert_eq!((f.entries.len(), f.truncated), (10, 20));
     }
 
@@ -448,7 +457,7 @@ mod tests {
                  <!DOCTYPE rss [<!ENTITY x \"y\">]>\n{root}<channel><title>T</title>\
                  <item><title>One</title><link>https://e.org/1</link></item></channel></rss>"
             );
-            let f = parse(xml.as_bytes(), &url, Tz::UTC, limits(10)).unwrap_or_else(|e| panic!("{root}: {e}"));
+            let f = parse(xml.as_bytes(), None, &url, Tz::UTC, limits(10)).unwrap_or_else(|e| panic!("{root}: {e}"));
             assert_eq!(f.entries[0].title, "One", "{root}");
         }
         // Known versions and other roots are left alone.
@@ -464,9 +473,9 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(xml).unwrap();
         let gz = gz.finish().unwrap();
-        let f = parse(&gz, &url, Tz::UTC, limits(10)).unwrap();
+        let f = parse(&gz, None, &url, Tz::UTC, limits(10)).unwrap();
         assert_eq!(f.entries[0].title, "Zipped");
         let tight = Limits { max_entries: 10, max_body: 20 };
-        assert_eq!(parse(&gz, &url, Tz::UTC, tight).unwrap_err().kind, ErrorKind::TooLarge);
+        assert_eq!(parse(&gz, None, &url, Tz::UTC, tight).unwrap_err().kind, ErrorKind::TooLarge);
     }
 }

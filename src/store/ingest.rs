@@ -231,7 +231,17 @@ fn record_poll_tx(
             record_success(&tx, &head, "not_modified", &validators, &moved, new_url.as_deref(), None, None)?;
             ("not_modified", None)
         }
-        PollOutcome::Fetched { validators, moved, new_url, bytes: n, title, site_url, articles, truncated } => {
+        PollOutcome::Fetched {
+            validators,
+            moved,
+            new_url,
+            bytes: n,
+            title,
+            site_url,
+            articles,
+            truncated,
+            warning,
+        } => {
             record_success(
                 &tx,
                 &head,
@@ -243,6 +253,7 @@ fn record_poll_tx(
                 site_url.as_deref(),
             )?;
             bytes = Some(n);
+            tx.execute("UPDATE feeds SET last_warning = ?2 WHERE id = ?1", params![head.feed_id, warning])?;
             summary = ingest_articles(&tx, recent, learned, head.feed_id, articles, now)?;
             summary.truncated = truncated;
             ("ok", None)

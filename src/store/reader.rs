@@ -201,7 +201,7 @@ impl Reader {
         let mut stmt = self.conn.prepare(
             "SELECT f.name, f.url, f.title, f.last_status, f.last_http_status, f.last_fetch_at,
                     f.last_success_at, f.next_attempt_at, f.consecutive_failures, f.last_error_kind,
-                    f.last_error, (SELECT count(*) FROM articles a WHERE a.feed_id = f.id)
+                    f.last_error, (SELECT count(*) FROM articles a WHERE a.feed_id = f.id), f.last_warning
              FROM feeds f ORDER BY f.name",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -219,6 +219,7 @@ impl Reader {
                 last_error_kind: r.get(9)?,
                 last_error: r.get(10)?,
                 articles: r.get(11)?,
+                warning: r.get(12)?,
                 configured: true,
             })
         })?;

@@ -1,25 +1,30 @@
 //! The only code that touches the network.
 //!
 //! One GET per poll, conditional on the stored validators; redirects followed by hand
-//! (so each hop is counted, loops are caught and a permanent move is noticed); one
-//! deadline over connect, headers and body; the body capped while it streams, after
-//! decompression; a global limit on fetches in flight and, per host, a limit and a
-//! minimum spacing. Every failure becomes a [`FeedError`] with its class.
+//! (so each hop is counted, checked against the network policy, loops are caught and a
+//! permanent move is noticed); one deadline over connect, headers and body; the body
+//! capped while it streams, after decompression; a global limit on fetches in flight
+//! and, per host, a limit and a minimum spacing. Every failure becomes a [`FeedError`]
+//! with its class. `policy` says which addresses may be connected to.
+
+pub mod policy;
 
 use std::collections::HashMap;
 use std::error::Error as _;
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, StatusCode};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use url::Url;
+use url::{Host, Url};
 
 use crate::config::FetchSettings;
 use crate::model::{ErrorKind, FeedError, Validators};
 use crate::pipeline::schedule;
+use policy::{Filtering, Policy, Refused, Resolver, SystemResolver};
 
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
                       application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, \
@@ -51,8 +56,40 @@ struct HostGate {
     next_start: tokio::sync::Mutex<Instant>,
 }
 
+/// What one feed's fetch may reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// The host of the configured URL when it is an IP literal or `localhost`: that
+    /// host is fetched as written, whatever its address.
+    pub home: Option<String>,
+    /// Accept a certificate that cannot be verified (the feed's `allow_self_signed`).
+    pub accept_invalid_certs: bool,
+}
+
+impl Access {
+    pub fn for_feed(configured: &Url, allow_self_signed: bool) -> Access {
+        let home = match configured.host() {
+            Some(Host::Ipv4(_) | Host::Ipv6(_)) => configured.host_str().map(str::to_string),
+            Some(Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => Some(d.to_ascii_lowercase()),
+            _ => None,
+        };
+        Access { home, accept_invalid_certs: allow_self_signed }
+    }
+}
+
+/// The HTTP clients: `home` connects anywhere (for a feed's own IP literal or
+/// localhost host); `checked` resolves names through the policy filter.
+struct Clients {
+    home: Client,
+    checked: Client,
+}
+
 pub struct Fetcher {
-    client: Client,
+    strict: Clients,
+    /// Built on first use by a feed with `allow_self_signed`.
+    lenient: OnceLock<Result<Clients, FeedError>>,
+    resolver: Arc<dyn Resolver>,
+    policy: Policy,
     settings: FetchSettings,
     global: Semaphore,
     hosts: Mutex<HashMap<String, Arc<HostGate>>>,
@@ -60,24 +97,53 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(settings: &FetchSettings) -> Result<Fetcher, FeedError> {
+        Fetcher::with_resolver(settings, Arc::new(SystemResolver))
+    }
+
+    /// A fetcher that looks names up with `resolver` (tests give their own).
+    pub fn with_resolver(settings: &FetchSettings, resolver: Arc<dyn Resolver>) -> Result<Fetcher, FeedError> {
         // rustls needs one process-wide crypto provider; installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::builder()
-            .user_agent(settings.user_agent.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(settings.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(settings.per_host_concurrency)
-            .gzip(true)
-            .brotli(true)
-            .build()
-            .map_err(|e| FeedError::new(ErrorKind::Internal, format!("cannot build the HTTP client: {e}")))?;
+        let policy = Policy { allow: settings.allow_networks.clone() };
+        let strict = clients(settings, &resolver, &policy, false)?;
         Ok(Fetcher {
-            client,
+            strict,
+            lenient: OnceLock::new(),
+            resolver,
+            policy,
             settings: settings.clone(),
             global: Semaphore::new(settings.concurrency),
             hosts: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The client for one hop, after checking the hop against the network policy.
+    fn client(&self, url: &Url, access: &Access) -> Result<&Client, FeedError> {
+        let clients = if access.accept_invalid_certs {
+            self.lenient
+                .get_or_init(|| clients(&self.settings, &self.resolver, &self.policy, true))
+                .as_ref()
+                .map_err(Clone::clone)?
+        } else {
+            &self.strict
+        };
+        if access.home.is_some() && access.home.as_deref() == url.host_str() {
+            return Ok(&clients.home);
+        }
+        let blocked =
+            |why: String| FeedError::new(ErrorKind::SsrfBlocked, format!("refused by the network policy: {why}"));
+        match url.host() {
+            Some(Host::Ipv4(a)) => self.policy.check(IpAddr::V4(a)).map_err(blocked)?,
+            Some(Host::Ipv6(a)) => self.policy.check(IpAddr::V6(a)).map_err(blocked)?,
+            Some(Host::Domain(d)) => {
+                let d = d.to_ascii_lowercase();
+                if d == "localhost" || d.ends_with(".localhost") {
+                    return Err(blocked(format!("{d} is only fetched for a feed whose configured URL names it")));
+                }
+            }
+            None => return Err(FeedError::new(ErrorKind::Redirect, format!("{url} has no host"))),
+        }
+        Ok(&clients.checked)
     }
 
     fn gate(&self, url: &Url) -> Arc<HostGate> {
@@ -95,7 +161,7 @@ impl Fetcher {
     }
 
     /// Fetches `url`, waiting for a global and a per-host slot first.
-    pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Fetched, FeedError> {
+    pub async fn fetch(&self, url: &Url, validators: &Validators, access: &Access) -> Result<Fetched, FeedError> {
         let _global = self.global.acquire().await.expect("the semaphore is never closed");
         let gate = self.gate(url);
         let _host = gate.permits.acquire().await.expect("the semaphore is never closed");
@@ -108,7 +174,7 @@ impl Fetcher {
             *next = Instant::now() + self.settings.per_host_min_interval;
         }
         let deadline = self.settings.timeout;
-        match tokio::time::timeout(deadline, self.fetch_now(url, validators)).await {
+        match tokio::time::timeout(deadline, self.fetch_now(url, validators, access)).await {
             Ok(result) => result,
             Err(_) => Err(FeedError::new(
                 ErrorKind::Timeout,
@@ -117,13 +183,13 @@ impl Fetcher {
         }
     }
 
-    async fn fetch_now(&self, url: &Url, validators: &Validators) -> Result<Fetched, FeedError> {
+    async fn fetch_now(&self, url: &Url, validators: &Validators, access: &Access) -> Result<Fetched, FeedError> {
         let mut current = url.clone();
         let mut visited = vec![current.clone()];
         let mut all_permanent = true;
         loop {
             let mut response = self
-                .client
+                .client(&current, access)?
                 .get(current.clone())
                 .headers(request_headers(validators))
                 .send()
@@ -209,6 +275,33 @@ impl Fetcher {
     }
 }
 
+fn clients(
+    settings: &FetchSettings,
+    resolver: &Arc<dyn Resolver>,
+    policy: &Policy,
+    accept_invalid_certs: bool,
+) -> Result<Clients, FeedError> {
+    let build = |filter: Option<Filtering>| {
+        let mut b = Client::builder()
+            .user_agent(settings.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(settings.per_host_concurrency)
+            .gzip(true)
+            .brotli(true)
+            .tls_danger_accept_invalid_certs(accept_invalid_certs);
+        if let Some(f) = filter {
+            b = b.dns_resolver(Arc::new(f));
+        }
+        b.build().map_err(|e| FeedError::new(ErrorKind::Internal, format!("cannot build the HTTP client: {e}")))
+    };
+    Ok(Clients {
+        home: build(None)?,
+        checked: build(Some(Filtering { resolver: resolver.clone(), policy: policy.clone() }))?,
+    })
+}
+
 fn request_headers(validators: &Validators) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
@@ -287,6 +380,7 @@ fn looks_like_bot_wall(body: &[u8]) -> bool {
 fn classify(e: &reqwest::Error) -> FeedError {
     let mut causes: Vec<String> = Vec::new();
     let mut tls = false;
+    let mut refused = false;
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
@@ -295,11 +389,14 @@ fn classify(e: &reqwest::Error) -> FeedError {
         }
         let io_inner = s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
         tls |= s.is::<rustls::Error>() || io_inner.is_some_and(|i| i.is::<rustls::Error>());
+        refused |= s.is::<Refused>();
         source = s.source();
     }
     let message = if causes.is_empty() { e.to_string() } else { causes.join(": ") };
     let lower = message.to_ascii_lowercase();
-    let kind = if e.is_timeout() {
+    let kind = if refused {
+        ErrorKind::SsrfBlocked
+    } else if e.is_timeout() {
         ErrorKind::Timeout
     } else if tls || lower.contains("certificate") || lower.contains("tls handshake") {
         ErrorKind::Tls
