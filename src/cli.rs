@@ -338,6 +338,10 @@ fn fetch_summary(out: &mut dyn Write, reports: &[Report]) -> io::Result<()> {
                 (format!("error: {}", e.kind), e.message.clone())
             }
         };
+        let detail = match &r.warning {
+            Some(w) => format!("{detail}; warning: {w}"),
+            None => detail,
+        };
         writeln!(out, "{:<24} {:<20} {}", output::terminal_safe(&r.feed), status, output::terminal_safe(&detail))?;
     }
     let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });

@@ -110,24 +110,43 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>], width: Opti
 fn json_lines<T: Serialize>(out: &mut dyn Write, items: &[T], format: ListFormat) -> io::Result<()> {
     match format {
         ListFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, items)?;
-            writeln!(out)
+            let text = serde_json::to_string_pretty(items).map_err(io::Error::other)?;
+            writeln!(out, "{}", json_safe(&text))
         }
         _ => {
             for item in items {
-                serde_json::to_writer(&mut *out, item)?;
-                writeln!(out)?;
+                let text = serde_json::to_string(item).map_err(io::Error::other)?;
+                writeln!(out, "{}", json_safe(&text))?;
             }
             Ok(())
         }
     }
 }
 
+/// serde_json escapes C0 controls but writes DEL and the C1 controls (U+0080–U+009F,
+/// among them the 8-bit CSI and OSC) as they are; escape them too. They can only occur
+/// inside strings, so the escaped text is the same JSON.
+pub fn json_safe(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| ('\u{7f}'..='\u{9f}').contains(&c)) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// CSV with every field made terminal-safe (a CSV file is often looked at in a terminal).
 fn csv_out(out: &mut dyn Write, header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(header)?;
     for row in rows {
-        w.write_record(row)?;
+        w.write_record(row.iter().map(|f| terminal_safe(f)).collect::<Vec<_>>().iter().map(|f| f.as_bytes()))?;
     }
     w.flush()
 }
@@ -206,8 +225,8 @@ pub fn articles(out: &mut dyn Write, rows: &[ArticleRow], format: ListFormat, wi
 
 pub fn article_detail(out: &mut dyn Write, d: &ArticleDetail, format: ShowFormat) -> io::Result<()> {
     if format == ShowFormat::Json {
-        serde_json::to_writer_pretty(&mut *out, d)?;
-        return writeln!(out);
+        let text = serde_json::to_string_pretty(d).map_err(io::Error::other)?;
+        return writeln!(out, "{}", json_safe(&text));
     }
     let r = &d.row;
     writeln!(out, "{}", cell(&r.title))?;
@@ -290,6 +309,7 @@ pub fn feeds(out: &mut dyn Write, rows: &[FeedStatus], format: ListFormat, width
                 "failures",
                 "last_error_kind",
                 "last_error",
+                "warning",
                 "articles",
                 "configured",
             ],
@@ -305,6 +325,7 @@ pub fn feeds(out: &mut dyn Write, rows: &[FeedStatus], format: ListFormat, width
                     f.failures.to_string(),
                     opt(&f.last_error_kind),
                     opt(&f.last_error),
+                    opt(&f.warning),
                     f.articles.to_string(),
                     f.configured.to_string(),
                 ]
@@ -327,7 +348,12 @@ pub fn feeds(out: &mut dyn Write, rows: &[FeedStatus], format: ListFormat, width
                         f.next_due.as_deref().map(short_time).unwrap_or_else(|| "-".into()),
                         f.failures.to_string(),
                         f.articles.to_string(),
-                        cell(f.last_error.as_deref().unwrap_or("")),
+                        cell(
+                            f.last_error
+                                .as_deref()
+                                .or(f.warning.as_deref().filter(|_| f.status.as_deref() != Some("error")))
+                                .unwrap_or(""),
+                        ),
                     ]
                 })
                 .collect();
@@ -382,6 +408,14 @@ mod tests {
         assert!(safe.bytes().all(|b| b >= 0x20 || b == b'\n' || b == b'\t'));
         assert_eq!(cell("two\nlines"), "two lines");
         assert!(matches!(terminal_safe("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_escapes_c1_controls_and_del() {
+        let json = serde_json::to_string("a\u{9b}31mb\u{7f}c\u{1b}d").unwrap();
+        let safe = json_safe(&json);
+        assert_eq!(safe, "\"a\\u009b31mb\\u007fc\\u001bd\"");
+        assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), "a\u{9b}31mb\u{7f}c\u{1b}d");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! * `cli`: `kabar fetch` from a loopback server, then every listing and format.
 //! * `dedup`: precision and recall of duplicate pairs on the labelled set.
 //! * `fetch`: failure classes, each stored on its own feed.
+//! * `security`: the network policy, TLS, encodings, terminal safety.
 //! * `topics`: the example topic on a labelled set; search agrees with topics.
 //! * `daemon`: `kabar run` — conditional GET, backoff, SIGTERM, readers during ingest.
 
@@ -21,4 +22,5 @@ mod daemon;
 mod dedup;
 mod fetch;
 mod ingest;
+mod security;
 mod topics;

@@ -56,6 +56,8 @@ pub struct Report {
     /// The feed's state for its next poll.
     pub state: FeedState,
     pub result: Result<Polled, FeedError>,
+    /// Something the fetch wants the operator to know, such as a misdeclared encoding.
+    pub warning: Option<String>,
     pub duration: Duration,
 }
 
@@ -108,6 +110,10 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
         _ => None,
     };
     let not_modified = matches!(outcome, PollOutcome::NotModified { .. });
+    let warning = match &outcome {
+        PollOutcome::Fetched { warning, .. } => warning.clone(),
+        _ => None,
+    };
     let record = PollRecord {
         feed_id: state.id,
         started_at,
@@ -137,7 +143,10 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
         Err(e) => tracing::warn!(feed = %feed.name, kind = %e.kind, error = %e.message,
             failures = next.failures, "feed poll failed"),
     }
-    Report { feed: feed.name.clone(), state: next, result, duration: clock.elapsed() }
+    if let Some(w) = &warning {
+        tracing::warn!(feed = %feed.name, warning = %w, "feed fetched with a warning");
+    }
+    Report { feed: feed.name.clone(), state: next, result, warning, duration: clock.elapsed() }
 }
 
 /// A successful fetch, processed and ready to store.

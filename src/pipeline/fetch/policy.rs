@@ -202,6 +202,33 @@ mod tests {
         }
     }
 
+    struct Fixed(Vec<IpAddr>);
+    impl Resolver for Fixed {
+        fn resolve(&self, _: &str) -> Resolved {
+            let addrs = self.0.clone();
+            Box::pin(async move { Ok(addrs) })
+        }
+    }
+
+    fn filtered(addrs: &[&str]) -> Result<Vec<IpAddr>, String> {
+        use reqwest::dns::Resolve;
+        let f =
+            Filtering { resolver: Arc::new(Fixed(addrs.iter().map(|a| ip(a)).collect())), policy: Policy::default() };
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(f.resolve("name.example".parse().unwrap()))
+            .map(|a| a.map(|s| s.ip()).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_resolver_hands_on_only_public_addresses() {
+        // A name answering with a public and an internal address (DNS rebinding): only
+        // the public one is connected to.
+        assert_eq!(filtered(&["8.8.8.8", "127.0.0.1", "::1"]), Ok(vec![ip("8.8.8.8")]));
+        let refused = filtered(&["127.0.0.1", "10.0.0.1"]).unwrap_err();
+        assert!(refused.contains("refused by the network policy") && refused.contains("loopback"), "{refused}");
+    }
+
     #[test]
     fn allow_networks_opens_a_range() {
         let p = Policy { allow: vec!["10.0.0.0/8".parse().unwrap()] };
