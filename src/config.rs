@@ -35,6 +35,10 @@ pub mod raw {
         #[serde(default)]
         pub dedup: RawDedup,
         #[serde(default)]
+        pub http: RawHttp,
+        #[serde(default)]
+        pub log: RawLog,
+        #[serde(default)]
         pub feeds: Vec<RawFeed>,
         #[serde(default)]
         pub topics: Vec<RawTopic>,
@@ -108,6 +112,28 @@ pub mod raw {
         pub name: Spanned<String>,
         pub query: Spanned<String>,
         pub description: Option<String>,
+        pub notify: Option<Spanned<RawNotify>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawNotify {
+        pub webhook: Option<Spanned<String>>,
+        pub command: Option<Vec<String>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawHttp {
+        pub listen: Option<Spanned<String>>,
+        pub token: Option<Spanned<String>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawLog {
+        pub level: Option<Spanned<String>>,
+        pub format: Option<Spanned<String>>,
     }
 }
 
@@ -120,8 +146,35 @@ pub struct Config {
     pub fetch: FetchSettings,
     pub schedule: ScheduleSettings,
     pub dedup: DedupParams,
+    pub http: HttpSettings,
+    pub log: LogSettings,
     pub feeds: Vec<FeedConfig>,
     pub topics: Vec<TopicConfig>,
+}
+
+/// The HTTP API: off unless `listen` is set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpSettings {
+    pub listen: Option<std::net::SocketAddr>,
+    /// Required from clients (`Authorization: Bearer …`) when set; always set when
+    /// `listen` is not a loopback address.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogSettings {
+    /// An `EnvFilter` directive such as "info" or "kabar=debug"; `KABAR_LOG` overrides.
+    pub level: Option<String>,
+    pub json: bool,
+}
+
+/// Where a topic's new stories are delivered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Notify {
+    /// POSTed a JSON object per story.
+    pub webhook: Option<Url>,
+    /// Run with the JSON object on standard input.
+    pub command: Option<Vec<String>>,
 }
 
 pub use crate::pipeline::dedup::index::Params as DedupParams;
@@ -224,6 +277,7 @@ pub struct TopicConfig {
     pub name: String,
     pub query: Query,
     pub description: Option<String>,
+    pub notify: Option<Notify>,
 }
 
 /// Where the configuration is looked for, in order.
@@ -355,6 +409,8 @@ impl Validator<'_> {
         let fetch = self.fetch(&raw.fetch);
         let schedule = self.schedule(&raw.schedule);
         let dedup = self.dedup(&raw.dedup);
+        let http = self.http(&raw.http);
+        let log = self.log(&raw.log);
         let mut feeds: Vec<FeedConfig> = Vec::new();
         for f in &raw.feeds {
             if feeds.iter().any(|g| g.name == *f.name.get_ref()) {
@@ -375,6 +431,7 @@ impl Validator<'_> {
                     name: t.name.get_ref().clone(),
                     query,
                     description: t.description.clone(),
+                    notify: t.notify.as_ref().and_then(|n| self.notify(n)),
                 }),
                 Err(e) => {
                     let offset = string_content_start(self.text, t.query.span().start)
@@ -383,7 +440,71 @@ impl Validator<'_> {
                 }
             }
         }
-        Config { path: path.to_path_buf(), database, fetch, schedule, dedup, feeds, topics }
+        Config { path: path.to_path_buf(), database, fetch, schedule, dedup, http, log, feeds, topics }
+    }
+
+    fn http(&mut self, raw: &raw::RawHttp) -> HttpSettings {
+        let token = raw.token.as_ref().and_then(|t| {
+            let v = t.get_ref().trim();
+            if v.len() < 16 {
+                self.issue(t, "http.token must be at least 16 characters");
+                None
+            } else {
+                Some(v.to_string())
+            }
+        });
+        let listen = raw.listen.as_ref().and_then(|l| match l.get_ref().trim().parse::<std::net::SocketAddr>() {
+            Ok(addr) if !addr.ip().is_loopback() && token.is_none() && raw.token.is_none() => {
+                self.issue(l, "http.listen on a non-loopback address needs http.token");
+                None
+            }
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.issue(l, format!("http.listen {:?} is not an address like \"127.0.0.1:8787\"", l.get_ref()));
+                None
+            }
+        });
+        HttpSettings { listen, token }
+    }
+
+    fn log(&mut self, raw: &raw::RawLog) -> LogSettings {
+        let level =
+            raw.level.as_ref().and_then(|l| match tracing_subscriber::EnvFilter::builder().parse(l.get_ref().trim()) {
+                Ok(_) => Some(l.get_ref().trim().to_string()),
+                Err(e) => {
+                    self.issue(l, format!("log.level {:?}: {e}", l.get_ref()));
+                    None
+                }
+            });
+        let json = match raw.format.as_ref() {
+            None => false,
+            Some(f) if f.get_ref() == "text" => false,
+            Some(f) if f.get_ref() == "json" => true,
+            Some(f) => {
+                self.issue(f, "log.format must be \"text\" or \"json\"");
+                false
+            }
+        };
+        LogSettings { level, json }
+    }
+
+    fn notify(&mut self, raw: &Spanned<raw::RawNotify>) -> Option<Notify> {
+        let n = raw.get_ref();
+        let webhook = n.webhook.as_ref().and_then(|w| match Url::parse(w.get_ref().trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+            _ => {
+                self.issue(w, format!("notify.webhook {:?} is not an http(s) URL", w.get_ref()));
+                None
+            }
+        });
+        let command = n.command.clone().filter(|c| !c.is_empty() && !c[0].trim().is_empty());
+        if n.command.is_some() && command.is_none() {
+            self.issue(raw, "notify.command must name a program, like [\"/usr/local/bin/alert\", \"--quiet\"]");
+        }
+        if n.webhook.is_none() && n.command.is_none() {
+            self.issue(raw, "notify needs a webhook, a command, or both");
+        }
+        (webhook.is_some() || command.is_some()).then_some(Notify { webhook, command })
     }
 
     fn dedup(&mut self, raw: &raw::RawDedup) -> DedupParams {

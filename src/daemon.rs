@@ -18,8 +18,7 @@ use tokio::task::{Id, JoinSet};
 
 use crate::config::{Config, FeedConfig};
 use crate::model::{ErrorKind, FeedError, FeedState, PollOutcome, PollRecord, Reindex};
-use crate::pipeline::fetch::Fetcher;
-use crate::pipeline::{self, Context, Report, schedule};
+use crate::pipeline::{self, Context, Report, Settings, schedule};
 use crate::store::Writer;
 
 /// How long polls in flight may take to finish after shutdown is asked for.
@@ -36,19 +35,12 @@ pub struct Prepared {
 
 /// Builds the shared poll context, and records the configured feeds and topics.
 pub async fn prepare(config: &Config, writer: Writer) -> anyhow::Result<Prepared> {
-    let fetcher = Fetcher::new(&config.fetch).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let settings = Settings::new(config).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let names = config.feeds.iter().map(|f| (f.name.clone(), f.url.to_string())).collect();
     let states = writer.sync_feeds(names).await.context("cannot record the configured feeds")?;
     let topics = config.topics.iter().map(|t| (t.name.clone(), t.query.source().to_string())).collect();
     let reindex = writer.sync_topics(topics).await.context("cannot record the configured topics")?;
-    let ctx = Arc::new(Context {
-        fetcher,
-        site_lines: writer.site_lines(),
-        writer: Arc::new(writer),
-        topics: Arc::new(pipeline::classify::Topics::new(&config.topics)),
-        schedule: config.schedule.clone(),
-        limits: pipeline::parse::Limits { max_entries: config.fetch.max_entries, max_body: config.fetch.max_body },
-    });
+    let ctx = Arc::new(Context::new(writer, settings));
     Ok(Prepared { ctx, feeds: config.feeds.iter().cloned().zip(states).collect(), reindex })
 }
 
@@ -222,7 +214,8 @@ async fn record_crash(ctx: &Context, slot: &mut Slot, e: &tokio::task::JoinError
     tracing::error!(feed = %slot.feed.name, error = %message, "poll failed");
     let now = Utc::now();
     let failures = slot.state.failures.saturating_add(1);
-    let s = &ctx.schedule;
+    let settings = ctx.settings();
+    let s = &settings.schedule;
     let next = schedule::after_failure(
         &slot.feed.schedule,
         now,
@@ -240,6 +233,7 @@ async fn record_crash(ctx: &Context, slot: &mut Slot, e: &tokio::task::JoinError
         outcome: PollOutcome::Failed(FeedError::new(ErrorKind::Internal, message)),
         failures,
         next_attempt_at: next,
+        alert_topics: Default::default(),
     };
     if let Err(e) = ctx.writer.record_poll(record).await {
         tracing::error!(feed = %slot.feed.name, error = %e, "cannot record the failure");

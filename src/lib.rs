@@ -20,6 +20,7 @@
 //!   only module that names rusqlite.
 //! * `daemon`: the scheduler loop; shutdown is an argument.
 //! * `reindex`: re-evaluates new and changed topics over the stored archive.
+//! * `metrics`: counters for `/metrics`.
 //! * `cli` and `output`: the command line and its table/json/ndjson/csv printing.
 
 pub mod config;
@@ -33,6 +34,7 @@ pub mod query;
 pub mod store;
 
 pub mod daemon;
+pub mod metrics;
 pub mod reindex;
 
 pub mod cli;

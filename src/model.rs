@@ -204,6 +204,8 @@ pub struct PollRecord {
     /// Consecutive failures after this poll (0 after a success).
     pub failures: u32,
     pub next_attempt_at: DateTime<Utc>,
+    /// Topics that deliver alerts: a story they flag for the first time is queued.
+    pub alert_topics: std::sync::Arc<Vec<String>>,
 }
 
 #[derive(Debug)]

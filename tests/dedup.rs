@@ -81,6 +81,7 @@ async fn ingest(set: &[Labelled]) -> (tempfile::TempDir, HashMap<String, Article
             },
             failures: 0,
             next_attempt_at: Utc::now(),
+            alert_topics: Default::default(),
         };
         writer.record_poll(record).await.unwrap();
     }

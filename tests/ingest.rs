@@ -47,6 +47,7 @@ async fn store(writer: &Writer, feed: &(FeedConfig, FeedState), bytes: &[u8]) ->
         },
         failures: 0,
         next_attempt_at: Utc::now(),
+        alert_topics: Default::default(),
     };
     Some(writer.record_poll(record).await.expect("stored"))
 }

@@ -119,6 +119,7 @@ async fn search_finds_exactly_what_a_topic_would_flag() {
         },
         failures: 0,
         next_attempt_at: chrono::Utc::now(),
+        alert_topics: Default::default(),
     };
     writer.record_poll(record).await.unwrap();
     writer.close().await;

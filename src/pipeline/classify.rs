@@ -61,7 +61,7 @@ mod tests {
     use crate::query::Query;
 
     fn topic(name: &str, q: &str) -> TopicConfig {
-        TopicConfig { name: name.into(), query: Query::parse(q).unwrap(), description: None }
+        TopicConfig { name: name.into(), query: Query::parse(q).unwrap(), description: None, notify: None }
     }
 
     const DIGITAL: &str = r#"(digital* OR siber OR cyber* OR "kecerdasan buatan" OR "artificial intelligence")

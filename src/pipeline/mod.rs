@@ -17,13 +17,14 @@ pub mod fetch;
 pub mod parse;
 pub mod schedule;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use url::Url;
 
-use crate::config::{FeedConfig, ScheduleSettings};
+use crate::config::{Config, FeedConfig, ScheduleSettings};
+use crate::metrics::{Metrics, PollFigures};
 use crate::model::{
     Article, ErrorKind, FeedError, FeedState, IngestSummary, MoveState, ParsedFeed, PollOutcome, PollRecord,
 };
@@ -40,13 +41,56 @@ const STORAGE_RETRY: Duration = Duration::from_secs(60);
 
 /// What every poll shares.
 pub struct Context {
-    pub fetcher: Fetcher,
     pub writer: Arc<Writer>,
     /// Boilerplate lines learned per site (the writer learns, `clean` reads).
     pub site_lines: Arc<clean::SiteLines>,
+    pub metrics: Arc<Metrics>,
+    /// What a reload may change; a poll takes a snapshot when it starts.
+    settings: RwLock<Arc<Settings>>,
+}
+
+/// The configuration a poll runs with.
+pub struct Settings {
+    pub fetcher: Fetcher,
     pub topics: Arc<classify::Topics>,
+    /// Topics that deliver alerts: their new stories go into the outbox.
+    pub alert_topics: Arc<Vec<String>>,
     pub schedule: ScheduleSettings,
     pub limits: parse::Limits,
+}
+
+impl Settings {
+    pub fn new(config: &Config) -> Result<Settings, FeedError> {
+        Ok(Settings {
+            fetcher: Fetcher::new(&config.fetch)?,
+            topics: Arc::new(classify::Topics::new(&config.topics)),
+            alert_topics: Arc::new(
+                config.topics.iter().filter(|t| t.notify.is_some()).map(|t| t.name.clone()).collect(),
+            ),
+            schedule: config.schedule.clone(),
+            limits: parse::Limits { max_entries: config.fetch.max_entries, max_body: config.fetch.max_body },
+        })
+    }
+}
+
+impl Context {
+    pub fn new(writer: Writer, settings: Settings) -> Context {
+        Context {
+            site_lines: writer.site_lines(),
+            writer: Arc::new(writer),
+            metrics: Arc::default(),
+            settings: RwLock::new(Arc::new(settings)),
+        }
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Polls that start from now on use `settings`; polls under way keep theirs.
+    pub fn replace_settings(&self, settings: Settings) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+    }
 }
 
 /// What a poll did.
@@ -72,11 +116,12 @@ pub enum Polled {
 pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report {
     let started_at = Utc::now();
     let clock = Instant::now();
+    let settings = ctx.settings();
     let url = Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
-    let result = fetch_and_process(ctx, feed, state, &url).await;
+    let result = fetch_and_process(ctx, &settings, feed, state, &url).await;
     let now = Utc::now();
     let mut rng = fastrand::Rng::new();
-    let s = &ctx.schedule;
+    let s = &settings.schedule;
     let mut next = state.clone();
     let (http_status, outcome) = match result {
         Ok(done) => {
@@ -110,9 +155,14 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
         _ => None,
     };
     let not_modified = matches!(outcome, PollOutcome::NotModified { .. });
-    let warning = match &outcome {
-        PollOutcome::Fetched { warning, .. } => warning.clone(),
-        _ => None,
+    let (warning, bytes) = match &outcome {
+        PollOutcome::Fetched { warning, bytes, articles, .. } => {
+            for topic in articles.iter().flat_map(|a| &a.topics) {
+                ctx.metrics.record_topic_hits(&topic.topic, 1);
+            }
+            (warning.clone(), *bytes)
+        }
+        _ => (None, 0),
     };
     let record = PollRecord {
         feed_id: state.id,
@@ -122,6 +172,7 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
         outcome,
         failures: next.failures,
         next_attempt_at: next.next_attempt_at.unwrap_or(now),
+        alert_topics: settings.alert_topics.clone(),
     };
     let result = match ctx.writer.record_poll(record).await {
         Err(e) => {
@@ -134,6 +185,27 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
         Ok(_) if not_modified => Ok(Polled::NotModified),
         Ok(summary) => Ok(Polled::Fetched(summary)),
     };
+    let summary = match &result {
+        Ok(Polled::Fetched(s)) => *s,
+        _ => IngestSummary::default(),
+    };
+    ctx.metrics.record_poll(
+        &feed.name,
+        &PollFigures {
+            outcome: match &result {
+                Ok(Polled::Fetched(_)) => "ok",
+                Ok(Polled::NotModified) => "not_modified",
+                Err(_) => "error",
+            },
+            error_kind: result.as_ref().err().map(|e| e.kind.as_str()),
+            duration: clock.elapsed(),
+            bytes,
+            new: summary.new as u64,
+            updated: summary.updated as u64,
+            duplicates: summary.duplicates as u64,
+            failures: next.failures,
+        },
+    );
     match &result {
         Ok(Polled::Fetched(s)) => {
             tracing::info!(feed = %feed.name, entries = s.entries, new = s.new,
@@ -180,12 +252,13 @@ impl Processed {
 
 async fn fetch_and_process(
     ctx: &Context,
+    settings: &Settings,
     feed: &FeedConfig,
     state: &FeedState,
     url: &Url,
 ) -> Result<Processed, FeedError> {
     let access = fetch::Access::for_feed(&feed.url, feed.allow_self_signed);
-    let fetched = ctx.fetcher.fetch(url, &state.validators, &access).await?;
+    let fetched = settings.fetcher.fetch(url, &state.validators, &access).await?;
     let (moved, new_url) = observe_move(&state.moved, fetched.moved_permanently.as_ref(), Utc::now());
     let status = fetched.status;
     let Some(body) = fetched.body else {
@@ -201,8 +274,8 @@ async fn fetch_and_process(
     let bytes = body.len() as u64;
     let base = fetched.final_url.clone();
     let feed_cfg = feed.clone();
-    let topics = ctx.topics.clone();
-    let limits = ctx.limits;
+    let topics = settings.topics.clone();
+    let limits = settings.limits;
     let site_lines = ctx.site_lines.clone();
     let charset = fetched.content_type.as_deref().and_then(charset_of).map(str::to_string);
     let processed = tokio::task::spawn_blocking(move || {

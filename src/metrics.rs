@@ -1,0 +1,161 @@
+//! Counters the daemon keeps for `GET /metrics`, in Prometheus' text format.
+//!
+//! Only numbers that come from kabar's own work are here (per feed: fetch results,
+//! latency, bytes, articles; per topic: hits); gauges read at scrape time (queue depth,
+//! database size) are passed to [`Metrics::render`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Default, Clone)]
+struct FeedCounters {
+    ok: u64,
+    not_modified: u64,
+    errors: BTreeMap<&'static str, u64>,
+    seconds: f64,
+    bytes: u64,
+    new: u64,
+    updated: u64,
+    duplicates: u64,
+    failures: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    feeds: Mutex<BTreeMap<String, FeedCounters>>,
+    topics: Mutex<BTreeMap<String, u64>>,
+}
+
+/// What one poll did, for the counters.
+#[derive(Debug, Default)]
+pub struct PollFigures<'a> {
+    pub outcome: &'a str,
+    pub error_kind: Option<&'static str>,
+    pub duration: Duration,
+    pub bytes: u64,
+    pub new: u64,
+    pub updated: u64,
+    pub duplicates: u64,
+    pub failures: u32,
+}
+
+/// Values read when the metrics are scraped.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub queue_depth: usize,
+    pub database_bytes: u64,
+    pub polls_in_flight: usize,
+    pub alerts_pending: i64,
+}
+
+impl Metrics {
+    pub fn record_poll(&self, feed: &str, p: &PollFigures) {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        let c = feeds.entry(feed.to_string()).or_default();
+        match p.outcome {
+            "ok" => c.ok += 1,
+            "not_modified" => c.not_modified += 1,
+            _ => *c.errors.entry(p.error_kind.unwrap_or("internal")).or_default() += 1,
+        }
+        c.seconds += p.duration.as_secs_f64();
+        c.bytes += p.bytes;
+        c.new += p.new;
+        c.updated += p.updated;
+        c.duplicates += p.duplicates;
+        c.failures = p.failures;
+    }
+
+    pub fn record_topic_hits(&self, topic: &str, n: u64) {
+        *self.topics.lock().unwrap_or_else(|e| e.into_inner()).entry(topic.to_string()).or_default() += n;
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let topics = self.topics.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut out = String::new();
+        let f = "kabar_fetches_total";
+        let _ = writeln!(out, "# HELP {f} Polls by feed and result.\n# TYPE {f} counter");
+        for (feed, c) in &feeds {
+            let feed = label(feed);
+            let _ = writeln!(out, "{f}{{feed=\"{feed}\",result=\"ok\"}} {}", c.ok);
+            let _ = writeln!(out, "{f}{{feed=\"{feed}\",result=\"not_modified\"}} {}", c.not_modified);
+            for (kind, n) in &c.errors {
+                let _ = writeln!(out, "{f}{{feed=\"{feed}\",result=\"error\",kind=\"{kind}\"}} {n}");
+            }
+        }
+        let metrics: [(&str, &str, &str, fn(&FeedCounters) -> String); 7] = [
+            ("kabar_fetch_seconds_total", "counter", "Time spent polling each feed.", |c| format!("{:.3}", c.seconds)),
+            ("kabar_fetch_bytes_total", "counter", "Body bytes received per feed.", |c| c.bytes.to_string()),
+            ("kabar_articles_new_total", "counter", "New articles per feed.", |c| c.new.to_string()),
+            ("kabar_articles_updated_total", "counter", "Updated articles per feed.", |c| c.updated.to_string()),
+            ("kabar_articles_duplicate_total", "counter", "New articles that copy a stored story.", |c| {
+                c.duplicates.to_string()
+            }),
+            ("kabar_feed_consecutive_failures", "gauge", "Failures in a row per feed.", |c| c.failures.to_string()),
+            ("kabar_fetch_not_modified_ratio", "gauge", "Share of successful polls answered 304.", |c| {
+                let done = c.ok + c.not_modified;
+                format!("{:.3}", if done == 0 { 0.0 } else { c.not_modified as f64 / done as f64 })
+            }),
+        ];
+        for (name, kind, help, value) in metrics {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (feed, c) in &feeds {
+                let _ = writeln!(out, "{name}{{feed=\"{}\"}} {}", label(feed), value(c));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP kabar_topic_hits_total Articles flagged per topic.\n# TYPE kabar_topic_hits_total counter"
+        );
+        for (topic, n) in &topics {
+            let _ = writeln!(out, "kabar_topic_hits_total{{topic=\"{}\"}} {n}", label(topic));
+        }
+        let gauges = [
+            ("kabar_writer_queue_depth", "Writes waiting for the database writer.", gauges.queue_depth as f64),
+            ("kabar_polls_in_flight", "Polls under way.", gauges.polls_in_flight as f64),
+            ("kabar_database_bytes", "Size of the database and its WAL.", gauges.database_bytes as f64),
+            ("kabar_alerts_pending", "Alerts not delivered yet.", gauges.alerts_pending as f64),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        out
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_gauges() {
+        let m = Metrics::default();
+        m.record_poll("a", &PollFigures { outcome: "ok", bytes: 100, new: 3, ..PollFigures::default() });
+        m.record_poll("a", &PollFigures { outcome: "not_modified", ..PollFigures::default() });
+        m.record_poll(
+            "b\"x",
+            &PollFigures { outcome: "error", error_kind: Some("timeout"), failures: 1, ..PollFigures::default() },
+        );
+        m.record_topic_hits("digital", 2);
+        let text = m.render(&Gauges { queue_depth: 1, database_bytes: 4096, ..Gauges::default() });
+        for needle in [
+            "kabar_fetches_total{feed=\"a\",result=\"ok\"} 1",
+            "kabar_fetches_total{feed=\"a\",result=\"not_modified\"} 1",
+            "kabar_fetches_total{feed=\"b\\\"x\",result=\"error\",kind=\"timeout\"} 1",
+            "kabar_fetch_not_modified_ratio{feed=\"a\"} 0.500",
+            "kabar_articles_new_total{feed=\"a\"} 3",
+            "kabar_topic_hits_total{topic=\"digital\"} 2",
+            "kabar_database_bytes 4096",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
+        }
+    }
+}
