@@ -8,15 +8,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config, ConfigError};
 use crate::daemon::Progress;
-use crate::model::{FeedStatus, TopicCount};
 use crate::output::{self, ListFormat, ShowFormat};
 use crate::pipeline::{Polled, Report};
 use crate::query::Query;
+use crate::query::listing;
 use crate::query::search::{SearchParams, search};
 use crate::store::{Reader, Writer};
 use crate::{daemon, query};
@@ -27,6 +27,9 @@ pub struct Cli {
     /// The configuration file (default: $KABAR_CONFIG, ./kabar.toml, /etc/kabar/kabar.toml)
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Log lines as text (default) or JSON, on standard error
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,16 +102,21 @@ enum TopicsAction {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 /// Parses the arguments, runs the command, and turns the result into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The daemon logs what it does; one-shot commands report in their own output,
-    // so their log shows only what went wrong beyond that.
-    init_logging(match cli.command {
-        Command::Run => "info",
-        Command::Fetch { .. } => "error",
-        _ => "warn",
-    });
+    // One-shot commands report in their own output, so their log shows only what went
+    // wrong beyond that; the daemon starts its log once its configuration is read.
+    if !matches!(cli.command, Command::Run) {
+        let level = if matches!(cli.command, Command::Fetch { .. }) { "error" } else { "warn" };
+        init_logging(level, cli.log_format == Some(LogFormat::Json));
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -118,20 +126,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(default: &str) {
+/// Logs to standard error: `KABAR_LOG` (or `RUST_LOG`) chooses the level, else
+/// `default`; JSON lines for log shippers, or text (without timestamps under systemd,
+/// whose journal adds its own).
+fn init_logging(default: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KABAR_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Under systemd the journal adds its own timestamps and shows no colours.
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(!journal && io::stderr().is_terminal())
-        .with_target(false);
-    if journal {
-        builder.without_time().init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else if journal {
+        builder.with_ansi(false).without_time().init();
     } else {
-        builder.init();
+        builder.with_ansi(io::stderr().is_terminal()).init();
     }
 }
 
@@ -154,10 +163,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check => Ok(check(config_path)),
         Command::Run => {
             let config = load_config(config_path)?;
+            let json = cli.log_format.map_or(config.log.json, |f| f == LogFormat::Json);
+            init_logging(config.log.level.as_deref().unwrap_or("info"), json);
             let writer = Writer::open(&config.database, config.dedup.clone())?;
             runtime()?.block_on(async {
-                tokio::spawn(ignore_hangups());
-                daemon::run(config, writer, daemon::shutdown_signal()).await
+                let (reload, reloads) = tokio::sync::mpsc::channel(4);
+                tokio::spawn(daemon::hangups(reload));
+                daemon::run(config, writer, daemon::shutdown_signal(), reloads).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -173,8 +185,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 query,
                 topic,
                 feed,
-                since: since.map(|s| parse_when(&s, now, false)).transpose()?,
-                until: until.map(|s| parse_when(&s, now, true)).transpose()?,
+                since: since.map(|s| listing::parse_when(&s, now, false)).transpose()?,
+                until: until.map(|s| listing::parse_when(&s, now, true)).transpose()?,
                 all,
                 limit,
             };
@@ -193,17 +205,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Feeds { format } => {
             let config = load_config(config_path)?;
             let reader = Reader::open(&config.database)?;
-            let rows = feed_rows(&config, reader.feeds()?);
+            let rows = listing::feeds(&reader, &config)?;
             print(|out| output::feeds(out, &rows, format, output::terminal_width()))
         }
         Command::Topics { action: None, format } => {
             let config = load_config(config_path)?;
             let reader = Reader::open(&config.database)?;
-            let mut rows = topic_rows(&config, reader.topic_counts(Utc::now().timestamp())?);
-            let progress = reader.topic_progress()?;
-            for row in &mut rows {
-                row.reindex = progress.get(&row.name).copied();
-            }
+            let rows = listing::topics(&reader, &config, Utc::now().timestamp())?;
             print(|out| output::topics(out, &rows, format, output::terminal_width()))
         }
         Command::Topics { action: Some(TopicsAction::Test { query, limit, format }), .. } => {
@@ -354,109 +362,9 @@ fn fetch_summary(out: &mut dyn Write, reports: &[Report]) -> io::Result<()> {
     )
 }
 
-/// Listing rows for `kabar feeds`: stored feeds, marked when no longer configured,
-/// plus configured feeds not polled yet.
-fn feed_rows(config: &Config, mut stored: Vec<FeedStatus>) -> Vec<FeedStatus> {
-    for f in &mut stored {
-        f.configured = config.feeds.iter().any(|c| c.name == f.name);
-    }
-    for c in &config.feeds {
-        if !stored.iter().any(|f| f.name == c.name) {
-            stored.push(FeedStatus {
-                name: c.name.clone(),
-                url: c.url.to_string(),
-                title: None,
-                status: None,
-                http_status: None,
-                last_fetch: None,
-                last_success: None,
-                next_due: None,
-                failures: 0,
-                last_error_kind: None,
-                last_error: None,
-                warning: None,
-                articles: 0,
-                configured: true,
-            });
-        }
-    }
-    stored.sort_by(|a, b| a.name.cmp(&b.name));
-    stored
-}
-
-fn topic_rows(config: &Config, mut counted: Vec<TopicCount>) -> Vec<TopicCount> {
-    for t in &mut counted {
-        t.configured = config.topics.iter().any(|c| c.name == t.name);
-    }
-    for c in &config.topics {
-        if !counted.iter().any(|t| t.name == c.name) {
-            counted.push(TopicCount {
-                name: c.name.clone(),
-                last_24h: 0,
-                last_7d: 0,
-                all: 0,
-                configured: true,
-                reindex: None,
-            });
-        }
-    }
-    counted.sort_by(|a, b| a.name.cmp(&b.name));
-    counted
-}
-
 /// A query error with the query and a caret under the column.
 fn query_error(q: &str, e: &query::QueryError) -> anyhow::Error {
     let line: String = q.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
     let caret = " ".repeat(e.column.saturating_sub(1));
     anyhow::anyhow!("invalid query: {e}\n  {}\n  {caret}^", output::terminal_safe(&line))
-}
-
-/// `--since`/`--until`: a date, an RFC 3339 time, or an age before now. A date given
-/// to `--until` means the end of that day.
-pub fn parse_when(s: &str, now: DateTime<Utc>, end_of_day: bool) -> anyhow::Result<i64> {
-    let s = s.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let day = if end_of_day { d.succ_opt().unwrap_or(d) } else { d };
-        return Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp());
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp());
-    }
-    if let Ok(age) = humantime::parse_duration(s) {
-        let age = chrono::Duration::from_std(age).context("that age is too long")?;
-        return Ok((now - age).timestamp());
-    }
-    bail!("{s:?} is not a date (2025-01-26), an RFC 3339 time, or an age (7d, 12h)")
-}
-
-/// Until reload exists, SIGHUP must not kill the daemon (its default action).
-async fn ignore_hangups() {
-    use tokio::signal::unix::{SignalKind, signal};
-    if let Ok(mut hup) = signal(SignalKind::hangup()) {
-        while hup.recv().await.is_some() {
-            tracing::warn!(
-                "SIGHUP received: reloading is not supported yet; restart kabar to apply a new configuration"
-            );
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn when_takes_dates_times_and_ages() {
-        let now = DateTime::parse_from_rfc3339("2025-01-26T12:00:00Z").unwrap().to_utc();
-        let day = parse_when("2025-01-20", now, false).unwrap();
-        assert_eq!(day, DateTime::parse_from_rfc3339("2025-01-20T00:00:00Z").unwrap().timestamp());
-        assert_eq!(parse_when("2025-01-20", now, true).unwrap(), day + 86_400);
-        assert_eq!(parse_when("7d", now, false).unwrap(), now.timestamp() - 7 * 86_400);
-        assert_eq!(parse_when("12h", now, false).unwrap(), now.timestamp() - 12 * 3600);
-        assert_eq!(
-            parse_when("2025-01-26T10:00:00+07:00", now, false).unwrap(),
-            DateTime::parse_from_rfc3339("2025-01-26T03:00:00Z").unwrap().timestamp()
-        );
-        assert!(parse_when("last tuesday", now, false).is_err());
-    }
 }

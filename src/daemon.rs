@@ -3,18 +3,28 @@
 //! The loop sleeps until the earliest due feed, starts every feed that is due (the
 //! fetcher's global and per-host limits decide how many run at once), and takes the
 //! reports as polls finish; each report carries the feed's next due time, so a slow
-//! or failing feed never delays another. Shutdown is an argument: the loop stops when
-//! the future completes, lets polls in flight finish for a moment, then stops them
-//! (a stopped poll stored nothing, so it is simply polled again after a restart).
+//! or failing feed never delays another. Beside it run the services: topic
+//! re-evaluation, alert delivery and the HTTP API.
+//!
+//! Shutdown is an argument: the loop stops when the future completes, lets polls in
+//! flight finish for a moment, then stops them (a stopped poll stored nothing, so it is
+//! simply polled again after a restart). Reload requests arrive on a channel (SIGHUP):
+//! the configuration is read and validated again; an invalid one is logged and the old
+//! one stays. The loop tells systemd READY, RELOADING, STOPPING and a STATUS line, and
+//! feeds the watchdog only while the database writer still answers.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use tokio::task::{Id, JoinSet};
+use sd_notify::NotifyState;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{AbortHandle, Id, JoinSet};
 
 use crate::config::{Config, FeedConfig};
 use crate::model::{ErrorKind, FeedError, FeedState, PollOutcome, PollRecord, Reindex};
@@ -120,22 +130,60 @@ struct Slot {
     feed: FeedConfig,
     state: FeedState,
     due: DateTime<Utc>,
-    running: bool,
+    /// The poll under way, if any.
+    running: Option<AbortHandle>,
 }
 
-/// Runs the scheduler until `shutdown` completes.
-pub async fn run(config: Config, writer: Writer, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// What the daemon's services share: the current configuration, the poll context, and
+/// a few live figures for STATUS, `/healthz` and `/metrics`.
+pub struct Runtime {
+    config: RwLock<Arc<Config>>,
+    pub ctx: Arc<Context>,
+    /// The database in use (a reload cannot move it).
+    pub database: PathBuf,
+    pub in_flight: AtomicUsize,
+    pub started: Instant,
+}
+
+impl Runtime {
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Runs the daemon until `shutdown` completes; each message on `reloads` re-reads the
+/// configuration file.
+pub async fn run(
+    config: Config,
+    writer: Writer,
+    shutdown: impl Future<Output = ()>,
+    mut reloads: mpsc::Receiver<()>,
+) -> anyhow::Result<()> {
+    let listener = match config.http.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} ([http] listen)"))?,
+        ),
+        None => None,
+    };
     let Prepared { ctx, feeds, reindex } = prepare(&config, writer).await?;
-    // Re-evaluate new and changed topics over the archive, beside the polls.
-    let reindexing = (!reindex.is_empty()).then(|| {
-        let (ctx, database, topics) = (ctx.clone(), config.database.clone(), config.topics.clone());
-        tokio::spawn(async move {
-            let result = crate::reindex::run(&ctx.writer, &database, &topics, reindex, |_, _| {}).await;
-            if let Err(e) = result {
-                tracing::error!(error = %format!("{e:#}"), "re-evaluating topics failed; it resumes at the next start");
-            }
-        })
+    let runtime = Arc::new(Runtime {
+        database: config.database.clone(),
+        config: RwLock::new(Arc::new(config)),
+        ctx: ctx.clone(),
+        in_flight: AtomicUsize::new(0),
+        started: Instant::now(),
     });
+    let (stop, stopped) = watch::channel(false);
+    let mut services: JoinSet<()> = JoinSet::new();
+    let mut reindexing = start_reindex(&runtime, reindex);
+    services.spawn(crate::alerts::run(ctx.clone(), runtime.database.clone(), stopped.clone()));
+    if let Some(listener) = listener {
+        tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
+        services.spawn(crate::api::serve(listener, runtime.clone(), stopped.clone()));
+    }
+
     let now = Utc::now();
     let mut rng = fastrand::Rng::new();
     let mut slots: Vec<Slot> = feeds
@@ -144,68 +192,226 @@ pub async fn run(config: Config, writer: Writer, shutdown: impl Future<Output = 
             due: schedule::at_startup(&feed.schedule, state.next_attempt_at, now, &mut rng),
             feed,
             state,
-            running: false,
+            running: None,
         })
         .collect();
-    tracing::info!(feeds = slots.len(), topics = config.topics.len(), database = %config.database.display(),
+    let config = runtime.config();
+    tracing::info!(feeds = slots.len(), topics = config.topics.len(), database = %runtime.database.display(),
         "kabar is running");
+    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&slots, &runtime))]);
+
+    let watchdog = sd_notify::watchdog_enabled();
+    let mut tick = tokio::time::interval(watchdog.map_or(Duration::from_secs(30), |w| w / 2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut tasks: JoinSet<Report> = JoinSet::new();
-    let mut running: HashMap<Id, usize> = HashMap::new();
+    let mut running: HashMap<Id, String> = HashMap::new();
     tokio::pin!(shutdown);
     loop {
-        let next_due = slots.iter().filter(|s| !s.running).map(|s| s.due).min();
+        let next_due = slots.iter().filter(|s| s.running.is_none()).map(|s| s.due).min();
         let wait = next_due
             .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             _ = &mut shutdown => break,
+            Some(()) = reloads.recv() => {
+                let mut states = vec![NotifyState::Reloading];
+                states.extend(NotifyState::monotonic_usec_now().ok());
+                notify(&states);
+                let outcome = reload(&runtime, &mut slots, &mut running).await;
+                let line = match outcome {
+                    Ok(pending) => {
+                        if !pending.is_empty() {
+                            if let Some(old) = reindexing.take() {
+                                old.abort();
+                            }
+                            reindexing = start_reindex(&runtime, pending);
+                        }
+                        status_line(&slots, &runtime)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "reload failed; still running on the previous configuration");
+                        format!("reload failed, running on the previous configuration: {e:#}")
+                    }
+                };
+                notify(&[NotifyState::Ready, NotifyState::Status(&line)]);
+            }
+            _ = tick.tick() => {
+                // Feed the watchdog only while the writer still answers in time.
+                let answered = tokio::time::timeout(watchdog.map_or(Duration::from_secs(10), |w| w / 2), ctx.writer.ping()).await;
+                match answered {
+                    Ok(Ok(())) => notify(&[NotifyState::Watchdog, NotifyState::Status(&status_line(&slots, &runtime))]),
+                    _ => tracing::error!("the database writer did not answer; not feeding the watchdog"),
+                }
+            }
             _ = tokio::time::sleep(wait) => {
                 let now = Utc::now();
-                for (i, slot) in slots.iter_mut().enumerate() {
-                    if slot.running || slot.due > now {
-                        continue;
-                    }
-                    slot.running = true;
-                    let (ctx, feed, state) = (ctx.clone(), slot.feed.clone(), slot.state.clone());
-                    let handle = tasks.spawn(async move { pipeline::poll(&ctx, &feed, &state).await });
-                    running.insert(handle.id(), i);
+                for slot in slots.iter_mut().filter(|s| s.running.is_none() && s.due <= now) {
+                    let (ctx, feed, state, rt) = (ctx.clone(), slot.feed.clone(), slot.state.clone(), runtime.clone());
+                    rt.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let handle = tasks.spawn(async move {
+                        let report = pipeline::poll(&ctx, &feed, &state).await;
+                        rt.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        report
+                    });
+                    running.insert(handle.id(), slot.feed.name.clone());
+                    slot.running = Some(handle);
                 }
             }
             Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => match done {
                 Ok((id, report)) => {
-                    if let Some(i) = running.remove(&id) {
-                        let slot = &mut slots[i];
+                    let name = running.remove(&id);
+                    // A feed removed by a reload while polling has no slot any more.
+                    if let Some(slot) = name.and_then(|n| slots.iter_mut().find(|s| s.feed.name == n)) {
                         slot.due = report.state.next_attempt_at.unwrap_or_else(Utc::now);
                         slot.state = report.state;
-                        slot.running = false;
+                        slot.running = None;
                     }
                 }
                 Err(e) => {
+                    let name = running.remove(&e.id());
+                    if e.is_cancelled() {
+                        continue;
+                    }
+                    runtime.in_flight.fetch_sub(1, Ordering::Relaxed);
                     // The poll itself panicked (processing panics are caught inside).
-                    if let Some(i) = running.remove(&e.id()) {
-                        let slot = &mut slots[i];
-                        slot.running = false;
+                    if let Some(slot) = name.and_then(|n| slots.iter_mut().find(|s| s.feed.name == n)) {
+                        slot.running = None;
                         record_crash(&ctx, slot, &e).await;
                     }
                 }
             },
         }
     }
+    notify(&[NotifyState::Stopping]);
     tracing::info!(in_flight = tasks.len(), "shutting down");
+    let _ = stop.send(true);
     if let Some(handle) = reindexing {
         // A batch is one transaction: stopping between or inside batches loses nothing.
         handle.abort();
         let _ = handle.await;
     }
-    let drained = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
-    if drained.is_err() {
-        tracing::info!(stopped = tasks.len(), "stopping polls still in flight");
-        tasks.abort_all();
+    let drained = tokio::time::timeout(DRAIN, async {
         while tasks.join_next().await.is_some() {}
+        while services.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::info!(stopped = tasks.len() + services.len(), "stopping work still under way");
+        tasks.abort_all();
+        services.abort_all();
+        while tasks.join_next().await.is_some() {}
+        while services.join_next().await.is_some() {}
     }
+    drop(runtime);
     finish(ctx).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Re-evaluates `pending` topics over the archive in the background.
+fn start_reindex(runtime: &Arc<Runtime>, pending: Vec<(String, Reindex)>) -> Option<tokio::task::JoinHandle<()>> {
+    if pending.is_empty() {
+        return None;
+    }
+    let runtime = runtime.clone();
+    Some(tokio::spawn(async move {
+        let topics = runtime.config().topics.clone();
+        let result = crate::reindex::run(&runtime.ctx.writer, &runtime.database, &topics, pending, |_, _| {}).await;
+        if let Err(e) = result {
+            tracing::error!(error = %format!("{e:#}"), "re-evaluating topics failed; it resumes at the next start");
+        }
+    }))
+}
+
+/// Reads the configuration again and applies it: feeds added start, removed feeds
+/// stop (their articles stay), changed schedules take effect, feed state (backoff,
+/// validators) is kept, and new or changed topics are returned for re-evaluation.
+async fn reload(
+    runtime: &Runtime,
+    slots: &mut Vec<Slot>,
+    running: &mut HashMap<Id, String>,
+) -> anyhow::Result<Vec<(String, Reindex)>> {
+    let old = runtime.config();
+    let new = crate::config::load(&old.path)?;
+    if new.database != old.database {
+        tracing::warn!("storage.database changed; restart kabar to use the new database");
+    }
+    if new.http != old.http {
+        tracing::warn!("[http] changed; restart kabar to apply it");
+    }
+    let settings = Settings::new(&new).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let writer = &runtime.ctx.writer;
+    let names = new.feeds.iter().map(|f| (f.name.clone(), f.url.to_string())).collect();
+    let states = writer.sync_feeds(names).await.context("cannot record the configured feeds")?;
+    let topics = new.topics.iter().map(|t| (t.name.clone(), t.query.source().to_string())).collect();
+    let pending = writer.sync_topics(topics).await.context("cannot record the configured topics")?;
+    runtime.ctx.replace_settings(settings);
+
+    let now = Utc::now();
+    let mut rng = fastrand::Rng::new();
+    let (mut added, mut removed, mut changed) = (0, 0, 0);
+    slots.retain(|s| {
+        let keep = new.feeds.iter().any(|f| f.name == s.feed.name);
+        if !keep {
+            removed += 1;
+            // A removed feed is not fetched again, not even by a poll under way.
+            if let Some(handle) = &s.running {
+                handle.abort();
+                running.remove(&handle.id());
+                runtime.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        keep
+    });
+    for (feed, state) in new.feeds.iter().cloned().zip(states) {
+        match slots.iter_mut().find(|s| s.feed.name == feed.name) {
+            Some(slot) => {
+                let schedule_changed = slot.feed.schedule.to_string() != feed.schedule.to_string();
+                if schedule_changed || slot.feed.url != feed.url {
+                    changed += 1;
+                }
+                if schedule_changed && slot.state.failures == 0 {
+                    slot.due = slot.due.min(feed.schedule.next_after(now));
+                }
+                if slot.feed.url != feed.url {
+                    slot.state = state;
+                    slot.due = now;
+                }
+                slot.feed = feed;
+            }
+            None => {
+                added += 1;
+                slots.push(Slot {
+                    due: schedule::at_startup(&feed.schedule, state.next_attempt_at, now, &mut rng),
+                    feed,
+                    state,
+                    running: None,
+                });
+            }
+        }
+    }
+    tracing::info!(added, removed, changed, topics_to_reevaluate = pending.len(), "configuration reloaded");
+    *runtime.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+    Ok(pending)
+}
+
+/// One line for systemd's STATUS.
+fn status_line(slots: &[Slot], runtime: &Runtime) -> String {
+    let failing = slots.iter().filter(|s| s.state.failures > 0).count();
+    let next = slots.iter().filter(|s| s.running.is_none()).map(|s| s.due).min();
+    let next = next.map_or("-".to_string(), |d| format!("{}s", (d - Utc::now()).num_seconds().max(0)));
+    format!(
+        "{} feeds, {failing} failing, {} polling, next poll in {next}",
+        slots.len(),
+        runtime.in_flight.load(Ordering::Relaxed)
+    )
+}
+
+/// Tells systemd (when it is listening) how the daemon is doing.
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!(error = %e, "cannot notify systemd");
+    }
 }
 
 /// Records a poll that panicked as that feed's `internal` error and backs it off.
@@ -256,5 +462,23 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+    }
+}
+
+/// Turns each SIGHUP into a reload request.
+pub async fn hangups(reload: mpsc::Sender<()>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; reloading is off");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: reloading the configuration");
+        if reload.send(()).await.is_err() {
+            return;
+        }
     }
 }

@@ -21,6 +21,8 @@
 //! * `daemon`: the scheduler loop; shutdown is an argument.
 //! * `reindex`: re-evaluates new and changed topics over the stored archive.
 //! * `metrics`: counters for `/metrics`.
+//! * `alerts`: delivers new stories of topics with `notify` from the outbox.
+//! * `api`: the HTTP API, topic Atom feeds, `/metrics`, `/healthz`.
 //! * `cli` and `output`: the command line and its table/json/ndjson/csv printing.
 
 pub mod config;
@@ -35,6 +37,9 @@ pub mod store;
 
 pub mod daemon;
 pub mod metrics;
+
+pub mod alerts;
+pub mod api;
 pub mod reindex;
 
 pub mod cli;

@@ -22,6 +22,9 @@ struct FeedCounters {
     failures: u32,
 }
 
+/// A per-feed metric: name, type, help, and how to read it off a feed's counters.
+type Family = (&'static str, &'static str, &'static str, fn(&FeedCounters) -> String);
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     feeds: Mutex<BTreeMap<String, FeedCounters>>,
@@ -86,7 +89,7 @@ impl Metrics {
                 let _ = writeln!(out, "{f}{{feed=\"{feed}\",result=\"error\",kind=\"{kind}\"}} {n}");
             }
         }
-        let metrics: [(&str, &str, &str, fn(&FeedCounters) -> String); 7] = [
+        let metrics: [Family; 7] = [
             ("kabar_fetch_seconds_total", "counter", "Time spent polling each feed.", |c| format!("{:.3}", c.seconds)),
             ("kabar_fetch_bytes_total", "counter", "Body bytes received per feed.", |c| c.bytes.to_string()),
             ("kabar_articles_new_total", "counter", "New articles per feed.", |c| c.new.to_string()),

@@ -204,8 +204,9 @@ pub struct PollRecord {
     /// Consecutive failures after this poll (0 after a success).
     pub failures: u32,
     pub next_attempt_at: DateTime<Utc>,
-    /// Topics that deliver alerts: a story they flag for the first time is queued.
-    pub alert_topics: std::sync::Arc<Vec<String>>,
+    /// (topic, channel) for every alert channel: a story a topic flags for the first
+    /// time is queued once per channel.
+    pub alert_topics: std::sync::Arc<Vec<(String, String)>>,
 }
 
 #[derive(Debug)]
@@ -331,6 +332,16 @@ impl Reindex {
     pub fn percent(&self) -> i64 {
         if self.upto <= 0 { 100 } else { (self.done * 100 / self.upto).clamp(0, 100) }
     }
+}
+
+/// An alert waiting for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueAlert {
+    pub id: i64,
+    pub topic: String,
+    pub channel: String,
+    pub article_id: i64,
+    pub attempts: u32,
 }
 
 /// Unix seconds as RFC 3339 (UTC).

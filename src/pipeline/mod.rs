@@ -53,8 +53,10 @@ pub struct Context {
 pub struct Settings {
     pub fetcher: Fetcher,
     pub topics: Arc<classify::Topics>,
-    /// Topics that deliver alerts: their new stories go into the outbox.
-    pub alert_topics: Arc<Vec<String>>,
+    /// (topic, channel) of every alert channel: new stories go into the outbox.
+    pub alert_topics: Arc<Vec<(String, String)>>,
+    /// Where each topic's alerts go.
+    pub notify: Arc<std::collections::HashMap<String, crate::config::Notify>>,
     pub schedule: ScheduleSettings,
     pub limits: parse::Limits,
 }
@@ -65,8 +67,18 @@ impl Settings {
             fetcher: Fetcher::new(&config.fetch)?,
             topics: Arc::new(classify::Topics::new(&config.topics)),
             alert_topics: Arc::new(
-                config.topics.iter().filter(|t| t.notify.is_some()).map(|t| t.name.clone()).collect(),
+                config
+                    .topics
+                    .iter()
+                    .filter_map(|t| Some((t, t.notify.as_ref()?)))
+                    .flat_map(|(t, n)| {
+                        let webhook = n.webhook.as_ref().map(|_| (t.name.clone(), "webhook".to_string()));
+                        let command = n.command.as_ref().map(|_| (t.name.clone(), "command".to_string()));
+                        webhook.into_iter().chain(command)
+                    })
+                    .collect(),
             ),
+            notify: Arc::new(config.topics.iter().filter_map(|t| Some((t.name.clone(), t.notify.clone()?))).collect()),
             schedule: config.schedule.clone(),
             limits: parse::Limits { max_entries: config.fetch.max_entries, max_body: config.fetch.max_body },
         })

@@ -18,6 +18,7 @@
 
 mod forms;
 mod lexer;
+pub mod listing;
 mod matcher;
 mod parser;
 pub mod search;

@@ -155,6 +155,28 @@ pub(super) fn replace_topic_matches(
     Ok(())
 }
 
+pub(super) fn alert_attempt(
+    conn: &mut Connection,
+    id: i64,
+    error: Option<&str>,
+    next_attempt_at: i64,
+) -> Result<(), StoreError> {
+    let now = Utc::now().timestamp();
+    let tx = immediate(conn)?;
+    match error {
+        None => tx.execute(
+            "UPDATE alerts SET attempts = attempts + 1, delivered_at = ?2, last_error = NULL WHERE id = ?1",
+            params![id, now],
+        )?,
+        Some(e) => tx.execute(
+            "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+            params![id, e, next_attempt_at],
+        )?,
+    };
+    tx.commit()?;
+    Ok(())
+}
+
 /// The parts of a poll record every outcome stores.
 struct Head {
     feed_id: i64,
@@ -208,6 +230,7 @@ fn record_poll_tx(
         http_status: rec.http_status,
         next_attempt_at: rec.next_attempt_at.timestamp(),
     };
+    let alert_topics = rec.alert_topics.clone();
     let (status, error) = match rec.outcome {
         PollOutcome::Failed(e) => {
             tx.execute(
@@ -254,7 +277,7 @@ fn record_poll_tx(
             )?;
             bytes = Some(n);
             tx.execute("UPDATE feeds SET last_warning = ?2 WHERE id = ?1", params![head.feed_id, warning])?;
-            summary = ingest_articles(&tx, recent, learned, head.feed_id, articles, now)?;
+            summary = ingest_articles(&tx, recent, learned, &alert_topics, head.feed_id, articles, now)?;
             summary.truncated = truncated;
             ("ok", None)
         }
@@ -334,6 +357,7 @@ fn ingest_articles(
     tx: &Transaction,
     recent: &mut Index,
     learned: &mut Vec<(String, u64)>,
+    alert_topics: &[(String, String)],
     feed_id: i64,
     articles: Vec<Article>,
     now: i64,
@@ -385,6 +409,11 @@ fn ingest_articles(
                     };
                     recent.insert(id, story, now, article.language.clone(), sketch.clone());
                 }
+                let story = match verdict {
+                    Verdict::Duplicate { of, .. } => of,
+                    Verdict::Original => id,
+                };
+                queue_alerts(tx, alert_topics, &article, id, story, now)?;
                 let threshold = recent.params().learn_boilerplate;
                 if threshold > 0
                     && let Some(site) = clean::site_of(article.entry.link.as_deref())
@@ -519,6 +548,28 @@ fn u32_bytes(values: &[u32]) -> Vec<u8> {
 
 fn u32s(bytes: &[u8]) -> Vec<u32> {
     bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Queues an alert per channel for each topic with alerts that flags this new article,
+/// unless the story was already queued for that topic.
+fn queue_alerts(
+    tx: &Transaction,
+    alert_topics: &[(String, String)],
+    article: &Article,
+    id: i64,
+    story: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    for m in &article.topics {
+        for (topic, channel) in alert_topics.iter().filter(|(t, _)| *t == m.topic) {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO alerts (topic, channel, story_id, article_id, created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            )?
+            .execute(params![topic, channel, story, id, now])?;
+        }
+    }
+    Ok(())
 }
 
 /// Counts each short line of a new article for its site; a line reaching `threshold`

@@ -15,7 +15,7 @@ mod writer;
 
 use std::path::PathBuf;
 
-pub use reader::{Reader, ScanFilter, ScanRow};
+pub use reader::{ArticleHtml, Reader, ScanFilter, ScanRow};
 pub use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]

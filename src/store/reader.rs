@@ -9,10 +9,19 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use super::{StoreError, schema};
 use std::collections::HashMap;
 
-use crate::model::{ArticleDetail, ArticleRow, FeedStatus, Reindex, StoryCopy, TopicCount, TopicMatch, rfc3339};
+use crate::model::{
+    ArticleDetail, ArticleRow, DueAlert, FeedStatus, Reindex, StoryCopy, TopicCount, TopicMatch, rfc3339,
+};
 
 pub struct Reader {
     conn: Connection,
+}
+
+/// An article's HTML as published, and its link (the base for relative links).
+#[derive(Debug, Clone)]
+pub struct ArticleHtml {
+    pub url: Option<String>,
+    pub html: Option<String>,
 }
 
 /// What a scan is restricted to. Times are Unix seconds against `sort_time`
@@ -97,6 +106,40 @@ impl Reader {
         )?;
         let rows = stmt.query_map(params![after, upto, limit as i64], scan_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The HTML an article came with (content, else summary) and its link, for serving
+    /// after sanitising.
+    pub fn article_html(&self, id: i64) -> Result<Option<ArticleHtml>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT url, coalesce(content_html, summary_html) FROM articles WHERE id = ?1", [id], |r| {
+                Ok(ArticleHtml { url: r.get(0)?, html: r.get(1)? })
+            })
+            .optional()?)
+    }
+
+    /// Alerts due for delivery at `now`, oldest first.
+    pub fn due_alerts(&self, now: i64, limit: usize) -> Result<Vec<DueAlert>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, topic, channel, article_id, attempts FROM alerts
+             WHERE delivered_at IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit as i64], |r| {
+            Ok(DueAlert {
+                id: r.get(0)?,
+                topic: r.get(1)?,
+                channel: r.get(2)?,
+                article_id: r.get(3)?,
+                attempts: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Alerts not delivered yet.
+    pub fn pending_alerts(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("SELECT count(*) FROM alerts WHERE delivered_at IS NULL", [], |r| r.get(0))?)
     }
 
     /// Topics being re-evaluated over the archive, with their progress.

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_dedup.sql"),
     include_str!("../../migrations/0003_topics.sql"),
+    include_str!("../../migrations/0004_alerts.sql"),
 ];
 
 /// How long a connection waits for a lock before reporting "busy".

@@ -130,6 +130,23 @@ impl Writer {
             .await
     }
 
+    /// Records one delivery attempt of an alert: delivered, or failed with `error` and
+    /// tried again at `next_attempt_at`.
+    pub async fn alert_attempt(&self, id: i64, error: Option<String>, next_attempt_at: i64) -> Result<(), StoreError> {
+        self.call(move |state| ingest::alert_attempt(&mut state.conn, id, error.as_deref(), next_attempt_at)).await
+    }
+
+    /// Answers once the writer has done everything queued before: the watchdog asks
+    /// this, so a stuck writer stops the pings.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.call(|_| Ok(())).await
+    }
+
+    /// Jobs waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.jobs.as_ref().map_or(0, |j| j.max_capacity() - j.capacity())
+    }
+
     /// Records one poll: the feed's new state, the fetch, and its articles, in one
     /// transaction.
     pub async fn record_poll(&self, record: PollRecord) -> Result<IngestSummary, StoreError> {

@@ -1,0 +1,169 @@
+//! Delivering alerts: each new story a topic with `notify` flags is queued in the
+//! `alerts` table (by the writer, in the poll's transaction) once per channel, and
+//! delivered from here — POSTed as JSON to the webhook, or given as JSON on standard
+//! input to the command. A failed delivery is retried with exponential backoff (1 s,
+//! 2 s, 4 s … up to an hour); an alert is marked delivered only after the receiver
+//! accepted it, so a crash or a stop during delivery loses nothing (the receiver may
+//! then see an alert twice, never zero times).
+//!
+//! Besides `pipeline::fetch`, this is the only code that makes outbound connections;
+//! its destinations come from the configuration, not from feeds.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+
+use crate::config::Notify;
+use crate::model::{ArticleRow, DueAlert, TopicMatch};
+use crate::pipeline::Context;
+use crate::store::Reader;
+
+/// How often the outbox is looked at.
+const POLL: Duration = Duration::from_secs(1);
+/// Deliveries per round.
+const BATCH: usize = 20;
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_BACKOFF_SECS: i64 = 3600;
+
+/// What a receiver gets: the topic, the article (as `kabar search --format json`
+/// prints it) and why it matched.
+#[derive(Debug, Serialize)]
+pub struct Payload<'a> {
+    pub topic: &'a str,
+    pub article: &'a ArticleRow,
+    pub evidence: Vec<crate::model::Evidence>,
+}
+
+/// An alert due, with its article and the topic's evidence (`None` when the article
+/// is gone).
+type Due = (DueAlert, Option<(ArticleRow, Option<TopicMatch>)>);
+
+/// Delivers due alerts until `stop` turns true.
+pub async fn run(ctx: Arc<Context>, database: PathBuf, mut stop: watch::Receiver<bool>) {
+    let client =
+        match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).user_agent(crate::config::DEFAULT_USER_AGENT).build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the webhook client; alerts stay queued");
+                return;
+            }
+        };
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(e) = deliver_due(&ctx, &database, &client, &mut stop).await {
+            tracing::warn!(error = %format!("{e:#}"), "alert delivery round failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+async fn deliver_due(
+    ctx: &Context,
+    database: &std::path::Path,
+    client: &reqwest::Client,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let db = database.to_path_buf();
+    let now = Utc::now().timestamp();
+    let due = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Due>> {
+        if !db.exists() {
+            return Ok(Vec::new());
+        }
+        let reader = Reader::open(&db)?;
+        let mut out = Vec::new();
+        for alert in reader.due_alerts(now, BATCH)? {
+            let row = reader.rows(&[alert.article_id], true)?.pop();
+            let evidence = reader
+                .detail(alert.article_id)?
+                .and_then(|d| d.topic_matches.into_iter().find(|m| m.topic == alert.topic));
+            out.push((alert, row.map(|r| (r, evidence))));
+        }
+        Ok(out)
+    })
+    .await??;
+    let notify = ctx.settings().notify.clone();
+    for (alert, found) in due {
+        if *stop.borrow() {
+            break;
+        }
+        let result = match (&found, notify.get(&alert.topic)) {
+            (None, _) => Err("the article is gone".to_string()),
+            (_, None) => Err("the topic no longer has notify".to_string()),
+            (Some((row, evidence)), Some(n)) => {
+                let payload = Payload {
+                    topic: &alert.topic,
+                    article: row,
+                    evidence: evidence.as_ref().map(|m| m.evidence.clone()).unwrap_or_default(),
+                };
+                let body = serde_json::to_vec(&payload)?;
+                deliver(client, n, &alert.channel, body).await
+            }
+        };
+        let error = result.err();
+        let backoff = 1i64 << alert.attempts.min(12);
+        let next = Utc::now().timestamp() + backoff.min(MAX_BACKOFF_SECS);
+        match &error {
+            None => {
+                tracing::info!(topic = %alert.topic, channel = %alert.channel, article = alert.article_id, "alert delivered")
+            }
+            Some(e) => tracing::warn!(topic = %alert.topic, channel = %alert.channel, error = %e,
+                attempts = alert.attempts + 1, "alert delivery failed; retrying later"),
+        }
+        ctx.writer.alert_attempt(alert.id, error, next).await?;
+    }
+    Ok(())
+}
+
+async fn deliver(client: &reqwest::Client, notify: &Notify, channel: &str, body: Vec<u8>) -> Result<(), String> {
+    match channel {
+        "webhook" => {
+            let url = notify.webhook.clone().ok_or("the topic has no webhook now")?;
+            let response = client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("webhook: {e}"))?;
+            if response.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("webhook answered HTTP {}", response.status()))
+            }
+        }
+        "command" => {
+            let argv = notify.command.clone().ok_or("the topic has no command now")?;
+            let mut child = tokio::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("cannot run {}: {e}", argv[0]))?;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(&body).await.map_err(|e| format!("{}: {e}", argv[0]))?;
+            }
+            match tokio::time::timeout(COMMAND_TIMEOUT, child.wait()).await {
+                Ok(Ok(status)) if status.success() => Ok(()),
+                Ok(Ok(status)) => Err(format!("{} exited with {status}", argv[0])),
+                Ok(Err(e)) => Err(format!("{}: {e}", argv[0])),
+                Err(_) => Err(format!("{} did not finish within {}s", argv[0], COMMAND_TIMEOUT.as_secs())),
+            }
+        }
+        other => Err(format!("unknown channel {other}")),
+    }
+}
