@@ -19,7 +19,7 @@ use crate::query::Query;
 use crate::query::listing;
 use crate::query::search::{SearchParams, search};
 use crate::store::{Reader, Writer};
-use crate::{daemon, query};
+use crate::{daemon, opml, query};
 
 #[derive(Debug, Parser)]
 #[command(name = "kabar", version, about = "Monitor news feeds: store, deduplicate, flag topics, search")]
@@ -80,6 +80,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// Print [[feeds]] entries for the subscriptions of an OPML file
+    ImportOpml {
+        file: PathBuf,
+        /// Append them to the configuration file instead (after checking the result)
+        #[arg(long)]
+        append: bool,
+    },
+    /// Write the configured feeds as OPML to standard output
+    ExportOpml,
     /// Per topic: stories flagged in the last 24 hours, 7 days, and ever
     Topics {
         #[command(subcommand)]
@@ -174,6 +183,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fetch { feeds } => fetch(&load_config(config_path)?, &feeds),
+        Command::ImportOpml { file, append } => import_opml(config_path, &file, append),
+        Command::ExportOpml => {
+            let config = load_config(config_path)?;
+            print(|out| out.write_all(opml::write(&config.feeds).as_bytes()))
+        }
         Command::Search { query, topic, feed, since, until, all, limit, format } => {
             let config = load_config(config_path)?;
             let now = Utc::now();
@@ -273,6 +287,41 @@ fn check(path: Option<&std::path::Path>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn import_opml(
+    config_path: Option<&std::path::Path>,
+    file: &std::path::Path,
+    append: bool,
+) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let subs = opml::read(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let config = if append { Some(load_config(config_path)?) } else { load_config(config_path).ok() };
+    let configured = config.as_ref().map(|c| c.feeds.clone()).unwrap_or_default();
+    let (entries, skipped) = opml::to_toml(&subs, &configured);
+    let added = subs.len() - skipped;
+    if !append {
+        print(|out| out.write_all(entries.as_bytes()))?;
+        eprintln!("{added} feeds ({skipped} already configured)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = config.expect("loaded above");
+    let current =
+        std::fs::read_to_string(&config.path).with_context(|| format!("cannot read {}", config.path.display()))?;
+    let combined = format!(
+        "{}
+# Imported from {}
+{entries}",
+        current.trim_end(),
+        file.display()
+    );
+    // Write only what validates, and atomically: the old file stays until the new one is whole.
+    config::parse(&combined, &config.path).map_err(|e| anyhow::anyhow!("the result would not be valid:\n{e}"))?;
+    let tmp = config.path.with_extension("toml.tmp");
+    std::fs::write(&tmp, combined).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &config.path).with_context(|| format!("cannot replace {}", config.path.display()))?;
+    eprintln!("{}: {added} feeds added ({skipped} already configured)", config.path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn fetch(config: &Config, only: &[String]) -> anyhow::Result<ExitCode> {

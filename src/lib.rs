@@ -23,7 +23,8 @@
 //! * `metrics`: counters for `/metrics`.
 //! * `alerts`: delivers new stories of topics with `notify` from the outbox.
 //! * `api`: the HTTP API, topic Atom feeds, `/metrics`, `/healthz`.
-//! * `cli` and `output`: the command line and its table/json/ndjson/csv printing.
+//! * `cli` and `output`: the command line and its table/json/ndjson/csv printing;
+//!   `opml`: subscription lists in and out.
 
 pub mod config;
 pub mod model;
@@ -43,6 +44,7 @@ pub mod api;
 pub mod reindex;
 
 pub mod cli;
+pub mod opml;
 pub mod output;
 
 /// The message of a caught panic.

@@ -10,6 +10,7 @@
 //! * `dedup`: precision and recall of duplicate pairs on the labelled set.
 //! * `fetch`: failure classes, each stored on its own feed.
 //! * `security`: the network policy, TLS, encodings, terminal safety.
+//! * `service`: the HTTP API, Atom topic feeds, reload, alerts, systemd, the unit, OPML.
 //! * `topics`: the example topic on a labelled set; search agrees with topics.
 //! * `daemon`: `kabar run` — conditional GET, backoff, SIGTERM, readers during ingest.
 
@@ -23,4 +24,5 @@ mod dedup;
 mod fetch;
 mod ingest;
 mod security;
+mod service;
 mod topics;

@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    pub method: String,
     pub path: String,
     /// Header names lower-cased.
     pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
     pub at: Instant,
 }
 
@@ -125,6 +127,7 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Handler>>, log: &Mute
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
     }
+    let method = line.split_whitespace().next().unwrap_or("GET").to_string();
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut headers = HashMap::new();
     loop {
@@ -136,7 +139,11 @@ fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Handler>>, log: &Mute
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    let req = Request { path: path.clone(), headers, at: Instant::now() };
+    let mut body = vec![0; headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0)];
+    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+        body.clear();
+    }
+    let req = Request { method, path: path.clone(), headers, body, at: Instant::now() };
     log.lock().unwrap().push(req.clone());
     let handler = routes.lock().unwrap().get(&path).cloned();
     let resp = match handler {
@@ -336,6 +343,28 @@ pub fn spawn_daemon(setup: &Setup) -> Child {
 
 pub fn daemon_log(setup: &Setup) -> String {
     std::fs::read_to_string(setup.dir.path().join("daemon.log")).unwrap_or_default()
+}
+
+/// A port nothing listens on right now (bind, read, release).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A blocking GET on 127.0.0.1: status, headers (lower-cased names), body.
+pub fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, HashMap<String, String>, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
 }
 
 /// The shared corpus: `$KABAR_CORPUS`, or `../shared/corpus` beside the repository.
