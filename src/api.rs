@@ -375,6 +375,83 @@ mod tests {
         assert!(clean.contains("src=\"https://news.example/a.png\""), "{clean}");
     }
 
+    /// Vectors after the feedparser and ammonia test suites and the OWASP XSS cheat sheet.
+    const HOSTILE: &[&str] = &[
+        "<script>alert(1)</script>",
+        "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
+        "<img src=x onerror=alert(1)>",
+        "<img src=\"javascript:alert(1)\">",
+        "<IMG SRC=JaVaScRiPt:alert(1)>",
+        "<img src=\"jav&#x09;ascript:alert(1)\">",
+        "<img src=\"&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;&#58;alert(1)\">",
+        "<a href=\"javascript:alert(1)\">x</a>",
+        "<a href=\" javascript:alert(1)\">x</a>",
+        "<a href=\"vbscript:msgbox(1)\">x</a>",
+        "<a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">x</a>",
+        "<body onload=alert(1)>",
+        "<svg onload=alert(1)>",
+        "<svg><script>alert(1)</script></svg>",
+        "<math><maction actiontype=\"statusline\" xlink:href=\"javascript:alert(1)\">x</maction></math>",
+        "<iframe src=\"https://evil.example\"></iframe>",
+        "<object data=\"https://evil.example/x.swf\"></object>",
+        "<embed src=\"https://evil.example/x.swf\">",
+        "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
+        "<base href=\"https://evil.example/\">",
+        "<form action=\"https://evil.example\"><input name=q></form>",
+        "<div style=\"background:url(javascript:alert(1))\">x</div>",
+        "<div style=\"width: expression(alert(1))\">x</div>",
+        "<style>body{background:url(javascript:alert(1))}</style>",
+        "<link rel=stylesheet href=\"https://evil.example/x.css\">",
+        "<table background=\"javascript:alert(1)\"><tr><td>x</td></tr></table>",
+        "<p onmouseover=\"alert(1)\">hover</p>",
+        "<![CDATA[<script>alert(1)</script>]]>",
+        "<!--<script>alert(1)</script>-->",
+        "<scr<script>ipt>alert(1)</scr</script>ipt>",
+        "<a href=\"java\u{0}script:alert(1)\">x</a>",
+        "<details open ontoggle=alert(1)>",
+        "<video><source onerror=alert(1)></video>",
+        "<input autofocus onfocus=alert(1)>",
+        "<a href=\"&#x6A;avascript:alert(1)\">x</a>",
+    ];
+
+    #[test]
+    fn no_hostile_vector_survives_sanitising() {
+        let dangerous = [
+            "<script",
+            "javascript:",
+            "vbscript:",
+            "data:text/html",
+            "onerror",
+            "onload",
+            "onmouseover",
+            "ontoggle",
+            "onfocus",
+            "<iframe",
+            "<object",
+            "<embed",
+            "<meta",
+            "<base",
+            "<form",
+            "<input",
+            "<style",
+            "expression(",
+            "<link",
+            "<svg",
+            "<math",
+            "background=",
+        ];
+        let mut survivors = Vec::new();
+        for v in HOSTILE {
+            let clean = sanitise(v, Some("https://news.example/a")).to_ascii_lowercase();
+            for d in dangerous {
+                if clean.contains(d) {
+                    survivors.push(format!("{v} -> {clean}"));
+                }
+            }
+        }
+        assert!(survivors.is_empty(), "{survivors:#?}");
+    }
+
     #[test]
     fn xml_escape_drops_what_xml_forbids() {
         assert_eq!(xml_escape("a<b & \"c\" \u{1b}[2J"), "a&lt;b &amp; &quot;c&quot; [2J");
