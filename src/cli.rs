@@ -120,6 +120,14 @@ enum LogFormat {
 /// Parses the arguments, runs the command, and turns the result into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A panic is caught where it happens (one feed's processing, one writer job) and
+    // becomes that feed's error; log it as one event, without the default hook's
+    // backtrace (symbolising one costs hundreds of MiB and is of no use to operators).
+    std::panic::set_hook(Box::new(|info| {
+        let place = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let message = crate::panic_message(info.payload());
+        tracing::error!(at = %place, "panic: {message}");
+    }));
     // One-shot commands report in their own output, so their log shows only what went
     // wrong beyond that; the daemon starts its log once its configuration is read.
     if !matches!(cli.command, Command::Run) {

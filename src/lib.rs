@@ -24,7 +24,7 @@
 //! * `alerts`: delivers new stories of topics with `notify` from the outbox.
 //! * `api`: the HTTP API, topic Atom feeds, `/metrics`, `/healthz`.
 //! * `cli` and `output`: the command line and its table/json/ndjson/csv printing;
-//!   `opml`: subscription lists in and out.
+//!   `opml`: subscription lists in and out; `fault`: injected failures for tests.
 
 pub mod config;
 pub mod model;
@@ -44,6 +44,7 @@ pub mod api;
 pub mod reindex;
 
 pub mod cli;
+pub mod fault;
 pub mod opml;
 pub mod output;
 

@@ -4,6 +4,7 @@
 //! * `config`: the example configuration passes `kabar check` and holds every key;
 //!   bad files fail with line and column.
 //! * `corpus`: every document of the shared corpus goes through parse and clean.
+//! * `hostile`: misbehaving servers and documents against a running daemon.
 //! * `ingest`: storing polls — entry keys, updates, URL and content copies, the
 //!   tempo-rss positional-GUID trap, dates from the future.
 //! * `cli`: `kabar fetch` from a loopback server, then every listing and format.
@@ -22,6 +23,7 @@ mod corpus;
 mod daemon;
 mod dedup;
 mod fetch;
+mod hostile;
 mod ingest;
 mod security;
 mod service;

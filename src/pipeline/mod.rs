@@ -291,6 +291,7 @@ async fn fetch_and_process(
     let site_lines = ctx.site_lines.clone();
     let charset = fetched.content_type.as_deref().and_then(charset_of).map(str::to_string);
     let processed = tokio::task::spawn_blocking(move || {
+        crate::fault::maybe_panic_processing(&feed_cfg.name);
         process(&body, charset.as_deref(), &base, &feed_cfg, &topics, &site_lines, limits)
     })
     .await

@@ -41,6 +41,9 @@ pub fn parse(
     let warning = decoded.warning;
     let bytes = rss_version_as_2(decoded.text.as_bytes());
     let max_entries = limits.max_entries;
+    // feed-rs builds every entry in memory; a document with far more entries than are
+    // kept is cut before it gets there.
+    let (bytes, skipped) = keep_first_entries(&bytes, max_entries);
     let parser = feed_rs::parser::Builder::new()
         .base_uri(Some(feed_url.as_str()))
         // An empty id means "the feed gave none"; see the module docs.
@@ -67,7 +70,7 @@ pub fn parse(
         language: feed_language,
         ttl: feed.ttl.map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
         entries,
-        truncated: total.saturating_sub(max_entries),
+        truncated: total.saturating_sub(max_entries) + skipped,
         warning,
     })
 }
@@ -111,6 +114,67 @@ fn pick_link(links: &[model::Link], base: &Url) -> Option<String> {
         .or_else(|| links.iter().find(|l| !l.href.trim().is_empty()))?;
     let href = best.href.trim();
     base.join(href).ok().map(String::from).or_else(|| Some(href.to_string()))
+}
+
+/// An XML document cut after its first `max` entries (`item`/`entry` elements), with
+/// the elements still open closed again, and the number of entries cut off. JSON and
+/// documents with fewer entries are returned as they are.
+fn keep_first_entries(bytes: &[u8], max: usize) -> (Cow<'_, [u8]>, usize) {
+    let Ok(text) = std::str::from_utf8(bytes) else { return (Cow::Borrowed(bytes), 0) };
+    if !text.trim_start().starts_with('<') {
+        return (Cow::Borrowed(bytes), 0);
+    }
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut open: Vec<String> = Vec::new();
+    let (mut seen, mut cut, mut entry_depth) = (0usize, None::<(usize, Vec<String>)>, None::<usize>);
+    loop {
+        let before = reader.buffer_position() as usize;
+        let event = match reader.read_event() {
+            Ok(e) => e,
+            // Let feed-rs report what is wrong with the document.
+            Err(_) => return (Cow::Borrowed(bytes), 0),
+        };
+        match event {
+            quick_xml::events::Event::Start(e) => {
+                let name = e.name().into_inner().to_string();
+                let local = name.rsplit(':').next().unwrap_or(&name);
+                if (local == "item" || local == "entry") && entry_depth.is_none_or(|d| d == open.len()) {
+                    entry_depth = Some(open.len());
+                    seen += 1;
+                    if seen == max + 1 {
+                        cut = Some((before, open.clone()));
+                    }
+                }
+                open.push(name);
+            }
+            quick_xml::events::Event::Empty(e) => {
+                let name = e.name().into_inner().to_string();
+                let local = name.rsplit(':').next().unwrap_or(&name).to_string();
+                if (local == "item" || local == "entry") && entry_depth.is_none_or(|d| d == open.len()) {
+                    entry_depth = Some(open.len());
+                    seen += 1;
+                    if seen == max + 1 {
+                        cut = Some((before, open.clone()));
+                    }
+                }
+            }
+            quick_xml::events::Event::End(_) => {
+                open.pop();
+            }
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+        if cut.is_some() && open.is_empty() {
+            break;
+        }
+    }
+    let Some((at, stack)) = cut else { return (Cow::Borrowed(bytes), 0) };
+    let mut out = Vec::with_capacity(at + 64);
+    out.extend_from_slice(&bytes[..at]);
+    for name in stack.iter().rev() {
+        out.extend_from_slice(format!("</{name}>").as_bytes());
+    }
+    (Cow::Owned(out), seen - max)
 }
 
 /// Some servers send a gzip file as the body itself, without Content-Encoding.
@@ -437,6 +501,15 @@ mod tests {
         let url = Url::parse("https://e.org/").unwrap();
         let f = parse(xml.as_bytes(), None, &url, Tz::UTC, limits(10)).unwrap();
         assert_eq!((f.entries.len(), f.truncated), (10, 20));
+        assert_eq!(f.entries[9].title, "9");
+        // Atom, with namespaced elements around.
+        let mut atom = String::from("<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title>");
+        for i in 0..25 {
+            atom.push_str(&format!("<entry><title>{i}</title><id>e{i}</id></entry>"));
+        }
+        atom.push_str("</feed>");
+        let f = parse(atom.as_bytes(), None, &url, Tz::UTC, limits(5)).unwrap();
+        assert_eq!((f.entries.len(), f.truncated), (5, 20));
     }
 
     fn limits(max_entries: usize) -> Limits {

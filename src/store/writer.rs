@@ -57,6 +57,7 @@ impl Writer {
             .name("kabar-writer".into())
             .spawn(move || {
                 while let Some(job) = queue.blocking_recv() {
+                    crate::fault::maybe_freeze_writer();
                     job(&mut state);
                 }
                 let conn = state.conn;
