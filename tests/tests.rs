@@ -10,9 +10,11 @@
 //! * `cli`: `kabar fetch` from a loopback server, then every listing and format.
 //! * `dedup`: precision and recall of duplicate pairs on the labelled set.
 //! * `fetch`: failure classes, each stored on its own feed.
+//! * `properties`: no input makes a stage panic (proptest); fuzz findings replayed.
 //! * `security`: the network policy, TLS, encodings, terminal safety.
 //! * `service`: the HTTP API, Atom topic feeds, reload, alerts, systemd, the unit, OPML.
 //! * `topics`: the example topic on a labelled set; search agrees with topics.
+//! * `crash`: SIGKILL during ingest, many times: nothing committed lost, nothing half stored.
 //! * `daemon`: `kabar run` — conditional GET, backoff, SIGTERM, readers during ingest.
 
 mod support;
@@ -20,11 +22,13 @@ mod support;
 mod cli;
 mod config;
 mod corpus;
+mod crash;
 mod daemon;
 mod dedup;
 mod fetch;
 mod hostile;
 mod ingest;
+mod properties;
 mod security;
 mod service;
 mod topics;

@@ -39,7 +39,8 @@ pub fn parse(
     let bytes = inflate_if_gzip(bytes, limits.max_body)?;
     let decoded = decode::decode(&bytes, charset);
     let warning = decoded.warning;
-    let bytes = rss_version_as_2(decoded.text.as_bytes());
+    let text = without_late_declarations(&decoded.text);
+    let bytes = rss_version_as_2(text.as_bytes());
     let max_entries = limits.max_entries;
     // feed-rs builds every entry in memory; a document with far more entries than are
     // kept is cut before it gets there.
@@ -114,6 +115,31 @@ fn pick_link(links: &[model::Link], base: &Url) -> Option<String> {
         .or_else(|| links.iter().find(|l| !l.href.trim().is_empty()))?;
     let href = best.href.trim();
     base.join(href).ok().map(String::from).or_else(|| Some(href.to_string()))
+}
+
+/// The document without XML declarations that are not at its start: they are invalid
+/// there, and quick-xml (under feed-rs) panics on one that names an encoding.
+fn without_late_declarations(text: &str) -> Cow<'_, str> {
+    let start = text.len() - text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']).len();
+    let is_declaration = |at: usize| {
+        text[at..].starts_with("<?xml") && text[at + 5..].starts_with(|c: char| c.is_whitespace() || c == '?')
+    };
+    let late: Vec<usize> =
+        text.match_indices("<?xml").map(|(i, _)| i).filter(|&i| i != start && is_declaration(i)).collect();
+    if late.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for at in late {
+        if at < from {
+            continue;
+        }
+        out.push_str(&text[from..at]);
+        from = text[at..].find("?>").map_or(text.len(), |end| at + end + 2);
+    }
+    out.push_str(&text[from..]);
+    Cow::Owned(out)
 }
 
 /// An XML document cut after its first `max` entries (`item`/`entry` elements), with
@@ -514,6 +540,20 @@ mod tests {
 
     fn limits(max_entries: usize) -> Limits {
         Limits { max_entries, max_body: 1 << 20 }
+    }
+
+    #[test]
+    fn a_declaration_after_the_start_is_dropped_not_a_panic() {
+        let url = Url::parse("https://e.org/").unwrap();
+        let doc = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\
+                   <title>t</title><entry><title>x</title></entry></feed>";
+        let f = parse(doc.as_bytes(), None, &url, Tz::UTC, limits(10)).unwrap();
+        assert_eq!(f.entries[0].title, "x");
+        assert_eq!(without_late_declarations("<?xml version=\"1.0\"?><a/>"), "<?xml version=\"1.0\"?><a/>");
+        assert_eq!(
+            without_late_declarations("<a><?xml-stylesheet href=\"s\"?></a>"),
+            "<a><?xml-stylesheet href=\"s\"?></a>"
+        );
     }
 
     #[test]

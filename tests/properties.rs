@@ -1,0 +1,141 @@
+//! Bad input everywhere: property tests that no input makes a stage panic, plus the
+//! inputs the fuzzers found (`fixtures/fuzz/`), replayed.
+
+use std::path::Path;
+
+use kabar::pipeline::{clean, decode, parse, process};
+use kabar::query::{Doc, Matcher, Query};
+use proptest::prelude::*;
+
+use crate::corpus::{LIMITS, feed_config};
+
+/// Strings that look like feeds: tags, entities, CDATA, declarations and text mixed.
+fn xmlish() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("<rss version=\"2.0\">".to_string()),
+        Just("<channel>".to_string()),
+        Just("<item>".to_string()),
+        Just("</item>".to_string()),
+        Just("<entry>".to_string()),
+        Just("<feed xmlns=\"http://www.w3.org/2005/Atom\">".to_string()),
+        Just("<title>".to_string()),
+        Just("</title>".to_string()),
+        Just("<guid>".to_string()),
+        Just("<link>".to_string()),
+        Just("<pubDate>".to_string()),
+        Just("<![CDATA[".to_string()),
+        Just("]]>".to_string()),
+        Just("&amp;".to_string()),
+        Just("&#x1F600;".to_string()),
+        Just("&nbsp;".to_string()),
+        Just("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>".to_string()),
+        Just("<!DOCTYPE x [<!ENTITY a \"b\">]>".to_string()),
+        "[a-zA-Z0-9 ]{0,12}",
+        "\\PC{0,8}",
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+}
+
+fn query_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("AND ".to_string()),
+        Just("OR ".to_string()),
+        Just("NOT ".to_string()),
+        Just("-".to_string()),
+        Just("(".to_string()),
+        Just(")".to_string()),
+        Just("\"".to_string()),
+        Just("*".to_string()),
+        Just("NEAR/3 ".to_string()),
+        Just("NEAR ".to_string()),
+        Just("title:".to_string()),
+        Just("lang:".to_string()),
+        Just("feed:".to_string()),
+        Just("kerja sama ".to_string()),
+        "[a-zé]{1,8} ",
+        "\\PC{0,4}",
+    ];
+    prop::collection::vec(piece, 0..16).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_feed_path_never_panics(text in xmlish(), bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let feed = feed_config("p");
+        for input in [text.as_bytes(), &bytes[..]] {
+            if let Ok((_, articles)) = process(input, None, &feed.url, &feed, &Default::default(), &Default::default(), LIMITS) {
+                let keys = kabar::pipeline::dedup::entry_keys(&articles, true);
+                prop_assert_eq!(keys.len(), articles.len());
+            }
+            let _ = decode::decode(input, Some("iso-8859-1"));
+        }
+    }
+
+    #[test]
+    fn the_query_language_never_panics(q in query_text(), title in "\\PC{0,40}", body in "\\PC{0,200}") {
+        match Query::parse(&q) {
+            Ok(query) => {
+                let _ = query.fts();
+                let m = Matcher::new([&query.expr]);
+                let _ = m.matches(&Doc::new(&title, &body, Some("id"), "f"));
+            }
+            Err(e) => {
+                prop_assert!(e.column >= 1 && e.column <= q.chars().count() + 1, "column {} for {:?}", e.column, q);
+                prop_assert!(e.message.starts_with("expected "));
+            }
+        }
+    }
+
+    #[test]
+    fn text_helpers_never_panic(s in "\\PC{0,200}", any_text in ".{0,100}") {
+        let _ = clean::html_to_text(&s);
+        let _ = clean::canonical_url(&s);
+        let _ = clean::split_boilerplate(&s, None);
+        let _ = parse::parse_date(&any_text, chrono_tz::UTC);
+        let _ = kabar::text::tokens(&s);
+        let _ = kabar::api::sanitise(&s, Some("https://e.example/"));
+    }
+
+    #[test]
+    fn config_errors_never_panic_and_have_positions(text in "[a-z_\\[\\]=\"'{}.,0-9 \\n#%/:-]{0,300}") {
+        match kabar::config::parse(&text, Path::new("k.toml")) {
+            Ok(_) => {}
+            Err(kabar::config::ConfigError::Invalid { issues, .. }) => {
+                prop_assert!(!issues.is_empty());
+                for i in &issues {
+                    prop_assert!(i.line >= 1 && !i.message.is_empty(), "{:?}", i);
+                }
+            }
+            Err(e) => prop_assert!(false, "unexpected error {}", e),
+        }
+    }
+}
+
+/// Inputs the fuzzers once found interesting or crashing; each must still run cleanly.
+#[test]
+fn fuzz_findings_replay() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
+    let feed = feed_config("fuzz");
+    let mut replayed = 0;
+    for target in ["feed", "query"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(target)) else { continue };
+        for e in entries.flatten() {
+            let bytes = std::fs::read(e.path()).unwrap();
+            match target {
+                "feed" => {
+                    let _ = process(&bytes, None, &feed.url, &feed, &Default::default(), &Default::default(), LIMITS);
+                }
+                _ => {
+                    if let Ok(q) = Query::parse(&String::from_utf8_lossy(&bytes)) {
+                        let _ = q.fts();
+                        let _ = Matcher::new([&q.expr]).matches(&Doc::new("a b", "c d", None, "f"));
+                    }
+                }
+            }
+            replayed += 1;
+        }
+    }
+    eprintln!("fuzz: {replayed} saved inputs replayed");
+}
