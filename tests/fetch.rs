@@ -134,3 +134,29 @@ fn compressed_bodies_and_per_host_spacing() {
         assert!(gap >= Duration::from_millis(380), "requests {gap:?} apart");
     }
 }
+
+#[test]
+fn fetches_in_flight_stay_within_the_limit() {
+    let server = Server::start();
+    let active = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut feeds = String::new();
+    for i in 0..6 {
+        let (a, p) = (active.clone(), peak.clone());
+        let doc = rss("slow", &[Item::new(&format!("s{i}"), &format!("Slow {i}"), &body("slow", i))]);
+        server.route(&format!("/s{i}.xml"), move |_| {
+            let now = a.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            p.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(400));
+            a.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            Response::new(200, doc.clone())
+        });
+        feeds.push_str(&feed_toml(&format!("s{i}"), &server.url(&format!("/s{i}.xml")), ""));
+    }
+    let setup = Setup::raw(&format!(
+        "[storage]\ndatabase = \"kabar.db\"\n[fetch]\nconcurrency = 2\nper_host = {{ concurrency = 8, min_interval = \"0s\" }}\n{feeds}"
+    ));
+    let out = ok(&setup.config, &["fetch"]);
+    assert!(out.contains("6 feeds: 6 ok"), "{out}");
+    assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 2, "fetches in flight exceeded fetch.concurrency");
+}

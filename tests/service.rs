@@ -414,3 +414,42 @@ fn opml_round_trip() {
     assert!(stderr(&o).contains("not OPML"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&setup.config).unwrap(), before);
 }
+
+#[test]
+fn a_frozen_writer_silences_the_watchdog() {
+    let server = news_server();
+    let setup = Setup::new(&feed_toml("wire", &server.url("/wire.xml"), "interval = \"1h\""));
+    let socket_path = setup.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut child = crate::support::kabar()
+        .arg("--config")
+        .arg(&setup.config)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .env("KABAR_FAULT", "freeze-writer:3")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut pings = Vec::new();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < Duration::from_secs(8) {
+        if let Ok(n) = socket.recv(&mut buf)
+            && String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == "WATCHDOG=1")
+        {
+            pings.push(start.elapsed());
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(pings.iter().any(|t| *t < Duration::from_secs(3)), "no ping while the writer answered: {pings:?}");
+    let last = *pings.last().unwrap();
+    assert!(last < Duration::from_millis(4500), "pings went on after the writer froze: {pings:?}");
+    eprintln!(
+        "watchdog: {} pings, the last {last:?} after start; none in the {:?} after",
+        pings.len(),
+        Duration::from_secs(8) - last
+    );
+}
