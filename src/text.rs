@@ -5,16 +5,24 @@
 //! removed ("Café" and "CAFE" are both `cafe`), split into runs of letters and digits.
 //! The search index stores these tokens too, which keeps index and matcher in step.
 
-use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+
+/// Calls `f` with each character of the NFKC form of `s`. Most news text is NFKC
+/// already (all ASCII text is), and checking that is far cheaper than normalising.
+fn for_each_nfkc(s: &str, f: impl FnMut(char)) {
+    if s.is_ascii() || is_nfkc_quick(s.chars()) == IsNormalized::Yes {
+        s.chars().for_each(f)
+    } else {
+        s.nfkc().for_each(f)
+    }
+}
 
 /// Folds a string: NFKC, lower case, accents (combining marks) removed.
 /// Characters that are not letters or digits are kept as they are.
 pub fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.nfkc() {
-        push_folded(c, &mut out);
-    }
+    for_each_nfkc(s, |c| push_folded(c, &mut out));
     out
 }
 
@@ -22,7 +30,7 @@ pub fn fold(s: &str) -> String {
 /// and digits after folding; combining marks inside a word do not split it.
 pub fn for_each_token(s: &str, mut f: impl FnMut(&str)) {
     let mut token = String::new();
-    for c in s.nfkc() {
+    for_each_nfkc(s, |c| {
         if c.is_alphanumeric() {
             push_folded(c, &mut token);
         } else if is_combining_mark(c) {
@@ -31,7 +39,7 @@ pub fn for_each_token(s: &str, mut f: impl FnMut(&str)) {
             f(&token);
             token.clear();
         }
-    }
+    });
     if !token.is_empty() {
         f(&token);
     }
@@ -91,6 +99,16 @@ mod tests {
         );
         assert_eq!(tokens("Cafe\u{301} au lait"), ["cafe", "au", "lait"]);
         assert_eq!(tokens("  ...  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_quick_path_gives_the_full_normal_form() {
+        for s in ["plain ascii", "café", "Cafe\u{301}", "ﬁnance ＡＢＣ", "Ｋ", "①②", "한국어", "e\u{301}\u{301}", ""]
+        {
+            let mut quick = String::new();
+            for_each_nfkc(s, |c| quick.push(c));
+            assert_eq!(quick, s.nfkc().collect::<String>(), "{s:?}");
+        }
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// What a reload may change; a poll takes a snapshot when it starts.
     settings: RwLock<Arc<Settings>>,
+    /// One permit per core: documents are processed (parsed, cleaned, classified)
+    /// no more than that many at a time, however many fetches are in flight, so a
+    /// burst of responses waits as compact bodies instead of half-built articles.
+    processing: Arc<tokio::sync::Semaphore>,
 }
 
 /// The configuration a poll runs with.
@@ -92,6 +96,9 @@ impl Context {
             writer: Arc::new(writer),
             metrics: Arc::default(),
             settings: RwLock::new(Arc::new(settings)),
+            processing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
         }
     }
 
@@ -290,7 +297,9 @@ async fn fetch_and_process(
     let limits = settings.limits;
     let site_lines = ctx.site_lines.clone();
     let charset = fetched.content_type.as_deref().and_then(charset_of).map(str::to_string);
+    let permit = ctx.processing.clone().acquire_owned().await.expect("the processing semaphore is never closed");
     let processed = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         crate::fault::maybe_panic_processing(&feed_cfg.name);
         process(&body, charset.as_deref(), &base, &feed_cfg, &topics, &site_lines, limits)
     })

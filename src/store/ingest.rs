@@ -233,21 +233,21 @@ fn record_poll_tx(
     let alert_topics = rec.alert_topics.clone();
     let (status, error) = match rec.outcome {
         PollOutcome::Failed(e) => {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE feeds SET last_fetch_at = ?2, last_status = 'error', last_http_status = ?3,
                         last_error_kind = ?4, last_error = ?5, consecutive_failures = ?6,
                         next_attempt_at = ?7
                  WHERE id = ?1",
-                params![
-                    head.feed_id,
-                    head.started_at,
-                    head.http_status,
-                    e.kind.as_str(),
-                    e.message,
-                    rec.failures,
-                    head.next_attempt_at
-                ],
-            )?;
+            )?
+            .execute(params![
+                head.feed_id,
+                head.started_at,
+                head.http_status,
+                e.kind.as_str(),
+                e.message,
+                rec.failures,
+                head.next_attempt_at
+            ])?;
             ("error", Some(e))
         }
         PollOutcome::NotModified { validators, moved, new_url } => {
@@ -276,32 +276,33 @@ fn record_poll_tx(
                 site_url.as_deref(),
             )?;
             bytes = Some(n);
-            tx.execute("UPDATE feeds SET last_warning = ?2 WHERE id = ?1", params![head.feed_id, warning])?;
+            tx.prepare_cached("UPDATE feeds SET last_warning = ?2 WHERE id = ?1")?
+                .execute(params![head.feed_id, warning])?;
             summary = ingest_articles(&tx, recent, learned, &alert_topics, head.feed_id, articles, now)?;
             summary.truncated = truncated;
             ("ok", None)
         }
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO fetches (feed_id, started_at, duration_ms, status, http_status, bytes, entries,
                               new, updated, duplicates, truncated, error_kind, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
-            head.feed_id,
-            head.started_at,
-            rec.duration.as_millis() as i64,
-            status,
-            head.http_status,
-            bytes.map(|b| b as i64),
-            summary.entries as i64,
-            summary.new as i64,
-            summary.updated as i64,
-            summary.duplicates as i64,
-            summary.truncated as i64,
-            error.as_ref().map(|e| e.kind.as_str()),
-            error.as_ref().map(|e| e.message.as_str()),
-        ],
-    )?;
+    )?
+    .execute(params![
+        head.feed_id,
+        head.started_at,
+        rec.duration.as_millis() as i64,
+        status,
+        head.http_status,
+        bytes.map(|b| b as i64),
+        summary.entries as i64,
+        summary.new as i64,
+        summary.updated as i64,
+        summary.duplicates as i64,
+        summary.truncated as i64,
+        error.as_ref().map(|e| e.kind.as_str()),
+        error.as_ref().map(|e| e.message.as_str()),
+    ])?;
     tx.commit()?;
     Ok(summary)
 }
@@ -317,7 +318,7 @@ fn record_success(
     title: Option<&str>,
     site_url: Option<&str>,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE feeds SET last_fetch_at = ?2, last_success_at = ?2, last_status = ?3,
                 last_http_status = ?4, last_error_kind = NULL, last_error = NULL,
                 consecutive_failures = 0, next_attempt_at = ?5, etag = ?6, last_modified = ?7,
@@ -325,22 +326,22 @@ fn record_success(
                 url = COALESCE(?11, url), title = COALESCE(?12, title),
                 site_url = COALESCE(?13, site_url)
          WHERE id = ?1",
-        params![
-            head.feed_id,
-            head.started_at,
-            status,
-            head.http_status,
-            head.next_attempt_at,
-            validators.etag,
-            validators.last_modified,
-            moved.to,
-            moved.since.map(|t| t.timestamp()),
-            moved.count,
-            new_url,
-            title,
-            site_url,
-        ],
-    )?;
+    )?
+    .execute(params![
+        head.feed_id,
+        head.started_at,
+        status,
+        head.http_status,
+        head.next_attempt_at,
+        validators.etag,
+        validators.last_modified,
+        moved.to,
+        moved.since.map(|t| t.timestamp()),
+        moved.count,
+        new_url,
+        title,
+        site_url,
+    ])?;
     Ok(())
 }
 

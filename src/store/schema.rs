@@ -35,6 +35,8 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // The writer runs a few dozen distinct statements; keep them all prepared.
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     };
     let mut conn = open(path).map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;

@@ -19,8 +19,9 @@ use crate::model::{FeedState, IngestSummary, PollRecord, Reindex, TopicMatch};
 use crate::pipeline::clean::SiteLines;
 use crate::pipeline::dedup::index::{Index, Params};
 
-/// Jobs waiting for the writer; a producer past this waits for room.
-pub const QUEUE: usize = 64;
+/// Jobs waiting for the writer; a producer past this waits for room. Small: a poll
+/// waiting here holds all its articles, and the writer drains a job in milliseconds.
+pub const QUEUE: usize = 8;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 /// What the writer thread owns: the connection, and the in-memory window of recent

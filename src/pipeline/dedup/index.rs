@@ -13,7 +13,7 @@
 //!   the rarity-weighted share of signals they have in common reaches `translation`;
 //! * always: their numbers must agree, so template stories stay apart.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use super::Reason;
 use super::sketch::{Sketch, numbers_agree, resemblance};
@@ -85,12 +85,14 @@ pub struct Index {
     items: VecDeque<Item>,
     /// Sequence number of `items[0]`.
     first: u32,
-    postings: HashMap<u32, VecDeque<u32>>,
+    /// Signal → the sequence numbers of the window's articles that carry it. Keys are
+    /// hashes already, so the fast (not DoS-resistant) hasher is enough.
+    postings: foldhash::HashMap<u32, VecDeque<u32>>,
 }
 
 impl Index {
     pub fn new(params: Params) -> Index {
-        Index { params, items: VecDeque::new(), first: 0, postings: HashMap::new() }
+        Index { params, items: VecDeque::new(), first: 0, postings: Default::default() }
     }
 
     pub fn len(&self) -> usize {
@@ -173,7 +175,7 @@ impl Index {
 
     /// Earlier articles sharing rare signals with `sketch`, most shared weight first.
     fn candidates(&self, sketch: &Sketch) -> Vec<(usize, f64)> {
-        let mut scores: HashMap<u32, f64> = HashMap::new();
+        let mut scores: foldhash::HashMap<u32, f64> = Default::default();
         for s in &sketch.signals {
             let Some(list) = self.postings.get(s) else { continue };
             if list.len() > MAX_POSTINGS {
@@ -186,8 +188,12 @@ impl Index {
         }
         let mut ranked: Vec<(usize, f64)> =
             scores.into_iter().map(|(seq, w)| (seq.wrapping_sub(self.first) as usize, w)).collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
-        ranked.truncate(MAX_CANDIDATES);
+        let order = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0));
+        if ranked.len() > MAX_CANDIDATES {
+            ranked.select_nth_unstable_by(MAX_CANDIDATES, order);
+            ranked.truncate(MAX_CANDIDATES);
+        }
+        ranked.sort_by(order);
         ranked
     }
 
@@ -271,6 +277,7 @@ pub fn lead_containment(small: &[u64], large: &[u64]) -> f64 {
 mod tests {
     use super::*;
     use crate::pipeline::dedup::sketch::{shingle_hashes, sketch};
+    use std::collections::HashMap;
 
     const STORY: &str = "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital \
         untuk mempercepat transformasi digital. Kerjasama itu diformalisasikan melalui Nota Kesepahaman (MoU) \
