@@ -137,7 +137,10 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
     let clock = Instant::now();
     let settings = ctx.settings();
     let url = Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
-    let result = fetch_and_process(ctx, &settings, feed, state, &url).await;
+    let mut result = fetch_and_process(ctx, &settings, feed, state, &url).await;
+    // Held until the writer's queue takes this poll, so processed articles never pile up
+    // in memory behind a busy writer.
+    let slot = result.as_mut().ok().and_then(|done| done.slot.take());
     let now = Utc::now();
     let mut rng = fastrand::Rng::new();
     let s = &settings.schedule;
@@ -193,7 +196,13 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
         next_attempt_at: next.next_attempt_at.unwrap_or(now),
         alert_topics: settings.alert_topics.clone(),
     };
-    let result = match ctx.writer.record_poll(record).await {
+    let queued = ctx.writer.submit_poll(record).await;
+    drop(slot);
+    let stored = match queued {
+        Ok(pending) => pending.outcome().await,
+        Err(e) => Err(e),
+    };
+    let result = match stored {
         Err(e) => {
             // Nothing of this poll was stored: keep the old state and try again soon.
             next = state.clone();
@@ -248,6 +257,8 @@ struct Processed {
     new_url: Option<String>,
     hint: Option<Duration>,
     body: Option<(u64, ParsedFeed, Vec<Article>)>,
+    /// The processing slot, when there was a body to process.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Processed {
@@ -288,6 +299,7 @@ async fn fetch_and_process(
             new_url,
             hint: fetched.max_age,
             body: None,
+            slot: None,
         });
     };
     let bytes = body.len() as u64;
@@ -298,8 +310,8 @@ async fn fetch_and_process(
     let site_lines = ctx.site_lines.clone();
     let charset = fetched.content_type.as_deref().and_then(charset_of).map(str::to_string);
     let permit = ctx.processing.clone().acquire_owned().await.expect("the processing semaphore is never closed");
+    drop(fetched.slot);
     let processed = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
         crate::fault::maybe_panic_processing(&feed_cfg.name);
         process(&body, charset.as_deref(), &base, &feed_cfg, &topics, &site_lines, limits)
     })
@@ -320,6 +332,7 @@ async fn fetch_and_process(
         new_url,
         hint,
         body: Some((bytes, parsed, articles)),
+        slot: Some(permit),
     })
 }
 

@@ -374,6 +374,7 @@ fn ingest_articles(
         trusted = false;
     }
     let keys = dedup::entry_keys(&articles, trusted);
+    let mut fts = PendingFts::default();
     for (article, key) in articles.into_iter().zip(keys) {
         let existing = tx
             .prepare_cached(
@@ -391,7 +392,7 @@ fn ingest_articles(
                     || row.url != article.entry.link
                     || row.published != published;
                 if changed {
-                    update_article(tx, row.id, &article, published, published_raw, now)?;
+                    update_article(tx, &mut fts, row.id, &article, published, published_raw, now)?;
                     summary.updated += 1;
                 } else {
                     tx.prepare_cached("UPDATE articles SET last_seen = ?2 WHERE id = ?1")?
@@ -401,7 +402,7 @@ fn ingest_articles(
             }
             None => {
                 let verdict = find_verdict(tx, recent, &article, now)?;
-                let id = insert_article(tx, feed_id, &key, &article, published, published_raw, verdict, now)?;
+                let id = insert_article(tx, &mut fts, feed_id, &key, &article, published, published_raw, verdict, now)?;
                 if let Some(sketch) = &article.sketch {
                     save_sketch(tx, id, sketch)?;
                     let story = match verdict {
@@ -428,7 +429,32 @@ fn ingest_articles(
             }
         }
     }
+    fts.write(tx)?;
     Ok(summary)
+}
+
+/// Search-index rows, written after the poll's other writes. FTS5 flushes its in-memory index
+/// whenever a statement in the transaction opens a savepoint, so rows interleaved with other
+/// writes make one small segment per article (and merge work for each); written together they
+/// make one segment per poll.
+#[derive(Default)]
+struct PendingFts(Vec<(i64, bool, String, String)>);
+
+impl PendingFts {
+    fn push(&mut self, id: i64, a: &Article, replace: bool) {
+        self.0.push((id, replace, a.index_title.clone(), a.index_body.clone()));
+    }
+
+    fn write(self, tx: &Transaction) -> Result<(), StoreError> {
+        for (id, replace, title, body) in self.0 {
+            if replace {
+                tx.prepare_cached("DELETE FROM articles_fts WHERE rowid = ?1")?.execute([id])?;
+            }
+            tx.prepare_cached("INSERT INTO articles_fts (rowid, title, body) VALUES (?1, ?2, ?3)")?
+                .execute(params![id, title, body])?;
+        }
+        Ok(())
+    }
 }
 
 /// A GUID this document uses that is stored for a different article.
@@ -703,6 +729,7 @@ impl<'a> Columns<'a> {
 #[allow(clippy::too_many_arguments)]
 fn insert_article(
     tx: &Transaction,
+    fts: &mut PendingFts,
     feed_id: i64,
     key: &str,
     a: &Article,
@@ -742,12 +769,14 @@ fn insert_article(
     if duplicate_of.is_none() {
         tx.prepare_cached("UPDATE articles SET story_id = id WHERE id = ?1")?.execute([id])?;
     }
-    index_article(tx, id, a, now, false)?;
+    fts.push(id, a, false);
+    write_topics(tx, id, a, now, false)?;
     Ok(id)
 }
 
 fn update_article(
     tx: &Transaction,
+    fts: &mut PendingFts,
     id: i64,
     a: &Article,
     published: Option<i64>,
@@ -767,20 +796,15 @@ fn update_article(
          WHERE id = :id",
     )?
     .execute(params.as_slice())?;
-    index_article(tx, id, a, now, true)
+    fts.push(id, a, true);
+    write_topics(tx, id, a, now, true)
 }
 
-/// Writes the search-index row and the topic matches (replacing old ones on update).
-fn index_article(tx: &Transaction, id: i64, a: &Article, now: i64, replace: bool) -> Result<(), StoreError> {
+/// Writes the topic matches (replacing old ones on update).
+fn write_topics(tx: &Transaction, id: i64, a: &Article, now: i64, replace: bool) -> Result<(), StoreError> {
     if replace {
-        tx.prepare_cached("DELETE FROM articles_fts WHERE rowid = ?1")?.execute([id])?;
         tx.prepare_cached("DELETE FROM article_topics WHERE article_id = ?1")?.execute([id])?;
     }
-    tx.prepare_cached("INSERT INTO articles_fts (rowid, title, body) VALUES (?1, ?2, ?3)")?.execute(params![
-        id,
-        a.index_title,
-        a.index_body
-    ])?;
     let mut topic = tx.prepare_cached(
         "INSERT INTO article_topics (topic, article_id, score, evidence, matched_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;

@@ -16,7 +16,7 @@ mod writer;
 use std::path::PathBuf;
 
 pub use reader::{ArticleHtml, Reader, ScanFilter, ScanRow};
-pub use writer::Writer;
+pub use writer::{Pending, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -43,6 +43,15 @@ pub struct Writer {
     path: PathBuf,
 }
 
+/// A job the writer has queued; [`Pending::outcome`] waits for its result.
+pub struct Pending<T>(oneshot::Receiver<Result<T, StoreError>>);
+
+impl<T> Pending<T> {
+    pub async fn outcome(self) -> Result<T, StoreError> {
+        self.0.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
 impl Writer {
     /// Opens the database (creating and migrating it as needed), loads the recent
     /// articles that dedup compares with, and starts the writer.
@@ -95,6 +104,15 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut State) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(f).await?.outcome().await
+    }
+
+    /// Queues `f` for the writer thread (waiting while the queue is full) and returns at once.
+    async fn submit<T, F>(&self, f: F) -> Result<Pending<T>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut State) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |state| {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(state)))
@@ -103,7 +121,7 @@ impl Writer {
         });
         let jobs = self.jobs.as_ref().ok_or(StoreError::WriterGone)?;
         jobs.send(job).await.map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
+        Ok(Pending(answer))
     }
 
     /// Makes sure every configured feed has a row (a changed URL resets its
@@ -152,7 +170,13 @@ impl Writer {
     /// Records one poll: the feed's new state, the fetch, and its articles, in one
     /// transaction.
     pub async fn record_poll(&self, record: PollRecord) -> Result<IngestSummary, StoreError> {
-        self.call(move |state| ingest::record_poll(state, record)).await
+        self.submit_poll(record).await?.outcome().await
+    }
+
+    /// Queues a poll and returns once the queue has taken it; the caller can free what it
+    /// holds for the poll (its processing slot) before awaiting the outcome.
+    pub async fn submit_poll(&self, record: PollRecord) -> Result<Pending<IngestSummary>, StoreError> {
+        self.submit(move |state| ingest::record_poll(state, record)).await
     }
 
     /// Stops accepting jobs, finishes the queued ones, checkpoints and closes.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, StatusCode};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use url::{Host, Url};
 
@@ -48,6 +48,9 @@ pub struct Fetched {
     pub moved_permanently: Option<Url>,
     /// Cache-Control max-age.
     pub max_age: Option<Duration>,
+    /// The global fetch slot. The caller holds it until the body is handed to processing,
+    /// so no more than `concurrency` fetched bodies wait in memory.
+    pub slot: Option<OwnedSemaphorePermit>,
 }
 
 /// Limits one host: fetches in flight and spacing between request starts.
@@ -91,7 +94,7 @@ pub struct Fetcher {
     resolver: Arc<dyn Resolver>,
     policy: Policy,
     settings: FetchSettings,
-    global: Semaphore,
+    global: Arc<Semaphore>,
     hosts: Mutex<HashMap<String, Arc<HostGate>>>,
 }
 
@@ -112,7 +115,7 @@ impl Fetcher {
             resolver,
             policy,
             settings: settings.clone(),
-            global: Semaphore::new(settings.concurrency),
+            global: Arc::new(Semaphore::new(settings.concurrency)),
             hosts: Mutex::new(HashMap::new()),
         })
     }
@@ -162,7 +165,7 @@ impl Fetcher {
 
     /// Fetches `url`, waiting for a global and a per-host slot first.
     pub async fn fetch(&self, url: &Url, validators: &Validators, access: &Access) -> Result<Fetched, FeedError> {
-        let _global = self.global.acquire().await.expect("the semaphore is never closed");
+        let global = self.global.clone().acquire_owned().await.expect("the semaphore is never closed");
         let gate = self.gate(url);
         let _host = gate.permits.acquire().await.expect("the semaphore is never closed");
         {
@@ -175,7 +178,7 @@ impl Fetcher {
         }
         let deadline = self.settings.timeout;
         match tokio::time::timeout(deadline, self.fetch_now(url, validators, access)).await {
-            Ok(result) => result,
+            Ok(result) => result.map(|fetched| Fetched { slot: Some(global), ..fetched }),
             Err(_) => Err(FeedError::new(
                 ErrorKind::Timeout,
                 format!("no complete response within {}", humantime::format_duration(deadline)),
@@ -236,6 +239,7 @@ impl Fetcher {
                     final_url: current,
                     moved_permanently,
                     max_age,
+                    slot: None,
                 });
             }
             if !status.is_success() {
@@ -257,6 +261,7 @@ impl Fetcher {
                 final_url: current,
                 moved_permanently,
                 max_age,
+                slot: None,
             });
         }
     }
@@ -346,7 +351,8 @@ async fn read_capped(response: &mut reqwest::Response, cap: u64) -> Result<Vec<u
     {
         return Err(too_large(format!("the server announced {len} bytes; the limit is {cap}")));
     }
-    let mut body = Vec::new();
+    // The announced length (compressed, perhaps) is a hint that saves regrowing the buffer.
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(cap).min(1 << 24) as usize);
     while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
         if body.len() as u64 + chunk.len() as u64 > cap {
             return Err(too_large(format!("the body is larger than the limit of {cap} bytes")));
