@@ -657,7 +657,7 @@ pub(super) fn load_recent(conn: &Connection, params: Params, now: i64) -> Result
     let mut stmt = conn.prepare(
         "SELECT a.id, a.story_id, a.first_seen, a.language, s.bins, s.shingles, s.signals, s.numbers
          FROM article_sketches s JOIN articles a ON a.id = s.article_id
-         WHERE a.first_seen >= ?1 ORDER BY a.id",
+         WHERE a.first_seen >= ?1 ORDER BY a.first_seen, a.id",
     )?;
     let mut rows = stmt.query([since])?;
     while let Some(r) = rows.next()? {

@@ -62,9 +62,24 @@ impl Reader {
         );
         let mut args: Vec<Value> = Vec::new();
         let mut clauses: Vec<&str> = Vec::new();
-        if let Some(fts) = &filter.fts {
-            clauses.push("a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)");
-            args.push(Value::Text(fts.clone()));
+        match (&filter.fts, filter.since) {
+            // The full-text match is bounded by article id: the least id among the articles
+            // in the range (read from the sort-time index) is where the range's ids start,
+            // so the match skips the older part of the archive. (`+id` keeps SQLite from
+            // answering min(id) by walking the table in id order.)
+            (Some(fts), Some(since)) => {
+                clauses.push(
+                    "a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?1
+                                AND rowid >= (SELECT min(+id) FROM articles WHERE sort_time >= ?2))",
+                );
+                args.push(Value::Text(fts.clone()));
+                args.push(Value::Integer(since));
+            }
+            (Some(fts), None) => {
+                clauses.push("a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)");
+                args.push(Value::Text(fts.clone()));
+            }
+            (None, _) => {}
         }
         if let Some(feed) = &filter.feed {
             clauses.push("f.name = ?");

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_dedup.sql"),
     include_str!("../../migrations/0003_topics.sql"),
     include_str!("../../migrations/0004_alerts.sql"),
+    include_str!("../../migrations/0005_first_seen.sql"),
 ];
 
 /// How long a connection waits for a lock before reporting "busy".
