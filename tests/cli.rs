@@ -105,6 +105,11 @@ fn fetch_then_query_in_every_format() {
     assert_eq!(flagged.len(), 1);
     let since = |when: &str| ndjson(&ok(&setup.config, &["search", "--since", when, "--format", "ndjson"])).len();
     assert_eq!((since("2025-01-26"), since("2025-01-27")), (2, 0));
+    // A query with --since: the full-text match is bounded by the range's least article id.
+    let matching_since =
+        |q: &str, when: &str| ndjson(&ok(&setup.config, &["search", q, "--since", when, "--format", "ndjson"])).len();
+    assert_eq!((matching_since("India", "2025-01-20"), matching_since("India", "2025-01-27")), (1, 0));
+    assert_eq!(matching_since("India OR cabai", "2025-01-20"), 2);
     let until = ndjson(&ok(&setup.config, &["search", "--until", "2025-01-26", "--format", "ndjson"]));
     assert_eq!(until.len(), 2, "a date given to --until includes that day");
 
