@@ -375,7 +375,7 @@ fn ingest_articles(
     }
     let keys = dedup::entry_keys(&articles, trusted);
     let mut fts = PendingFts::default();
-    for (article, key) in articles.into_iter().zip(keys) {
+    for (mut article, key) in articles.into_iter().zip(keys) {
         let existing = tx
             .prepare_cached(
                 "SELECT id, title, text, url, published FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
@@ -392,7 +392,8 @@ fn ingest_articles(
                     || row.url != article.entry.link
                     || row.published != published;
                 if changed {
-                    update_article(tx, &mut fts, row.id, &article, published, published_raw, now)?;
+                    update_article(tx, row.id, &article, published, published_raw, now)?;
+                    fts.push(row.id, &mut article, true);
                     summary.updated += 1;
                 } else {
                     tx.prepare_cached("UPDATE articles SET last_seen = ?2 WHERE id = ?1")?
@@ -402,19 +403,15 @@ fn ingest_articles(
             }
             None => {
                 let verdict = find_verdict(tx, recent, &article, now)?;
-                let id = insert_article(tx, &mut fts, feed_id, &key, &article, published, published_raw, verdict, now)?;
-                if let Some(sketch) = &article.sketch {
-                    save_sketch(tx, id, sketch)?;
-                    let story = match verdict {
-                        Verdict::Duplicate { of, .. } => of,
-                        Verdict::Original => id,
-                    };
-                    recent.insert(id, story, now, article.language.clone(), sketch.clone());
-                }
+                let id = insert_article(tx, feed_id, &key, &article, published, published_raw, verdict, now)?;
                 let story = match verdict {
                     Verdict::Duplicate { of, .. } => of,
                     Verdict::Original => id,
                 };
+                if let Some(sketch) = &article.sketch {
+                    save_sketch(tx, id, sketch)?;
+                    recent.insert(id, story, now, article.language.clone(), sketch.clone());
+                }
                 queue_alerts(tx, alert_topics, &article, id, story, now)?;
                 let threshold = recent.params().learn_boilerplate;
                 if threshold > 0
@@ -426,6 +423,7 @@ fn ingest_articles(
                 if matches!(verdict, Verdict::Duplicate { .. }) {
                     summary.duplicates += 1;
                 }
+                fts.push(id, &mut article, false);
             }
         }
     }
@@ -441,8 +439,9 @@ fn ingest_articles(
 struct PendingFts(Vec<(i64, bool, String, String)>);
 
 impl PendingFts {
-    fn push(&mut self, id: i64, a: &Article, replace: bool) {
-        self.0.push((id, replace, a.index_title.clone(), a.index_body.clone()));
+    /// Takes the article's index text, its last use.
+    fn push(&mut self, id: i64, a: &mut Article, replace: bool) {
+        self.0.push((id, replace, std::mem::take(&mut a.index_title), std::mem::take(&mut a.index_body)));
     }
 
     fn write(self, tx: &Transaction) -> Result<(), StoreError> {
@@ -729,7 +728,6 @@ impl<'a> Columns<'a> {
 #[allow(clippy::too_many_arguments)]
 fn insert_article(
     tx: &Transaction,
-    fts: &mut PendingFts,
     feed_id: i64,
     key: &str,
     a: &Article,
@@ -769,14 +767,12 @@ fn insert_article(
     if duplicate_of.is_none() {
         tx.prepare_cached("UPDATE articles SET story_id = id WHERE id = ?1")?.execute([id])?;
     }
-    fts.push(id, a, false);
     write_topics(tx, id, a, now, false)?;
     Ok(id)
 }
 
 fn update_article(
     tx: &Transaction,
-    fts: &mut PendingFts,
     id: i64,
     a: &Article,
     published: Option<i64>,
@@ -796,7 +792,6 @@ fn update_article(
          WHERE id = :id",
     )?
     .execute(params.as_slice())?;
-    fts.push(id, a, true);
     write_topics(tx, id, a, now, true)
 }
 
