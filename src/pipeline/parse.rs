@@ -150,48 +150,38 @@ fn keep_first_entries(bytes: &[u8], max: usize) -> (Cow<'_, [u8]>, usize) {
     if !text.trim_start().starts_with('<') {
         return (Cow::Borrowed(bytes), 0);
     }
+    use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(text);
     let mut open: Vec<String> = Vec::new();
     let (mut seen, mut cut, mut entry_depth) = (0usize, None::<(usize, Vec<String>)>, None::<usize>);
     loop {
         let before = reader.buffer_position() as usize;
-        let event = match reader.read_event() {
-            Ok(e) => e,
+        let (name, empty) = match reader.read_event() {
+            Ok(Event::Start(e)) => (e.name().into_inner().to_string(), false),
+            Ok(Event::Empty(e)) => (e.name().into_inner().to_string(), true),
+            Ok(Event::End(_)) => {
+                open.pop();
+                if cut.is_some() && open.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            Ok(Event::Eof) => break,
+            Ok(_) => continue,
             // Let feed-rs report what is wrong with the document.
             Err(_) => return (Cow::Borrowed(bytes), 0),
         };
-        match event {
-            quick_xml::events::Event::Start(e) => {
-                let name = e.name().into_inner().to_string();
-                let local = name.rsplit(':').next().unwrap_or(&name);
-                if (local == "item" || local == "entry") && entry_depth.is_none_or(|d| d == open.len()) {
-                    entry_depth = Some(open.len());
-                    seen += 1;
-                    if seen == max + 1 {
-                        cut = Some((before, open.clone()));
-                    }
-                }
-                open.push(name);
+        let local = name.rsplit(':').next().unwrap_or(&name);
+        // Entries are the item/entry elements at the depth of the first one.
+        if (local == "item" || local == "entry") && entry_depth.is_none_or(|d| d == open.len()) {
+            entry_depth = Some(open.len());
+            seen += 1;
+            if seen == max + 1 {
+                cut = Some((before, open.clone()));
             }
-            quick_xml::events::Event::Empty(e) => {
-                let name = e.name().into_inner().to_string();
-                let local = name.rsplit(':').next().unwrap_or(&name).to_string();
-                if (local == "item" || local == "entry") && entry_depth.is_none_or(|d| d == open.len()) {
-                    entry_depth = Some(open.len());
-                    seen += 1;
-                    if seen == max + 1 {
-                        cut = Some((before, open.clone()));
-                    }
-                }
-            }
-            quick_xml::events::Event::End(_) => {
-                open.pop();
-            }
-            quick_xml::events::Event::Eof => break,
-            _ => {}
         }
-        if cut.is_some() && open.is_empty() {
-            break;
+        if !empty {
+            open.push(name);
         }
     }
     let Some((at, stack)) = cut else { return (Cow::Borrowed(bytes), 0) };
