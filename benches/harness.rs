@@ -903,7 +903,7 @@ fn scale_db(dir: &Path, articles: usize, runs: usize) {
 /// Stores `n` articles spread over the last year through kabar's own writer, in
 /// polls of 1,000, so the database is what a year of ingest leaves.
 fn prefill(db: &Path, n: usize) {
-    use kabar::model::{Entry, PollOutcome, PollRecord};
+    use kabar::model::{Entry, PollRecord};
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let writer = kabar::store::Writer::open(db, Default::default()).unwrap();
@@ -947,26 +947,7 @@ fn prefill(db: &Path, n: usize) {
         });
         for (b, articles) in rx.into_iter().enumerate() {
             let state = &states[b % states.len()];
-            let record = PollRecord {
-                feed_id: state.id,
-                started_at: chrono::Utc::now(),
-                duration: Duration::ZERO,
-                http_status: Some(200),
-                outcome: PollOutcome::Fetched {
-                    validators: Default::default(),
-                    moved: Default::default(),
-                    new_url: None,
-                    bytes: 0,
-                    title: None,
-                    site_url: None,
-                    articles,
-                    truncated: 0,
-                    warning: None,
-                },
-                failures: 0,
-                next_attempt_at: chrono::Utc::now(),
-                alert_topics: Default::default(),
-            };
+            let record = PollRecord::fetched(state.id, articles);
             writer.record_poll(record).await.unwrap();
             if b % 100 == 0 {
                 eprint!("\r{} / {n}", b * batch);

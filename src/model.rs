@@ -209,6 +209,33 @@ pub struct PollRecord {
     pub alert_topics: std::sync::Arc<Vec<(String, String)>>,
 }
 
+impl PollRecord {
+    /// A successful poll, now, that brought `articles` and nothing else to record (no
+    /// validators, no move, no alert channels): how tests and the benchmark store articles.
+    pub fn fetched(feed_id: i64, articles: Vec<Article>) -> PollRecord {
+        PollRecord {
+            feed_id,
+            started_at: Utc::now(),
+            duration: Duration::ZERO,
+            http_status: Some(200),
+            outcome: PollOutcome::Fetched {
+                validators: Validators::default(),
+                moved: MoveState::default(),
+                new_url: None,
+                bytes: 0,
+                title: None,
+                site_url: None,
+                articles,
+                truncated: 0,
+                warning: None,
+            },
+            failures: 0,
+            next_attempt_at: Utc::now(),
+            alert_topics: Default::default(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum PollOutcome {
     NotModified {

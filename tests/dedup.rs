@@ -2,10 +2,8 @@
 //! and recall of duplicate pairs, same-language and across languages.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
-use chrono::Utc;
-use kabar::model::{ArticleRow, Entry, PollOutcome, PollRecord};
+use kabar::model::{ArticleRow, Entry, PollRecord};
 use kabar::pipeline::clean;
 use kabar::query::search::{SearchParams, search};
 use kabar::store::{Reader, Writer};
@@ -63,26 +61,7 @@ async fn ingest(set: &[Labelled]) -> (tempfile::TempDir, HashMap<String, Article
             ..Entry::default()
         };
         let article = clean::clean(entry, Some(&a.lang), None);
-        let record = PollRecord {
-            feed_id: ids[a.feed.as_str()],
-            started_at: Utc::now(),
-            duration: Duration::ZERO,
-            http_status: Some(200),
-            outcome: PollOutcome::Fetched {
-                validators: Default::default(),
-                moved: Default::default(),
-                new_url: None,
-                bytes: 0,
-                title: None,
-                site_url: None,
-                articles: vec![article],
-                truncated: 0,
-                warning: None,
-            },
-            failures: 0,
-            next_attempt_at: Utc::now(),
-            alert_topics: Default::default(),
-        };
+        let record = PollRecord::fetched(ids[a.feed.as_str()], vec![article]);
         writer.record_poll(record).await.unwrap();
     }
     writer.close().await;

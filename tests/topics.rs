@@ -101,26 +101,7 @@ async fn search_finds_exactly_what_a_topic_would_flag() {
             articles.push(clean::clean(entry(&l), Some(&l.lang), None));
         }
     }
-    let record = kabar::model::PollRecord {
-        feed_id: state.id,
-        started_at: chrono::Utc::now(),
-        duration: std::time::Duration::ZERO,
-        http_status: Some(200),
-        outcome: kabar::model::PollOutcome::Fetched {
-            validators: Default::default(),
-            moved: Default::default(),
-            new_url: None,
-            bytes: 0,
-            title: None,
-            site_url: None,
-            articles,
-            truncated: 0,
-            warning: None,
-        },
-        failures: 0,
-        next_attempt_at: chrono::Utc::now(),
-        alert_topics: Default::default(),
-    };
+    let record = kabar::model::PollRecord::fetched(state.id, articles);
     writer.record_poll(record).await.unwrap();
     writer.close().await;
 
