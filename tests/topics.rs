@@ -147,6 +147,64 @@ async fn search_finds_exactly_what_a_topic_would_flag() {
     assert!(total > 40, "the queries should find something: {total}");
 }
 
+/// Words whose forms the documents below are made of.
+const VOCABULARY: &[&str] = &["kerja", "sama", "kerjasama", "digital", "economy", "banjir", "flood", "plan", "mou"];
+
+/// Query texts over the same words: whole words, prefixes, phrases, NEAR.
+const QUERIES: &[&str] = &[
+    "kerjasama",
+    "\"kerja sama\"",
+    "kerja sama",
+    "digital",
+    "digital*",
+    "kerja*",
+    "economy",
+    "banjir OR flood",
+    "\"kerja sama\" NEAR/5 digital",
+    "plan AND mou",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+    /// The search index narrows a search to the documents its FTS5 expression admits; every
+    /// document the matcher flags must be among them, or search would miss what a topic flags.
+    /// Documents are forms of the vocabulary (Indonesian prefixes and suffixes, English
+    /// inflections), some written as two words at any point (`bekerja sama`, `digi talkan`).
+    #[test]
+    fn the_index_expression_admits_every_match(
+        units in proptest::collection::vec(
+            (proptest::sample::select(VOCABULARY), proptest::prelude::any::<usize>(), 0..12usize), 1..5),
+        query in proptest::sample::select(QUERIES),
+    ) {
+        let body = units
+            .iter()
+            .map(|(word, pick, cut)| {
+                let forms = kabar::query::forms::word_forms(word);
+                let form = &forms[pick % forms.len()];
+                // ASCII forms: any byte is a place to split; 0 and past the end leave it whole.
+                if (1..form.len()).contains(cut) { format!("{} {}", &form[..*cut], &form[*cut..]) } else { form.clone() }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let q = Query::parse(query).unwrap();
+        let matched = !Matcher::new([&q.expr]).matches(&Doc::new("", &body, Some("id"), "f")).is_empty();
+        // The index as migrations/0001_init.sql makes it, fed as the store feeds it.
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE articles_fts USING fts5(title, body, content = '', contentless_delete = 1,
+             tokenize = 'unicode61 remove_diacritics 2')",
+        )
+        .unwrap();
+        conn.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (1, '', ?1)", [kabar::text::token_string(&body)])
+            .unwrap();
+        let admitted: i64 = conn
+            .query_row("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?1", [q.fts().unwrap()], |r| r.get(0))
+            .unwrap();
+        proptest::prop_assert!(!matched || admitted == 1, "{query} matches {body:?} but the index expression does not admit it");
+    }
+}
+
 /// A feed with a few stories for topic tests.
 fn topic_world() -> (crate::support::Server, crate::support::Setup, String) {
     use crate::support::{Item, Server, body, feed_toml, rss};

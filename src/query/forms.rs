@@ -18,6 +18,10 @@ const MIN_INFLECTED_LEN: usize = 4;
 /// Words shorter than this take no English inflections either.
 const MIN_ENGLISH_LEN: usize = 3;
 
+/// Neighbouring words are also read as one word when both have at least this many
+/// characters (`kerja sama` → `kerjasama`, `cyber security` → `cybersecurity`).
+pub const MIN_JOINED: usize = 3;
+
 const ID_SUFFIXES: &[&str] = &["", "an", "kan", "i", "nya", "lah", "pun", "annya", "kannya", "inya"];
 
 /// Every form of `word` (folded, one token) that matches it, `word` first.
@@ -61,17 +65,59 @@ pub fn prefix_forms(prefix: &str) -> Vec<String> {
     out
 }
 
-/// For the search index, a superset of `word`'s forms in few terms: stems to look up as
-/// prefixes (the word and its Indonesian-prefixed stems: every suffix follows them),
-/// and the English forms that do not begin with the word itself (`economies`).
-pub fn index_forms(word: &str) -> (Vec<String>, Vec<String>) {
+/// The forms of `word` that carry no Indonesian prefix: the word, its English
+/// inflections and the word with each Indonesian suffix. Every form of [`word_forms`]
+/// is one of these behind a prefix (or none), so a form written as two words
+/// (`bekerja samanya`) splits inside one of them.
+pub fn unprefixed_forms(word: &str) -> Vec<String> {
     let len = word.chars().count();
+    let mut out = vec![word.to_string()];
     if len < MIN_ENGLISH_LEN || !word.chars().all(|c| c.is_ascii_lowercase()) {
-        return (Vec::new(), vec![word.to_string()]);
+        return out;
     }
-    let exact = english(word).into_iter().filter(|f| !f.starts_with(word)).collect();
-    let stems = if len < MIN_INFLECTED_LEN { vec![word.to_string()] } else { indonesian_prefixed(word) };
-    (stems, exact)
+    let suffixed = ID_SUFFIXES.iter().filter(|_| len >= MIN_INFLECTED_LEN).map(|s| format!("{word}{s}"));
+    for f in english(word).into_iter().chain(suffixed) {
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// One way to write a word as two: the first word is one of `lefts`, the second one of
+/// `rights` (for a prefix query: begins with one of them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    pub lefts: Vec<String>,
+    pub rights: Vec<String>,
+}
+
+/// The word written as two words, split inside the word itself at every point that leaves
+/// both parts at least [`MIN_JOINED`] characters: the first part with each Indonesian
+/// prefix (`bekerja sama`), the second with each suffix or English inflection (`kerja
+/// samanya`, `cyber securities`). Affixes are never split (`memb erdigital` is not
+/// `digital`). The matcher and the search index both read two-word forms from here.
+pub fn splits(word: &str, prefix: bool) -> Vec<Split> {
+    let chars: Vec<(usize, char)> = word.char_indices().collect();
+    if chars.len() < 2 * MIN_JOINED {
+        return Vec::new();
+    }
+    let unprefixed = if prefix { Vec::new() } else { unprefixed_forms(word) };
+    let mut out = Vec::new();
+    for &(at, _) in &chars[MIN_JOINED..=chars.len() - MIN_JOINED] {
+        let (left, right) = word.split_at(at);
+        let mut rights: Vec<String> = Vec::new();
+        if prefix {
+            rights.push(right.to_string());
+        }
+        for rest in unprefixed.iter().filter_map(|f| f.strip_prefix(left)) {
+            if rest.chars().count() >= MIN_JOINED && !rights.iter().any(|r| r == rest) {
+                rights.push(rest.to_string());
+            }
+        }
+        out.push(Split { lefts: prefix_forms(left), rights });
+    }
+    out
 }
 
 fn english(w: &str) -> Vec<String> {
@@ -202,6 +248,30 @@ mod tests {
         assert_eq!(word_forms("ai"), ["ai"]);
         assert_eq!(word_forms("2025"), ["2025"]);
         assert!(!word_forms("digital").contains(&"gital".to_string()));
+    }
+
+    #[test]
+    fn every_form_is_an_unprefixed_form_behind_a_prefix() {
+        for word in ["kerja", "digital", "economy", "plan", "sapu", "mou", "café"] {
+            let bare = unprefixed_forms(word);
+            let prefixed: Vec<String> = indonesian_prefixed(word);
+            for f in word_forms(word) {
+                let found = bare.contains(&f)
+                    || prefixed.iter().any(|p| f.strip_prefix(p.as_str()).is_some_and(|rest| bare.iter().any(|b| b.strip_prefix(word) == Some(rest))));
+                assert!(found, "{word}: {f}");
+            }
+            assert!(bare.iter().all(|b| word_forms(word).contains(b)), "{word}: {bare:?}");
+        }
+    }
+
+    #[test]
+    fn words_split_inside_the_word_only() {
+        let s = splits("kerjasama", false);
+        let at = |l: &str, r: &str| s.iter().any(|x| x.lefts.iter().any(|a| a == l) && x.rights.iter().any(|b| b == r));
+        assert!(at("kerja", "sama") && at("bekerja", "sama") && at("kerja", "samanya") && at("dikerja", "samakan"));
+        assert!(!at("be", "kerjasama") && !at("kerjasamak", "an"), "{s:?}");
+        assert_eq!(splits("digital", true)[0], Split { lefts: vec!["dig".into()], rights: vec!["ital".into()] });
+        assert!(splits("mou", false).is_empty());
     }
 
     #[test]

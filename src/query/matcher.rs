@@ -61,10 +61,6 @@ pub struct Hit {
 
 type TermId = u32;
 
-/// Neighbouring words are also read as one word when both have at least this many
-/// characters (`kerja sama` → `kerjasama`, `cyber security` → `cybersecurity`).
-pub const MIN_JOINED: usize = 3;
-
 /// A query, with its words replaced by terms.
 #[derive(Debug, Clone)]
 enum Node {
@@ -117,6 +113,13 @@ pub struct Matcher {
     prefixes: HashIndex,
     /// The byte lengths of the prefixes, longest last.
     prefix_lens: Vec<usize>,
+    /// Hash of two neighbouring words that are a form written as two (see
+    /// [`forms::splits`]) → the terms.
+    pairs: HashIndex,
+    /// Hash of a word and the beginning of the next that are a prefix written as two.
+    pair_prefixes: HashIndex,
+    /// The byte lengths of those beginnings, longest last.
+    pair_prefix_lens: Vec<usize>,
     /// Term → the queries that use it.
     term_queries: Vec<Vec<u32>>,
     /// Queries that can match without any of their words (`NOT a`, `lang:id`).
@@ -136,8 +139,10 @@ impl Matcher {
             }
             m.queries.push(node);
         }
-        m.prefix_lens.sort_unstable();
-        m.prefix_lens.dedup();
+        for lens in [&mut m.prefix_lens, &mut m.pair_prefix_lens] {
+            lens.sort_unstable();
+            lens.dedup();
+        }
         m
     }
 
@@ -164,6 +169,15 @@ impl Matcher {
                 } else {
                     for f in forms::word_forms(word) {
                         self.exact.entry(xxh3_64(f.as_bytes())).or_default().push(id);
+                    }
+                }
+                for split in forms::splits(word, prefix) {
+                    for (left, right) in split.lefts.iter().flat_map(|l| split.rights.iter().map(move |r| (l, r))) {
+                        let index = if prefix { &mut self.pair_prefixes } else { &mut self.pairs };
+                        index.entry(pair_hash(left.as_bytes(), right.as_bytes())).or_default().push(id);
+                        if prefix {
+                            self.pair_prefix_lens.push(right.len());
+                        }
                     }
                 }
                 self.registry.insert(key, id);
@@ -240,20 +254,13 @@ impl Matcher {
                         add(terms, field, i, i);
                     }
                 }
-                // Two words written as one: both of at least MIN_JOINED characters (so the
-                // search index can find the same pairs, see `Query::fts`).
+                // Two words written as one (`bekerja sama`): see `forms::splits`.
                 let Some(next) = tokens.get(i as usize + 1).map(|n| n.as_bytes()) else { continue };
-                if token.chars().count() < MIN_JOINED || tokens[i as usize + 1].chars().count() < MIN_JOINED {
-                    continue;
-                }
-                if let Some(terms) = self.exact.get(&joined_hash(t, next, next.len())) {
+                if let Some(terms) = self.pairs.get(&pair_hash(t, next)) {
                     add(terms, field, i, i + 1);
                 }
-                // A prefix that runs at least MIN_JOINED bytes into the next word.
-                for &len in
-                    self.prefix_lens.iter().filter(|l| **l >= t.len() + MIN_JOINED && **l <= t.len() + next.len())
-                {
-                    if let Some(terms) = self.prefixes.get(&joined_hash(t, next, len - t.len())) {
+                for &len in self.pair_prefix_lens.iter().take_while(|l| **l <= next.len()) {
+                    if let Some(terms) = self.pair_prefixes.get(&pair_hash(t, &next[..len])) {
                         add(terms, field, i, i + 1);
                     }
                 }
@@ -267,11 +274,12 @@ impl Matcher {
     }
 }
 
-/// The hash of `a` followed by the first `take` bytes of `b`, as if written as one.
-fn joined_hash(a: &[u8], b: &[u8], take: usize) -> u64 {
+/// The hash of two neighbouring words (a zero byte between them: tokens never hold one).
+fn pair_hash(a: &[u8], b: &[u8]) -> u64 {
     let mut h = Xxh3::new();
     h.update(a);
-    h.update(&b[..take]);
+    h.update(&[0]);
+    h.update(b);
     h.digest()
 }
 

@@ -16,14 +16,15 @@
 //! of the matches, which the matcher then narrows (so search and topics agree exactly);
 //! `search` runs a search over the store.
 
-mod forms;
+pub mod forms;
 mod lexer;
 pub mod listing;
 mod matcher;
 mod parser;
 pub mod search;
 
-pub use matcher::{Doc, Hit, MIN_JOINED, Matcher};
+pub use forms::MIN_JOINED;
+pub use matcher::{Doc, Hit, Matcher};
 
 use std::fmt;
 
@@ -104,28 +105,25 @@ fn fts(expr: &Expr) -> Option<String> {
     }
 }
 
-/// The index terms for one word: its forms (as prefixes where that is shorter). Tokens
-/// hold only letters and digits, so quoting cannot be escaped.
+/// The index terms for one word: the forms the matcher reads, each a whole word, or for
+/// a prefix its prefix forms as prefixes. Whole words are the cheap terms: FTS5 finds a
+/// word's postings in the searched id range only, while a prefix term merges the postings
+/// of every word that begins with it across the whole archive.
 fn word_alternatives(word: &str, prefix: bool) -> Vec<String> {
-    if prefix {
-        return forms::prefix_forms(word).iter().map(|f| format!("\"{f}\"*")).collect();
-    }
-    let (stems, exact) = forms::index_forms(word);
-    stems.iter().map(|f| format!("\"{f}\"*")).chain(exact.iter().map(|f| format!("\"{f}\""))).collect()
+    let forms = if prefix { forms::prefix_forms(word) } else { forms::word_forms(word) };
+    let star = if prefix { "*" } else { "" };
+    forms.iter().map(|f| format!("\"{f}\"{star}")).collect()
 }
 
-/// One word: its forms, and — because the index holds words, not the pairs the
-/// matcher also reads as one — the word split in two at every point that leaves both
-/// parts at least `MIN_JOINED` characters (`kerjasama` as `bekerja sama`).
+/// One word: its forms, or the word written as two (see [`forms::splits`]; the index
+/// holds words, not the pairs the matcher also reads as one).
 fn word_fts(word: &str, prefix: bool) -> String {
     let mut alternatives = word_alternatives(word, prefix);
-    let chars: Vec<(usize, char)> = word.char_indices().collect();
-    if chars.len() >= 2 * MIN_JOINED {
-        for &(at, _) in &chars[MIN_JOINED..=chars.len() - MIN_JOINED] {
-            let (left, right) = word.split_at(at);
-            let left_forms = word_alternatives(left, true);
-            alternatives.push(format!("(({}) AND \"{right}\"*)", left_forms.join(" OR ")));
-        }
+    let star = if prefix { "*" } else { "" };
+    for split in forms::splits(word, prefix) {
+        let lefts: Vec<String> = split.lefts.iter().map(|f| format!("\"{f}\"")).collect();
+        let rights: Vec<String> = split.rights.iter().map(|f| format!("\"{f}\"{star}")).collect();
+        alternatives.push(format!("(({}) AND ({}))", lefts.join(" OR "), rights.join(" OR ")));
     }
     format!("({})", alternatives.join(" OR "))
 }
@@ -139,7 +137,7 @@ fn words_fts(words: &[String], prefix: bool) -> String {
     let each: Vec<String> = words.iter().enumerate().map(|(i, w)| word_fts(w, prefix && i == last)).collect();
     let mut alternatives = vec![format!("({})", each.join(" AND "))];
     if words.len() <= 3 {
-        alternatives.extend(word_alternatives(&words.concat(), prefix));
+        alternatives.push(word_fts(&words.concat(), prefix));
     }
     format!("({})", alternatives.join(" OR "))
 }
@@ -262,18 +260,21 @@ mod tests {
 
     #[test]
     fn fts_is_a_superset() {
-        let q = |s: &str| Query::parse(s).unwrap().fts();
-        assert!(q("mou").unwrap().starts_with("(\"mou\"*"));
-        let digital = q("digital*").unwrap();
+        let q = |s: &str| Query::parse(s).unwrap().fts().unwrap();
+        assert!(q("mou").starts_with("(\"mou\" OR \"mous\""), "{}", q("mou"));
+        let digital = q("digital*");
         assert!(digital.contains("\"digital\"*") && digital.contains("\"didigital\"*"), "{digital}");
-        let kerjasama = q("kerjasama").unwrap();
-        assert!(kerjasama.contains("\"bekerjasama\"*"), "{kerjasama}");
-        assert!(kerjasama.contains("AND \"sama\"*"), "split form missing: {kerjasama}");
-        let phrase = q("\"kerja sama\"").unwrap();
-        assert!(phrase.contains("\"kerjasama\"*"), "joined form missing: {phrase}");
-        assert_eq!(q("a OR NOT b"), None);
-        assert_eq!(q("-x"), None);
-        assert!(q("mou NOT b lang:id").unwrap().starts_with("((\"mou\"*"));
+        assert!(digital.contains("((\"digi\" OR \"didigi\"") && digital.contains("AND (\"tal\"*))"), "{digital}");
+        let kerjasama = q("kerjasama");
+        assert!(kerjasama.contains("\"bekerjasama\"") && kerjasama.contains("\"dikerjasamakan\""), "{kerjasama}");
+        assert!(!kerjasama.contains('*'), "whole words only: {kerjasama}");
+        assert!(kerjasama.contains("\"bekerja\"") && kerjasama.contains("AND (\"sama\" OR "), "split form missing: {kerjasama}");
+        assert!(kerjasama.contains("\"samanya\""), "suffixed right part missing: {kerjasama}");
+        let phrase = q("\"kerja sama\"");
+        assert!(phrase.contains("\"kerjasama\""), "joined form missing: {phrase}");
+        assert_eq!(Query::parse("a OR NOT b").unwrap().fts(), None);
+        assert_eq!(Query::parse("-x").unwrap().fts(), None);
+        assert!(q("mou NOT b lang:id").starts_with("((\"mou\""));
     }
 
     #[test]

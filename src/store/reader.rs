@@ -62,6 +62,10 @@ impl Reader {
         );
         let mut args: Vec<Value> = Vec::new();
         let mut clauses: Vec<&str> = Vec::new();
+        // The full-text match is a set the articles are checked against while the sort-time
+        // index is walked newest first (`+a.id` keeps SQLite from fetching every match by id
+        // and sorting them, text and all, before the first row), so a search reads rows only
+        // until the caller has enough.
         match (&filter.fts, filter.since) {
             // The full-text match is bounded by article id: the least id among the articles
             // in the range (read from the sort-time index) is where the range's ids start,
@@ -69,14 +73,14 @@ impl Reader {
             // answering min(id) by walking the table in id order.)
             (Some(fts), Some(since)) => {
                 clauses.push(
-                    "a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?1
+                    "+a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?1
                                 AND rowid >= (SELECT min(+id) FROM articles WHERE sort_time >= ?2))",
                 );
                 args.push(Value::Text(fts.clone()));
                 args.push(Value::Integer(since));
             }
             (Some(fts), None) => {
-                clauses.push("a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)");
+                clauses.push("+a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)");
                 args.push(Value::Text(fts.clone()));
             }
             (None, _) => {}
