@@ -257,7 +257,10 @@ mod tests {
             let prefixed: Vec<String> = indonesian_prefixed(word);
             for f in word_forms(word) {
                 let found = bare.contains(&f)
-                    || prefixed.iter().any(|p| f.strip_prefix(p.as_str()).is_some_and(|rest| bare.iter().any(|b| b.strip_prefix(word) == Some(rest))));
+                    || prefixed.iter().any(|p| {
+                        f.strip_prefix(p.as_str())
+                            .is_some_and(|rest| bare.iter().any(|b| b.strip_prefix(word) == Some(rest)))
+                    });
                 assert!(found, "{word}: {f}");
             }
             assert!(bare.iter().all(|b| word_forms(word).contains(b)), "{word}: {bare:?}");

@@ -268,7 +268,10 @@ mod tests {
         let kerjasama = q("kerjasama");
         assert!(kerjasama.contains("\"bekerjasama\"") && kerjasama.contains("\"dikerjasamakan\""), "{kerjasama}");
         assert!(!kerjasama.contains('*'), "whole words only: {kerjasama}");
-        assert!(kerjasama.contains("\"bekerja\"") && kerjasama.contains("AND (\"sama\" OR "), "split form missing: {kerjasama}");
+        assert!(
+            kerjasama.contains("\"bekerja\"") && kerjasama.contains("AND (\"sama\" OR "),
+            "split form missing: {kerjasama}"
+        );
         assert!(kerjasama.contains("\"samanya\""), "suffixed right part missing: {kerjasama}");
         let phrase = q("\"kerja sama\"");
         assert!(phrase.contains("\"kerjasama\""), "joined form missing: {phrase}");
