@@ -16,7 +16,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use super::Reason;
-use super::sketch::{Sketch, numbers_agree, resemblance};
+use super::sketch::{BINS, EMPTY, MAX_SIGNALS, Sketch, numbers_agree, resemblance};
 
 /// The thresholds and the window, as configured in `[dedup]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,12 +61,36 @@ const MIN_SHARED_SIGNALS: usize = 5;
 /// A shorter text at most this share of the longer one's length may be its teaser.
 const TEASER_RATIO: f64 = 0.6;
 
+/// An article of the window, compact: the window holds every article of the last
+/// `window` (a week of 10,000 feeds is 50,000 or more), so each byte here counts.
 struct Item {
     id: i64,
     story: i64,
     time: i64,
-    language: Option<String>,
-    sketch: Sketch,
+    /// Index into `Index::languages`, or `NO_LANGUAGE`.
+    language: u16,
+    shingles: u32,
+    bins: [u16; BINS],
+    signals: Box<[u32]>,
+    /// Which of `signals` are numbers (a signal set holds at most 64: `MAX_SIGNALS`).
+    numbers: u64,
+}
+
+const NO_LANGUAGE: u16 = u16::MAX;
+const _: () = assert!(MAX_SIGNALS <= 64, "numbers are a 64-bit mask over the signals");
+
+impl Item {
+    /// The numbers among the signals, into `buf`.
+    fn numbers<'b>(&self, buf: &'b mut [u32; MAX_SIGNALS]) -> &'b [u32] {
+        let mut n = 0;
+        for (i, s) in self.signals.iter().enumerate() {
+            if self.numbers & (1 << i) != 0 {
+                buf[n] = *s;
+                n += 1;
+            }
+        }
+        &buf[..n]
+    }
 }
 
 /// An earlier article the new one copies.
@@ -88,11 +112,13 @@ pub struct Index {
     /// Signal → the sequence numbers of the window's articles that carry it. Keys are
     /// hashes already, so the fast (not DoS-resistant) hasher is enough.
     postings: foldhash::HashMap<u32, VecDeque<u32>>,
+    /// The languages seen, so an item holds a number instead of a string.
+    languages: Vec<String>,
 }
 
 impl Index {
     pub fn new(params: Params) -> Index {
-        Index { params, items: VecDeque::new(), first: 0, postings: Default::default() }
+        Index { params, items: VecDeque::new(), first: 0, postings: Default::default(), languages: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -113,7 +139,26 @@ impl Index {
         for s in &sketch.signals {
             self.postings.entry(*s).or_default().push_back(seq);
         }
-        self.items.push_back(Item { id, story, time, language, sketch });
+        let language = match language {
+            None => NO_LANGUAGE,
+            Some(l) => match self.languages.iter().position(|k| *k == l) {
+                Some(i) => i as u16,
+                None if self.languages.len() < NO_LANGUAGE as usize => {
+                    self.languages.push(l);
+                    (self.languages.len() - 1) as u16
+                }
+                // More languages than any feed set has: the rest compare as unknown.
+                None => NO_LANGUAGE,
+            },
+        };
+        let mut bins = [EMPTY; BINS];
+        for (b, v) in bins.iter_mut().zip(&sketch.bins) {
+            *b = *v;
+        }
+        let signals: Box<[u32]> = sketch.signals.into_iter().take(MAX_SIGNALS).collect();
+        let numbers =
+            signals.iter().enumerate().filter(|(_, s)| sketch.numbers.contains(s)).fold(0, |m, (i, _)| m | 1 << i);
+        self.items.push_back(Item { id, story, time, language, shingles: sketch.shingles, bins, signals, numbers });
     }
 
     /// Drops the articles older than the window.
@@ -140,7 +185,7 @@ impl Index {
     }
 
     fn unpost(&mut self, item: &Item, seq: u32, front: bool) {
-        for s in &item.sketch.signals {
+        for s in &item.signals {
             if let Some(list) = self.postings.get_mut(s) {
                 let end = if front { list.front() } else { list.back() };
                 if end == Some(&seq) {
@@ -213,16 +258,16 @@ impl Index {
         let mut checks = 0;
         for (idx, _) in self.candidates(sketch) {
             let c = &self.items[idx];
-            if !numbers_agree(&sketch.numbers, &c.sketch.numbers) {
+            if !numbers_agree(&sketch.numbers, c.numbers(&mut [0; MAX_SIGNALS])) {
                 continue;
             }
-            let same_language = match (language, c.language.as_deref()) {
+            let same_language = match (language, self.languages.get(usize::from(c.language))) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             };
             let found = if same_language {
-                let r = resemblance(sketch, &c.sketch);
-                let (short, long) = (sketch.shingles.min(c.sketch.shingles), sketch.shingles.max(c.sketch.shingles));
+                let r = resemblance(&sketch.bins, &c.bins);
+                let (short, long) = (sketch.shingles.min(c.shingles), sketch.shingles.max(c.shingles));
                 if r >= p.near {
                     Some((Reason::Near, r))
                 } else if (short as f64) <= TEASER_RATIO * long as f64 && checks < MAX_CONTAINMENT_CHECKS {
@@ -241,7 +286,7 @@ impl Index {
                     None
                 }
             } else if (time - c.time).abs() <= p.translation_window {
-                let (sim, shared) = self.signal_similarity(&sketch.signals, &c.sketch.signals);
+                let (sim, shared) = self.signal_similarity(&sketch.signals, &c.signals);
                 (sim >= p.translation && shared >= MIN_SHARED_SIGNALS).then_some((Reason::Translation, sim))
             } else {
                 None
