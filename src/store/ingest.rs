@@ -526,15 +526,17 @@ fn find_verdict(tx: &Transaction, recent: &Index, article: &Article, now: i64) -
     let Some(sketch) = &article.sketch else {
         return Ok(Verdict::Original);
     };
-    let shingles = sketch::shingle_hashes(&article.index_body);
     let mut load_error = None;
-    let found = recent.find(sketch, &shingles, article.language.as_deref(), now, |id| match stored_shingles(tx, id) {
-        Ok(s) => s,
-        Err(e) => {
-            load_error = Some(e);
-            None
-        }
-    });
+    let found =
+        recent.find(sketch, &article.index_body, article.language.as_deref(), now, |id| {
+            match stored_shingles(tx, id) {
+                Ok(s) => s,
+                Err(e) => {
+                    load_error = Some(e);
+                    None
+                }
+            }
+        });
     if let Some(e) = load_error {
         return Err(e);
     }

@@ -13,10 +13,11 @@
 //!   the rarity-weighted share of signals they have in common reaches `translation`;
 //! * always: their numbers must agree, so template stories stay apart.
 
+use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
 
 use super::Reason;
-use super::sketch::{BINS, EMPTY, MAX_SIGNALS, Sketch, numbers_agree, resemblance};
+use super::sketch::{BINS, EMPTY, MAX_SIGNALS, Sketch, numbers_agree, resemblance, shingle_hashes};
 
 /// The thresholds and the window, as configured in `[dedup]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,11 +115,24 @@ pub struct Index {
     postings: foldhash::HashMap<u32, VecDeque<u32>>,
     /// The languages seen, so an item holds a number instead of a string.
     languages: Vec<String>,
+    /// `candidates`' accumulator, kept between calls: a score per window position
+    /// (all zero between calls) and the positions scored. An article's signals reach
+    /// tens of thousands of postings; adding into an array costs a fraction of a
+    /// hash map's upsert, and the writer thread, which runs this, is the pipeline's
+    /// one serial stage.
+    scratch: RefCell<(Vec<f64>, Vec<u32>)>,
 }
 
 impl Index {
     pub fn new(params: Params) -> Index {
-        Index { params, items: VecDeque::new(), first: 0, postings: Default::default(), languages: Vec::new() }
+        Index {
+            params,
+            items: VecDeque::new(),
+            first: 0,
+            postings: Default::default(),
+            languages: Vec::new(),
+            scratch: RefCell::default(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -220,7 +234,9 @@ impl Index {
 
     /// Earlier articles sharing rare signals with `sketch`, most shared weight first.
     fn candidates(&self, sketch: &Sketch) -> Vec<(usize, f64)> {
-        let mut scores: foldhash::HashMap<u32, f64> = Default::default();
+        let mut scratch = self.scratch.borrow_mut();
+        let (scores, touched) = &mut *scratch;
+        scores.resize(self.items.len(), 0.0);
         for s in &sketch.signals {
             let Some(list) = self.postings.get(s) else { continue };
             if list.len() > MAX_POSTINGS {
@@ -228,11 +244,15 @@ impl Index {
             }
             let w = self.idf(*s);
             for seq in list {
-                *scores.entry(*seq).or_default() += w;
+                let idx = seq.wrapping_sub(self.first) as usize;
+                if scores[idx] == 0.0 {
+                    touched.push(idx as u32);
+                }
+                scores[idx] += w;
             }
         }
         let mut ranked: Vec<(usize, f64)> =
-            scores.into_iter().map(|(seq, w)| (seq.wrapping_sub(self.first) as usize, w)).collect();
+            touched.drain(..).map(|idx| (idx as usize, std::mem::take(&mut scores[idx as usize]))).collect();
         let order = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0));
         if ranked.len() > MAX_CANDIDATES {
             ranked.select_nth_unstable_by(MAX_CANDIDATES, order);
@@ -243,12 +263,12 @@ impl Index {
     }
 
     /// The earlier article that `sketch` (an article in `language`, first seen at
-    /// `time`, with text shingles `shingles`) repeats, if any. `load` gives the
-    /// shingles of a stored article, for the exact teaser check.
+    /// `time`, with the text `text`, its boilerplate removed) repeats, if any. `load`
+    /// gives the shingles of a stored article, for the exact teaser check.
     pub fn find(
         &self,
         sketch: &Sketch,
-        shingles: &[u64],
+        text: &str,
         language: Option<&str>,
         time: i64,
         mut load: impl FnMut(i64) -> Option<Vec<u64>>,
@@ -256,6 +276,8 @@ impl Index {
         let p = &self.params;
         let mut best: Option<Match> = None;
         let mut checks = 0;
+        // The text's own shingles, computed for the first teaser check (most articles have none).
+        let mut own: Option<Vec<u64>> = None;
         for (idx, _) in self.candidates(sketch) {
             let c = &self.items[idx];
             if !numbers_agree(&sketch.numbers, c.numbers(&mut [0; MAX_SIGNALS])) {
@@ -274,10 +296,11 @@ impl Index {
                     checks += 1;
                     load(c.id)
                         .map(|other| {
+                            let shingles = own.get_or_insert_with(|| shingle_hashes(text));
                             let (small, large) = if shingles.len() <= other.len() {
-                                (shingles, &other[..])
+                                (&shingles[..], &other[..])
                             } else {
-                                (&other[..], shingles)
+                                (&other[..], &shingles[..])
                             };
                             (Reason::Near, lead_containment(small, large))
                         })
@@ -321,7 +344,7 @@ pub fn lead_containment(small: &[u64], large: &[u64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::dedup::sketch::{shingle_hashes, sketch};
+    use crate::pipeline::dedup::sketch::sketch;
     use std::collections::HashMap;
 
     const STORY: &str = "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital \
@@ -339,7 +362,7 @@ mod tests {
 
     fn find(ix: &Index, lang: &str, text: &str, stored: &HashMap<i64, String>) -> Option<Match> {
         let s = sketch("", text).unwrap();
-        ix.find(&s, &shingle_hashes(text), Some(lang), 1000, |id| stored.get(&id).map(|t| shingle_hashes(t)))
+        ix.find(&s, text, Some(lang), 1000, |id| stored.get(&id).map(|t| shingle_hashes(t)))
     }
 
     #[test]
@@ -386,7 +409,7 @@ mod tests {
         assert_eq!((m.story, m.reason), (1, Reason::Translation));
         // Too far apart in time for a translation.
         let s = sketch("", english).unwrap();
-        assert_eq!(ix.find(&s, &[], Some("en"), 10 * 86_400, |_| None), None);
+        assert_eq!(ix.find(&s, "", Some("en"), 10 * 86_400, |_| None), None);
     }
 
     #[test]
