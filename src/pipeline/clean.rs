@@ -400,9 +400,11 @@ pub fn language_code(tag: &str) -> String {
 /// Fewer words than this never override the language the feed declares.
 const MIN_WORDS_TO_OVERRIDE: usize = 20;
 
-/// Characters of the body that language detection reads: about 150 words, which tell
-/// English from Indonesian reliably; more costs time and changes nothing.
-const LANGUAGE_SAMPLE: usize = 1000;
+/// Characters of the body that language detection reads: about 75 words, which tell
+/// English from Indonesian reliably. Detection time grows with the sample; on the 8,891
+/// entries of the shared test corpus, 500 characters and 1,000 disagree on 3 (short
+/// English technical posts), and detection was 12 % of a cold ingest's CPU at 1,000.
+const LANGUAGE_SAMPLE: usize = 500;
 
 /// The article's language: a confident detection from enough text wins (feeds do
 /// declare the wrong language: many Indonesian sites say "en-US"); otherwise what the
