@@ -35,7 +35,7 @@ pub fn classify(article: &Article, feed: &str, topics: &Topics) -> Vec<TopicMatc
     if topics.is_empty() {
         return Vec::new();
     }
-    let doc = Doc::new(&article.index_title, &article.index_body, article.language.as_deref(), feed);
+    let doc = Doc::from_tokens(&article.index_title, &article.index_body, article.language.as_deref(), feed);
     classify_doc(&doc, topics)
 }
 

@@ -8,6 +8,7 @@
 //! up in that index. Only the queries whose terms occurred are then evaluated, so the
 //! cost of an article grows with its length, not with the number of queries.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -20,18 +21,28 @@ use crate::text;
 /// An article prepared for matching: the words of its title and of its text (the
 /// text without boilerplate lines).
 pub struct Doc<'a> {
-    title: Vec<String>,
-    body: Vec<String>,
+    title: Vec<Cow<'a, str>>,
+    body: Vec<Cow<'a, str>>,
     language: Option<&'a str>,
     feed: &'a str,
 }
 
 impl<'a> Doc<'a> {
+    /// From the article's title and text as written.
     pub fn new(title: &str, body: &str, language: Option<&'a str>, feed: &'a str) -> Doc<'a> {
-        Doc { title: text::tokens(title), body: text::tokens(body), language, feed }
+        let owned = |s: &str| text::tokens(s).into_iter().map(Cow::Owned).collect();
+        Doc { title: owned(title), body: owned(body), language, feed }
     }
 
-    fn tokens(&self, field: Field) -> &[String] {
+    /// From the title and text already in the index form ([`text::token_string`]: the
+    /// tokens joined by single spaces), borrowing them: a new article has that form at
+    /// hand (its search-index text), so it is not folded and split a second time.
+    pub fn from_tokens(title: &'a str, body: &'a str, language: Option<&'a str>, feed: &'a str) -> Doc<'a> {
+        let borrowed = |s: &'a str| s.split(' ').filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
+        Doc { title: borrowed(title), body: borrowed(body), language, feed }
+    }
+
+    fn tokens(&self, field: Field) -> &[Cow<'a, str>] {
         match field {
             Field::Title => &self.title,
             Field::Body => &self.body,
@@ -275,7 +286,16 @@ impl Matcher {
 }
 
 /// The hash of two neighbouring words (a zero byte between them: tokens never hold one).
+/// Most pairs fit a small buffer hashed in one call; the streaming hasher gives the same
+/// value for longer ones, but setting it up costs more than hashing a short pair.
 fn pair_hash(a: &[u8], b: &[u8]) -> u64 {
+    let mut buf = [0u8; 64];
+    let n = a.len() + 1 + b.len();
+    if n <= buf.len() {
+        buf[..a.len()].copy_from_slice(a);
+        buf[a.len() + 1..n].copy_from_slice(b);
+        return xxh3_64(&buf[..n]);
+    }
     let mut h = Xxh3::new();
     h.update(a);
     h.update(&[0]);
@@ -389,6 +409,31 @@ mod tests {
             Some("id"),
             "antara-id",
         )
+    }
+
+    #[test]
+    fn a_pair_hashes_the_same_whatever_its_length() {
+        for (a, b) in [("kerja", "sama"), ("", ""), ("a", &"b".repeat(62)[..]), ("a", &"b".repeat(63)[..])] {
+            let mut h = Xxh3::new();
+            h.update(a.as_bytes());
+            h.update(&[0]);
+            h.update(b.as_bytes());
+            assert_eq!(pair_hash(a.as_bytes(), b.as_bytes()), h.digest(), "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn the_index_form_gives_the_same_words() {
+        for (title, body) in [
+            ("Indonesia–India MoU", "Pemerintah  Indonesia,\n\nCafé ÉLYSÉE (kerja-sama) ﬁnance ＡＢＣ 26 Jan."),
+            ("", ""),
+            ("  ...  ", "e\u{301}\u{301} 한국어"),
+        ] {
+            let (t, b) = (text::token_string(title), text::token_string(body));
+            let (raw, indexed) = (Doc::new(title, body, None, "x"), Doc::from_tokens(&t, &b, None, "x"));
+            assert_eq!(raw.title, indexed.title);
+            assert_eq!(raw.body, indexed.body);
+        }
     }
 
     fn matches_in(q: &str, d: &Doc) -> bool {
