@@ -3,8 +3,9 @@
 //! * `compare` (default): generates N feeds × M items of article HTML in English and
 //!   Indonesian, RSS and Atom, with a known share of re-published copies across feeds;
 //!   serves them from nginx on loopback; runs `kabar fetch` cold (empty database) and
-//!   warm (every feed answers 304), and `newsboat -x reload` (reload-threads 16) and
-//!   `sfeed_update` on the same files when they are installed; reports wall time, CPU
+//!   warm (every feed answers 304), and `newsboat -x reload` and `sfeed_update` on the
+//!   same files when they are installed, all with 16 fetches in flight (`PARALLEL`);
+//!   reports wall time, CPU
 //!   time, items/s, MB/s and peak RSS (medians of `--runs`), kabar's ratio to each
 //!   peer, and dedup precision/recall on the copies.
 //! * `scale-db`: a database pre-filled with `--articles` (1,000,000) articles over a
@@ -648,9 +649,13 @@ const TOPICS: [(&str, &str); 3] = [
     ("disasters", "flood OR banjir OR (rain NEAR/3 weather) OR (hujan NEAR/3 cuaca)"),
 ];
 
+/// Fetches in flight, for kabar and the peers alike: kabar's `fetch.concurrency`,
+/// newsboat's `reload-threads`, sfeed's `maxjobs`.
+const PARALLEL: usize = 16;
+
 fn kabar_config(dir: &Path, port: u16, corpus: &Corpus, db: &Path, extra: &str) -> PathBuf {
     let mut s = format!(
-        "[storage]\ndatabase = \"{}\"\n[fetch]\nconcurrency = 32\nper_host = {{ concurrency = 32, min_interval = \"0s\" }}\n\
+        "[storage]\ndatabase = \"{}\"\n[fetch]\nconcurrency = {PARALLEL}\nper_host = {{ concurrency = {PARALLEL}, min_interval = \"0s\" }}\n\
          allow_networks = [\"127.0.0.0/8\"]\n{extra}\n",
         db.display()
     );
@@ -695,7 +700,7 @@ fn run_newsboat(dir: &Path, port: u16, corpus: &Corpus, runs: usize) -> (Run, Ru
     std::fs::create_dir_all(&nb).unwrap();
     let urls: String = (0..corpus.feeds).map(|f| format!("http://127.0.0.1:{port}/f{f}.xml\n")).collect();
     std::fs::write(nb.join("urls"), urls).unwrap();
-    std::fs::write(nb.join("config"), "reload-threads 16\nshow-read-feeds yes\n").unwrap();
+    std::fs::write(nb.join("config"), format!("reload-threads {PARALLEL}\nshow-read-feeds yes\n")).unwrap();
     let cmd = || {
         let mut c = Command::new("newsboat");
         c.arg("-x")
@@ -720,7 +725,7 @@ fn run_newsboat(dir: &Path, port: u16, corpus: &Corpus, runs: usize) -> (Run, Ru
 
 fn run_sfeed(dir: &Path, port: u16, corpus: &Corpus, runs: usize) -> (Run, Run) {
     let sf = dir.join("sfeed");
-    let mut rc = format!("sfeedpath=\"{}/feeds\"\nmaxjobs=16\nfeeds() {{\n", sf.display());
+    let mut rc = format!("sfeedpath=\"{}/feeds\"\nmaxjobs={PARALLEL}\nfeeds() {{\n", sf.display());
     for f in 0..corpus.feeds {
         let _ = writeln!(rc, "  feed \"f{f}\" \"http://127.0.0.1:{port}/f{f}.xml\"");
     }
