@@ -3,8 +3,8 @@
 //! `-z pack-relative-relocs` stores the binary's relative relocations (pointers in its
 //! tables that the loader fixes up to where the binary was placed in memory) in a packed
 //! form: 1.8 MB of relocations become 30 kB, and the loader no longer reads the 1.8 MB
-//! into memory at every start. That is 2.8 MiB less resident memory for the daemon and
-//! every command (README, performance). It needs glibc 2.36 or later to run (the linker
+//! into memory at every start: the cold ingest's peak resident memory fell from 46.0 to
+//! 43.3 MiB (README, performance). It needs glibc 2.36 or later to run (the linker
 //! records that requirement), so it is used only when building for this machine's own
 //! glibc and that glibc is new enough; a linker that does not know the flag ignores it.
 

@@ -8,8 +8,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's compiled-in options, read through the C global `const char *_rjem_malloc_conf`
 /// (`_RJEM_MALLOC_CONF` in the environment still overrides them). `tcache_max:1024`: each
 /// thread keeps freed blocks of up to 1 KiB for reuse instead of up to 32 KiB; on the cold
-/// ingest, five runs each: peak RSS 45.2 → 42.5 MiB (median) for about 2 % more CPU.
-/// Without thread caches at all it was 42.0 MiB and 11 % more CPU.
+/// ingest, five runs each: peak RSS 44.2 → 41.5 MiB (medians) for about 2 % more CPU.
+/// Without thread caches at all it was 41.0 MiB and 11 % more CPU.
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static MALLOC_CONF: MallocConf = MallocConf(c"narenas:1,tcache_max:1024".as_ptr());
 
