@@ -61,6 +61,10 @@ pub struct Article {
     pub index_body: String,
     /// The fingerprint near-duplicate and translation checks compare; `None` without text.
     pub sketch: Option<Sketch>,
+    /// The identities of the text's short lines (`clean::line_hash`), each once, in order:
+    /// what the writer counts to learn the site's boilerplate. Computed while processing,
+    /// so the writer, the pipeline's one serial stage, only counts them.
+    pub short_lines: Vec<u64>,
     pub topics: Vec<TopicMatch>,
 }
 

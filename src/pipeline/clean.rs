@@ -33,8 +33,10 @@ pub fn clean(entry: Entry, hint: Option<&str>, learned: Option<&HashSet<u64>>) -
     let content_hash = (token_count >= MIN_FINGERPRINT_TOKENS).then(|| xxh3_64(index_body.as_bytes()) as i64);
     let language = detect_language(&entry.title, &kept, entry.language.as_deref(), hint);
     let sketch = sketch::sketch(&entry.title, &kept);
+    let short_lines = short_lines(&text);
     Article {
         sketch,
+        short_lines,
         canonical_url: entry.link.as_deref().and_then(canonical_url),
         text,
         boilerplate,
@@ -189,6 +191,12 @@ pub fn line_hash(line: &str) -> Option<u64> {
     let folded = text::token_string(line);
     let words = folded.split(' ').filter(|w| !w.is_empty()).count();
     (words > 0 && words <= MAX_LEARNED_LINE_WORDS).then(|| xxh3_64(folded.as_bytes()))
+}
+
+/// The identities of `text`'s short lines ([`line_hash`]), each once, in order.
+pub fn short_lines(text: &str) -> Vec<u64> {
+    let mut seen = HashSet::new();
+    text.lines().filter_map(line_hash).filter(|h| seen.insert(*h)).collect()
 }
 
 /// The site an article belongs to, for learning its boilerplate: the host of its link.
@@ -535,6 +543,14 @@ mod tests {
         assert_eq!(kept, "Harga cabai naik dua kali lipat.");
         assert_eq!(site_of(Some("https://WWW.Example.com/a")).as_deref(), Some("example.com"));
         assert_eq!(line_hash(&"word ".repeat(30)), None);
+    }
+
+    #[test]
+    fn short_lines_are_counted_once_each_in_order() {
+        let long = "word ".repeat(30);
+        let text = format!("Baca juga: A\n{long}\n\nIkuti kami\n  BACA JUGA: a  \nBaca juga: A");
+        let hash = |l: &str| line_hash(l).unwrap();
+        assert_eq!(short_lines(&text), [hash("Baca juga: A"), hash("Ikuti kami")]);
     }
 
     #[test]

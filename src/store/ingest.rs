@@ -7,7 +7,6 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 
-use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 
 use super::StoreError;
@@ -417,7 +416,7 @@ fn ingest_articles(
                 if threshold > 0
                     && let Some(site) = clean::site_of(article.entry.link.as_deref())
                 {
-                    count_site_lines(tx, &site, &article.text, threshold, now, learned)?;
+                    count_site_lines(tx, &site, &article.short_lines, threshold, now, learned)?;
                 }
                 summary.new += 1;
                 if matches!(verdict, Verdict::Duplicate { .. }) {
@@ -600,27 +599,23 @@ fn queue_alerts(
     Ok(())
 }
 
-/// Counts each short line of a new article for its site; a line reaching `threshold`
-/// articles is learned as that site's boilerplate (applied once the poll commits).
+/// Counts each short line of a new article (`lines`: their identities, each once) for its
+/// site; a line reaching `threshold` articles is learned as that site's boilerplate
+/// (applied once the poll commits).
 fn count_site_lines(
-    tx: &Transaction,
+    tx: &Connection,
     site: &str,
-    text: &str,
+    lines: &[u64],
     threshold: u32,
     now: i64,
     learned: &mut Vec<(String, u64)>,
 ) -> Result<(), StoreError> {
-    let mut seen = HashSet::new();
     let mut upsert = tx.prepare_cached(
         "INSERT INTO site_lines (host, line_hash, articles, last_seen) VALUES (?1, ?2, 1, ?3)
          ON CONFLICT (host, line_hash) DO UPDATE SET articles = articles + 1, last_seen = ?3
          RETURNING articles",
     )?;
-    for line in text.lines() {
-        let Some(hash) = clean::line_hash(line) else { continue };
-        if !seen.insert(hash) {
-            continue;
-        }
+    for &hash in lines {
         let articles: i64 = upsert.query_row(params![site, hash as i64, now], |r| r.get(0))?;
         if articles == i64::from(threshold) {
             learned.push((site.to_string(), hash));
