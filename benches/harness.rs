@@ -852,10 +852,10 @@ fn scale_db(dir: &Path, articles: usize, runs: usize) {
     let config = dir.join("scale.toml");
     std::fs::write(&config, format!("[storage]\ndatabase = \"{}\"\n", db.display())).unwrap();
     let mut out = String::new();
+    let search_runs = runs.max(15);
     let _ = writeln!(
         out,
-        "\nsearch over {articles} stored articles, medians of {} runs after one untimed run (whole command, process start included)\n",
-        runs.max(15)
+        "\nsearch over {articles} stored articles, medians of {search_runs} runs after one untimed run (whole command, process start included)\n"
     );
     let _ = writeln!(out, "| query | wall |\n|---|---|");
     for (label, args) in [
@@ -876,7 +876,7 @@ fn scale_db(dir: &Path, articles: usize, runs: usize) {
         // One untimed run first: the other modes (and the fill) leave the 3 GB file partly
         // out of the page cache, and a daemon's searches meet a warm one.
         search();
-        let times: Vec<_> = (0..runs.max(15)).map(|_| search()).collect();
+        let times: Vec<_> = (0..search_runs).map(|_| search()).collect();
         let _ = writeln!(out, "| {label} | {:.1} ms |", median(&times).wall.as_secs_f64() * 1000.0);
     }
     // Ingest throughput into the filled database against an empty one. The copies are of

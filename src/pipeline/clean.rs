@@ -26,14 +26,13 @@ pub fn clean(entry: Entry, hint: Option<&str>, learned: Option<&HashSet<u64>>) -
     let content = entry.content_html.as_deref().map(html_to_text).unwrap_or_default();
     // The richer of the two is the article's text.
     let text = if content.len() >= summary.len() { content } else { summary };
-    let (kept, boilerplate) = split_boilerplate(&text, learned);
+    let (kept, boilerplate, short_lines) = split_lines(&text, learned);
     let index_body = text::token_string(&kept);
     let index_title = text::token_string(&entry.title);
     let token_count = index_body.split(' ').filter(|t| !t.is_empty()).count();
     let content_hash = (token_count >= MIN_FINGERPRINT_TOKENS).then(|| xxh3_64(index_body.as_bytes()) as i64);
     let language = detect_language(&entry.title, &kept, entry.language.as_deref(), hint);
     let sketch = sketch::sketch(&entry.title, &kept);
-    let short_lines = short_lines(&text);
     Article {
         sketch,
         short_lines,
@@ -159,11 +158,24 @@ fn is_block(name: &[u8]) -> bool {
 /// site repeats in its articles (`learned`). A dateline such as "Jakarta (ANTARA) - "
 /// is cut from the start of its line.
 pub fn split_boilerplate(text: &str, learned: Option<&HashSet<u64>>) -> (String, Vec<String>) {
+    let (kept, removed, _) = split_lines(text, learned);
+    (kept, removed)
+}
+
+/// [`split_boilerplate`], and the identities of the text's short lines ([`line_hash`]),
+/// each once, in order: each line is hashed once, for both jobs.
+fn split_lines(text: &str, learned: Option<&HashSet<u64>>) -> (String, Vec<String>, Vec<u64>) {
     let mut kept = String::with_capacity(text.len());
     let mut removed = Vec::new();
+    let mut short = Vec::new();
+    let mut seen = HashSet::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let repeated = || learned.is_some_and(|set| line_hash(line).is_some_and(|h| set.contains(&h)));
-        if is_boilerplate_line(line) || repeated() {
+        let hash = line_hash(line);
+        if let Some(h) = hash.filter(|h| seen.insert(*h)) {
+            short.push(h);
+        }
+        let repeated = learned.is_some_and(|set| hash.is_some_and(|h| set.contains(&h)));
+        if is_boilerplate_line(line) || repeated {
             removed.push(line.to_string());
             continue;
         }
@@ -179,7 +191,7 @@ pub fn split_boilerplate(text: &str, learned: Option<&HashSet<u64>>) -> (String,
         }
         kept.push_str(line);
     }
-    (kept, removed)
+    (kept, removed, short)
 }
 
 /// Lines longer than this are never learned as a site's boilerplate.
@@ -191,12 +203,6 @@ pub fn line_hash(line: &str) -> Option<u64> {
     let folded = text::token_string(line);
     let words = folded.split(' ').filter(|w| !w.is_empty()).count();
     (words > 0 && words <= MAX_LEARNED_LINE_WORDS).then(|| xxh3_64(folded.as_bytes()))
-}
-
-/// The identities of `text`'s short lines ([`line_hash`]), each once, in order.
-pub fn short_lines(text: &str) -> Vec<u64> {
-    let mut seen = HashSet::new();
-    text.lines().filter_map(line_hash).filter(|h| seen.insert(*h)).collect()
 }
 
 /// The site an article belongs to, for learning its boilerplate: the host of its link.
@@ -550,7 +556,7 @@ mod tests {
         let long = "word ".repeat(30);
         let text = format!("Baca juga: A\n{long}\n\nIkuti kami\n  BACA JUGA: a  \nBaca juga: A");
         let hash = |l: &str| line_hash(l).unwrap();
-        assert_eq!(short_lines(&text), [hash("Baca juga: A"), hash("Ikuti kami")]);
+        assert_eq!(split_lines(&text, None).2, [hash("Baca juga: A"), hash("Ikuti kami")]);
     }
 
     #[test]

@@ -603,7 +603,7 @@ fn queue_alerts(
 /// site; a line reaching `threshold` articles is learned as that site's boilerplate
 /// (applied once the poll commits).
 fn count_site_lines(
-    tx: &Connection,
+    tx: &Transaction,
     site: &str,
     lines: &[u64],
     threshold: u32,
