@@ -298,3 +298,80 @@ async fn lines_a_site_repeats_become_its_boilerplate() {
     assert_eq!(again.site_lines().len(), 1);
     again.close().await;
 }
+
+/// A news-like article: 400 words drawn with a skew from a 30,000-word vocabulary.
+fn burst_article(rng: &mut u64, poll: usize, i: usize) -> kabar::model::Article {
+    let mut word = || {
+        *rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let r = (*rng >> 33) as f64 / (1u64 << 31) as f64;
+        format!("w{:x}", (r * r * 30_000.0) as u64)
+    };
+    let paragraphs: Vec<String> =
+        (0..8).map(|_| format!("<p>{}</p>", (0..50).map(|_| word()).collect::<Vec<_>>().join(" "))).collect();
+    let entry = kabar::model::Entry {
+        guid: Some(format!("b{poll}-{i}")),
+        link: Some(format!("https://burst.example/{poll}/{i}")),
+        title: (0..8).map(|_| word()).collect::<Vec<_>>().join(" "),
+        content_html: Some(paragraphs.concat()),
+        published: Some(Utc::now()),
+        ..Default::default()
+    };
+    kabar::pipeline::clean::clean(entry, Some("en"), None)
+}
+
+/// The first bytes of the write-ahead log: its size, and the checkpoint sequence number
+/// in its header, which goes up each time the log starts over.
+fn wal_state(wal: &std::path::Path) -> Option<(u64, u32)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(wal).ok()?;
+    let mut header = [0u8; 16];
+    file.read_exact(&mut header).ok()?;
+    Some((file.metadata().ok()?.len(), u32::from_be_bytes([header[12], header[13], header[14], header[15]])))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_starts_over_during_a_burst_of_commits() {
+    const POLLS: usize = 60;
+    const PER_POLL: usize = 40;
+    let (dir, writer, feeds) = open(&["burst"]).await;
+    let wal = dir.path().join("k.db-wal");
+    let mut rng = 7;
+    let polls: Vec<Vec<_>> =
+        (0..POLLS).map(|p| (0..PER_POLL).map(|i| burst_article(&mut rng, p, i)).collect()).collect();
+    // Watches the log and queries the archive the whole time, as a front end would.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = std::thread::spawn({
+        let (done, db, wal) = (done.clone(), dir.path().join("k.db"), wal.clone());
+        move || {
+            let (mut peak, mut sequences, mut queries) = (0, BTreeSet::new(), 0);
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Some((len, sequence)) = wal_state(&wal) {
+                    peak = peak.max(len);
+                    sequences.insert(sequence);
+                }
+                let reader = Reader::open(&db).unwrap();
+                search(&reader, &SearchParams { limit: 20, ..SearchParams::default() })
+                    .expect("a query during the burst");
+                queries += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            (peak, sequences.len(), queries)
+        }
+    });
+    // Queued without waiting for each outcome, so the writer never idles.
+    let mut pending = Vec::new();
+    for articles in polls {
+        pending.push(writer.submit_poll(PollRecord::fetched(feeds[0].1.id, articles)).await.unwrap());
+    }
+    for p in pending {
+        assert_eq!(p.outcome().await.unwrap().new, PER_POLL);
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (peak, sequences, queries) = watcher.join().unwrap();
+    writer.close().await;
+    let limit = 2 * kabar::store::WAL_RESTART_PAGES as u64 * 4096;
+    eprintln!("WAL peak {:.1} MiB over {sequences} log generations; {queries} queries", peak as f64 / 1048576.0);
+    assert!(sequences >= 3, "the log started over {} times", sequences.saturating_sub(1));
+    assert!(peak < limit, "the log reached {peak} bytes (limit {limit})");
+    assert_eq!(all_rows(&dir).len(), POLLS * PER_POLL);
+}

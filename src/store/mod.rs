@@ -4,7 +4,8 @@
 //!   migrations in `migrations/`.
 //! * `writer`: one thread owns the only writing connection; every poll is one
 //!   `BEGIN IMMEDIATE` transaction (all of it lands, or none). WAL checkpoints run on a
-//!   second connection, off the write path.
+//!   second connection, off the write path, except the one that lets the log start over
+//!   when it reaches [`WAL_RESTART_PAGES`].
 //! * `reader`: read-only connections for the CLI (and any other front end); in WAL
 //!   mode they never block the writer and are never blocked by it.
 
@@ -16,6 +17,7 @@ mod writer;
 use std::path::PathBuf;
 
 pub use reader::{ArticleHtml, Reader, ScanFilter, ScanRow};
+pub use schema::WAL_RESTART_PAGES;
 pub use writer::{Pending, Writer};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,8 @@
 //! The single writer: one thread owns the only writing connection and runs the jobs
 //! sent to it, one at a time, each in its own transaction. A bounded queue in front
 //! of it makes producers wait instead of piling up work. A second thread checkpoints
-//! the WAL every few seconds, so commits never pay for it.
+//! the WAL four times a second while there are commits, so commits seldom pay for it
+//! (see [`schema::WAL_RESTART_PAGES`] for the one time they do).
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use crate::pipeline::dedup::index::{Index, Params};
 /// Jobs waiting for the writer; a producer past this waits for room. Small: a poll
 /// waiting here holds all its articles, and the writer drains a job in milliseconds.
 pub const QUEUE: usize = 8;
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// What the writer thread owns: the connection, and the in-memory window of recent
 /// articles that dedup compares new ones with (kept in step with what is committed).
@@ -215,10 +216,22 @@ fn start_checkpointer(path: &Path) -> Result<(std_mpsc::Sender<()>, JoinHandle<(
     let handle = std::thread::Builder::new()
         .name("kabar-checkpoint".into())
         .spawn(move || {
+            // The database's version when the log was last found all backfilled: an idle
+            // daemon wakes here but does not checkpoint.
+            let mut backfilled = None;
             while let Err(std_mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                let version: Option<i64> = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok();
+                if version.is_some() && version == backfilled {
+                    continue;
+                }
                 // PASSIVE never waits for readers or the writer.
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::debug!(error = %e, "checkpoint skipped");
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                }) {
+                    // Not busy, and every frame of the log copied.
+                    Ok((0, frames, copied)) if frames == copied => backfilled = version,
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "checkpoint skipped"),
                 }
             }
         })
