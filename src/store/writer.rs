@@ -1,8 +1,9 @@
 //! The single writer: one thread owns the only writing connection and runs the jobs
 //! sent to it, one at a time, each in its own transaction. A bounded queue in front
 //! of it makes producers wait instead of piling up work. A second thread checkpoints
-//! the WAL four times a second while there are commits, so commits seldom pay for it
-//! (see [`schema::WAL_RESTART_PAGES`] for the one time they do).
+//! the WAL four times a second while there are commits, and after every commit while the
+//! log is large, so commits seldom pay for it (see [`schema::WAL_RESTART_PAGES`] for
+//! when they do).
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ pub struct Writer {
     site_lines: Arc<SiteLines>,
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
-    checkpointer: Option<(std_mpsc::Sender<()>, JoinHandle<()>)>,
+    checkpointer: Option<(std_mpsc::Sender<Checkpoint>, JoinHandle<()>)>,
     path: PathBuf,
 }
 
@@ -57,7 +58,19 @@ impl Writer {
     /// Opens the database (creating and migrating it as needed), loads the recent
     /// articles that dedup compares with, and starts the writer.
     pub fn open(path: &Path, dedup: Params) -> Result<Writer, StoreError> {
-        let conn = schema::open_writer(path)?;
+        let mut conn = schema::open_writer(path)?;
+        let checkpointer = start_checkpointer(path)?;
+        let wake = checkpointer.0.clone();
+        conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            let pages = i64::from(pages);
+            if pages >= schema::WAL_RESTART_PAGES {
+                // Busy (the checkpoint thread is at it) is fine: the next commit tries again.
+                let _ = wal.checkpoint();
+            } else if pages >= schema::WAL_RESTART_PAGES / 2 {
+                let _ = wake.send(Checkpoint::Now);
+            }
+            Ok(())
+        }))?;
         let now = Utc::now().timestamp();
         let site_lines = Arc::new(ingest::load_site_lines(&conn, dedup.learn_boilerplate, now)?);
         let recent = ingest::load_recent(&conn, dedup, now)?;
@@ -79,7 +92,6 @@ impl Writer {
                 }
             })
             .map_err(|e| StoreError::Panicked(format!("cannot start the writer thread: {e}")))?;
-        let checkpointer = start_checkpointer(path)?;
         Ok(Writer {
             site_lines,
             jobs: Some(jobs),
@@ -190,7 +202,7 @@ impl Writer {
         self.jobs = None;
         let mut handles = Vec::new();
         if let Some((stop, handle)) = self.checkpointer.take() {
-            let _ = stop.send(());
+            let _ = stop.send(Checkpoint::Stop);
             handles.push(handle);
         }
         handles.extend(self.thread.take());
@@ -210,31 +222,42 @@ fn join_all(handles: Vec<JoinHandle<()>>) {
     }
 }
 
-fn start_checkpointer(path: &Path) -> Result<(std_mpsc::Sender<()>, JoinHandle<()>), StoreError> {
+/// What the checkpoint thread is told: checkpoint now (the log is large), or stop.
+enum Checkpoint {
+    Now,
+    Stop,
+}
+
+fn start_checkpointer(path: &Path) -> Result<(std_mpsc::Sender<Checkpoint>, JoinHandle<()>), StoreError> {
     let conn = schema::open_writer(path)?;
-    let (stop, stopped) = std_mpsc::channel::<()>();
+    let (wake, woken) = std_mpsc::channel::<Checkpoint>();
     let handle = std::thread::Builder::new()
         .name("kabar-checkpoint".into())
         .spawn(move || {
-            // The database's version when the log was last found all backfilled: an idle
+            // The database's version when the log was last found all copied back: an idle
             // daemon wakes here but does not checkpoint.
             let mut backfilled = None;
-            while let Err(std_mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+            loop {
+                match woken.recv_timeout(CHECKPOINT_EVERY) {
+                    Ok(Checkpoint::Stop) | Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+                    Ok(Checkpoint::Now) | Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                }
+                // One checkpoint answers every wake-up queued meanwhile.
+                if woken.try_iter().any(|signal| matches!(signal, Checkpoint::Stop)) {
+                    break;
+                }
                 let version: Option<i64> = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok();
                 if version.is_some() && version == backfilled {
                     continue;
                 }
                 // PASSIVE never waits for readers or the writer.
-                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                }) {
-                    // Not busy, and every frame of the log copied.
-                    Ok((0, frames, copied)) if frames == copied => backfilled = version,
+                match conn.wal_checkpoint_v2(None::<&str>, rusqlite::wal::CheckpointMode::PASSIVE) {
+                    Ok((frames, copied)) if frames == copied => backfilled = version,
                     Ok(_) => {}
                     Err(e) => tracing::debug!(error = %e, "checkpoint skipped"),
                 }
             }
         })
         .map_err(|e| StoreError::Panicked(format!("cannot start the checkpoint thread: {e}")))?;
-    Ok((stop, handle))
+    Ok((wake, handle))
 }
