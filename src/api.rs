@@ -265,12 +265,13 @@ async fn topic_feed(State(runtime): State<Arc<Runtime>>, Path(file): Path<String
 
 async fn metrics(State(runtime): State<Arc<Runtime>>) -> Result<Response, ApiError> {
     let db = runtime.database.clone();
-    let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let database_bytes = size(db.clone()) + size(db.with_extension("db-wal"));
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let wal_bytes = size(&crate::store::wal_path(&db));
     let alerts_pending = read(&runtime, |r| r.pending_alerts().map_err(ApiError::internal)).await.unwrap_or(-1);
     let gauges = Gauges {
         queue_depth: runtime.ctx.writer.queue_depth(),
-        database_bytes,
+        database_bytes: size(&db) + wal_bytes,
+        wal_bytes,
         polls_in_flight: runtime.in_flight.load(std::sync::atomic::Ordering::Relaxed),
         alerts_pending,
     };

@@ -49,6 +49,7 @@ pub struct PollFigures<'a> {
 pub struct Gauges {
     pub queue_depth: usize,
     pub database_bytes: u64,
+    pub wal_bytes: u64,
     pub polls_in_flight: usize,
     pub alerts_pending: i64,
 }
@@ -120,6 +121,11 @@ impl Metrics {
             ("kabar_writer_queue_depth", "Writes waiting for the database writer.", gauges.queue_depth as f64),
             ("kabar_polls_in_flight", "Polls under way.", gauges.polls_in_flight as f64),
             ("kabar_database_bytes", "Size of the database and its WAL.", gauges.database_bytes as f64),
+            (
+                "kabar_wal_bytes",
+                "Size of the WAL file: about 16 MiB at most unless a reader holds a snapshot for long.",
+                gauges.wal_bytes as f64,
+            ),
             ("kabar_alerts_pending", "Alerts not delivered yet.", gauges.alerts_pending as f64),
         ];
         for (name, help, v) in gauges {
@@ -148,7 +154,7 @@ mod tests {
             &PollFigures { outcome: "error", error_kind: Some("timeout"), failures: 1, ..PollFigures::default() },
         );
         m.record_topic_hits("digital", 2);
-        let text = m.render(&Gauges { queue_depth: 1, database_bytes: 4096, ..Gauges::default() });
+        let text = m.render(&Gauges { queue_depth: 1, database_bytes: 4096, wal_bytes: 512, ..Gauges::default() });
         for needle in [
             "kabar_fetches_total{feed=\"a\",result=\"ok\"} 1",
             "kabar_fetches_total{feed=\"a\",result=\"not_modified\"} 1",
@@ -157,6 +163,7 @@ mod tests {
             "kabar_articles_new_total{feed=\"a\"} 3",
             "kabar_topic_hits_total{topic=\"digital\"} 2",
             "kabar_database_bytes 4096",
+            "kabar_wal_bytes 512",
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }

@@ -157,6 +157,9 @@ fn the_http_api_answers_every_endpoint_and_refuses_bad_parameters() {
     ] {
         assert!(metrics.contains(needle), "{needle} missing:\n{metrics}");
     }
+    // The daemon has written, so its log is there (it is emptied only at exit).
+    let wal_bytes = metrics.lines().find_map(|l| l.strip_prefix("kabar_wal_bytes ")).map(|v| v.parse::<f64>().unwrap());
+    assert!(wal_bytes.is_some_and(|b| b > 0.0), "kabar_wal_bytes {wal_bytes:?}:\n{metrics}");
     stop(child);
 }
 

@@ -17,7 +17,7 @@ mod writer;
 use std::path::PathBuf;
 
 pub use reader::{ArticleHtml, Reader, ScanFilter, ScanRow};
-pub use schema::WAL_RESTART_PAGES;
+pub use schema::{WAL_RESTART_PAGES, wal_path};
 pub use writer::{Pending, Writer};
 
 #[derive(Debug, thiserror::Error)]
