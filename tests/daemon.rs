@@ -1,5 +1,6 @@
 //! `kabar run` as a child process against a loopback server.
 
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -148,4 +149,102 @@ fn searches_never_fail_while_the_daemon_ingests() {
     assert!(seen_counts.last() > seen_counts.first(), "{seen_counts:?}");
     assert!(seen_counts.iter().all(|c| c % ITEMS == 0), "a reader saw a partial poll: {seen_counts:?}");
     assert!(integrity_ok(&setup.database()));
+}
+
+/// Text of about 600 words, different for every `seed`, so each article adds its own
+/// postings to the search index.
+fn long_text(seed: u64) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let words: Vec<String> = (0..600)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            format!("k{:x}", x % 50_000)
+        })
+        .collect();
+    format!("<p>{}</p>", words.join(" "))
+}
+
+/// Rows stored so far, through the CLI (which the size limit of the daemon does not touch).
+fn stored_rows(setup: &Setup) -> usize {
+    let o = run(&setup.config, &["search", "--all", "--format", "ndjson", "--limit", "100000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    ndjson(&String::from_utf8_lossy(&o.stdout)).len()
+}
+
+/// RELIABILITY D4. A file size limit on the daemon (`RLIMIT_FSIZE`, with `SIGXFSZ`
+/// ignored) stands in for a full disk: a write past it fails as one past the end of a
+/// full disk does. Polls must fail with a `storage` error, the daemon stay up, nothing be
+/// stored by halves, and ingest resume once the limit is raised.
+#[test]
+fn a_full_disk_fails_polls_with_storage_errors_and_ingest_resumes_with_room() {
+    use std::os::unix::process::CommandExt;
+    const FEEDS: usize = 4;
+    const ITEMS: usize = 10;
+    const LIMIT: u64 = 3 << 20;
+    let server = Server::start();
+    let mut toml = String::new();
+    for f in 0..FEEDS {
+        let path = format!("/f{f}.xml");
+        let counter = Arc::new(AtomicUsize::new(0));
+        server.route(&path, move |_| {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let items: Vec<Item> = (0..ITEMS)
+                .map(|i| {
+                    let id = format!("f{f}-{n}-{i}");
+                    let seed = (f * 1_000_000 + n * 1000 + i) as u64;
+                    Item::new(&id, &format!("Story {id}"), &long_text(seed))
+                })
+                .collect();
+            Response::new(200, rss("busy", &items))
+        });
+        toml.push_str(&feed_toml(&format!("f{f}"), &server.url(&path), "interval = \"1s\""));
+    }
+    let setup = Setup::new(&toml);
+    let log = std::fs::File::create(setup.dir.path().join("daemon.log")).unwrap();
+    let mut command = crate::support::kabar();
+    command.arg("--config").arg(&setup.config).arg("run").env("KABAR_LOG", "info").stdout(Stdio::null()).stderr(log);
+    // SAFETY: setrlimit and signal are async-signal-safe, and nothing else runs between
+    // fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: LIMIT, rlim_max: libc::RLIM_INFINITY };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("start kabar run");
+    let storage_errors = || daemon_log(&setup).lines().filter(|l| l.contains("kind=storage")).count();
+    assert!(
+        wait_for(Duration::from_secs(60), || storage_errors() >= FEEDS),
+        "no storage errors; database {} bytes; log:\n{}",
+        std::fs::metadata(setup.database()).map(|m| m.len()).unwrap_or(0),
+        daemon_log(&setup)
+    );
+    assert!(child.try_wait().unwrap().is_none(), "the daemon exited on a full disk:\n{}", daemon_log(&setup));
+    let when_full = stored_rows(&setup);
+    assert!(when_full > 0 && when_full % ITEMS == 0, "{when_full} rows: a poll stored by halves");
+
+    // Room again: the same polls go through, with nothing lost or doubled.
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: prlimit on our own child, with a valid limit and no old-limit pointer.
+    let raised =
+        unsafe { libc::prlimit(child.id() as libc::pid_t, libc::RLIMIT_FSIZE, &unlimited, std::ptr::null_mut()) };
+    assert_eq!(raised, 0, "{}", std::io::Error::last_os_error());
+    assert!(
+        wait_for(Duration::from_secs(30), || stored_rows(&setup) >= when_full + FEEDS * ITEMS),
+        "ingest did not resume: {} rows, {when_full} when full; log:\n{}",
+        stored_rows(&setup),
+        daemon_log(&setup)
+    );
+    terminate(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(20)).is_some_and(|s| s.success()), "{}", daemon_log(&setup));
+    assert!(integrity_ok(&setup.database()));
+    let rows = stored_rows(&setup);
+    assert_eq!(rows % ITEMS, 0, "{rows} rows: a poll stored by halves");
+    eprintln!("full disk: {} storage errors, {when_full} rows when full, {rows} at the end", storage_errors());
 }

@@ -15,7 +15,8 @@
 //! * `service`: the HTTP API, Atom topic feeds, reload, alerts, systemd, the unit, OPML.
 //! * `topics`: the example topic on a labelled set; search agrees with topics.
 //! * `crash`: SIGKILL during ingest, many times: nothing committed lost, nothing half stored.
-//! * `daemon`: `kabar run` — conditional GET, backoff, SIGTERM, readers during ingest.
+//! * `daemon`: `kabar run` — conditional GET, backoff, SIGTERM, readers during ingest,
+//!   a full disk.
 
 mod support;
 

@@ -36,7 +36,8 @@ use fetch::Fetcher;
 pub const MOVE_CONFIRMATIONS: u32 = 3;
 pub const MOVE_MIN_AGE: Duration = Duration::from_secs(24 * 3600);
 
-/// Wait before retrying a poll whose result could not be stored.
+/// The longest wait before retrying a poll whose result could not be stored (a disk
+/// full, say); a feed due sooner is retried at its next regular poll.
 const STORAGE_RETRY: Duration = Duration::from_secs(60);
 
 /// What every poll shares.
@@ -204,9 +205,12 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
     };
     let result = match stored {
         Err(e) => {
-            // Nothing of this poll was stored: keep the old state and try again soon.
+            // Nothing of this poll was stored: keep the old state and try again at the
+            // next regular poll, or within STORAGE_RETRY if that is sooner.
+            let retry = now + chrono::Duration::from_std(STORAGE_RETRY).unwrap_or_default();
+            let regular = next.next_attempt_at.unwrap_or(retry);
             next = state.clone();
-            next.next_attempt_at = Some(now + chrono::Duration::from_std(STORAGE_RETRY).unwrap_or_default());
+            next.next_attempt_at = Some(regular.min(retry));
             Err(FeedError::new(ErrorKind::Storage, e.to_string()))
         }
         Ok(_) if failed.is_some() => Err(failed.expect("checked")),
