@@ -5,11 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::support::{Item, Response, Server, Setup, body, feed_toml, kabar, rss, run, stderr, wait_for};
+use crate::support::{Item, Server, Setup, body, kabar, run, stderr, wait_for};
 
 const FEEDS: usize = 6;
 const BATCH: usize = 25;
@@ -28,26 +26,10 @@ fn stored(db: &std::path::Path) -> (BTreeMap<String, String>, String) {
 fn sigkill_during_ingest_loses_nothing_committed() {
     let cycles: usize = std::env::var("KABAR_CRASH_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(30);
     let server = Server::start();
-    let mut toml = String::new();
-    for f in 0..FEEDS {
-        let path = format!("/c{f}.xml");
-        let counter = Arc::new(AtomicUsize::new(0));
-        // Every request brings a new batch of BATCH articles.
-        server.route(&path, move |_| {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            let items: Vec<Item> = (0..BATCH)
-                .map(|i| {
-                    Item::new(
-                        &format!("c{f}-{n}-{i}"),
-                        &format!("Crash test {f}/{n}/{i}"),
-                        &body(&format!("crash {f} {n}"), i),
-                    )
-                })
-                .collect();
-            Response::new(200, rss("crash", &items))
-        });
-        toml.push_str(&feed_toml(&format!("c{f}"), &server.url(&path), "interval = \"1s\""));
-    }
+    // Every request brings a new batch of BATCH articles.
+    let toml = server.busy_feeds("c", FEEDS, BATCH, |f, n, i| {
+        Item::new(&format!("c{f}-{n}-{i}"), &format!("Crash test {f}/{n}/{i}"), &body(&format!("crash {f} {n}"), i))
+    });
     let setup = Setup::new(&toml);
     let db = setup.database();
     let mut seen: BTreeSet<String> = BTreeSet::new();

@@ -1,8 +1,6 @@
 //! `kabar run` as a child process against a loopback server.
 
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::{
@@ -97,26 +95,13 @@ fn searches_never_fail_while_the_daemon_ingests() {
     let server = Server::start();
     const FEEDS: usize = 8;
     const ITEMS: usize = 25;
-    let mut toml = String::new();
-    for f in 0..FEEDS {
-        let path = format!("/f{f}.xml");
-        let counter = Arc::new(AtomicUsize::new(0));
-        // Every request brings a new batch of articles.
-        server.route(&path, move |_| {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            let items: Vec<Item> = (0..ITEMS)
-                .map(|i| {
-                    Item::new(
-                        &format!("f{f}-{n}-{i}"),
-                        &format!("Digital cooperation update {f}/{n}/{i}"),
-                        &body(&format!("digital cooperation {f} {n} {i}"), i),
-                    )
-                })
-                .collect();
-            Response::new(200, rss("busy", &items))
-        });
-        toml.push_str(&feed_toml(&format!("f{f}"), &server.url(&path), "interval = \"1s\""));
-    }
+    let toml = server.busy_feeds("f", FEEDS, ITEMS, |f, n, i| {
+        Item::new(
+            &format!("f{f}-{n}-{i}"),
+            &format!("Digital cooperation update {f}/{n}/{i}"),
+            &body(&format!("digital cooperation {f} {n} {i}"), i),
+        )
+    });
     let setup = Setup::new(&toml);
     let mut child = spawn_daemon(&setup);
     assert!(
@@ -184,23 +169,10 @@ fn a_full_disk_fails_polls_with_storage_errors_and_ingest_resumes_with_room() {
     const ITEMS: usize = 10;
     const LIMIT: u64 = 3 << 20;
     let server = Server::start();
-    let mut toml = String::new();
-    for f in 0..FEEDS {
-        let path = format!("/f{f}.xml");
-        let counter = Arc::new(AtomicUsize::new(0));
-        server.route(&path, move |_| {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            let items: Vec<Item> = (0..ITEMS)
-                .map(|i| {
-                    let id = format!("f{f}-{n}-{i}");
-                    let seed = (f * 1_000_000 + n * 1000 + i) as u64;
-                    Item::new(&id, &format!("Story {id}"), &long_text(seed))
-                })
-                .collect();
-            Response::new(200, rss("busy", &items))
-        });
-        toml.push_str(&feed_toml(&format!("f{f}"), &server.url(&path), "interval = \"1s\""));
-    }
+    let toml = server.busy_feeds("f", FEEDS, ITEMS, |f, n, i| {
+        let id = format!("f{f}-{n}-{i}");
+        Item::new(&id, &format!("Story {id}"), &long_text((f * 1_000_000 + n * 1000 + i) as u64))
+    });
     let setup = Setup::new(&toml);
     let log = std::fs::File::create(setup.dir.path().join("daemon.log")).unwrap();
     let mut command = crate::support::kabar();

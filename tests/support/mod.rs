@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -78,6 +79,32 @@ impl Server {
 
     pub fn route(&self, path: &str, handler: impl Fn(&Request) -> Response + Send + Sync + 'static) {
         self.routes.lock().unwrap().insert(path.into(), Arc::new(handler));
+    }
+
+    /// `feeds` feeds at `/{name}{f}.xml`, each bringing a new batch of `items` articles at
+    /// every request (`item(feed, request, index)` makes one); returns the TOML that polls
+    /// them every second, named `{name}{f}`.
+    pub fn busy_feeds(
+        &self,
+        name: &str,
+        feeds: usize,
+        items: usize,
+        item: impl Fn(usize, usize, usize) -> Item + Send + Sync + 'static,
+    ) -> String {
+        let item = Arc::new(item);
+        let mut toml = String::new();
+        for f in 0..feeds {
+            let path = format!("/{name}{f}.xml");
+            let counter = AtomicUsize::new(0);
+            let item = item.clone();
+            self.route(&path, move |_| {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let batch: Vec<Item> = (0..items).map(|i| item(f, n, i)).collect();
+                Response::new(200, rss("busy", &batch))
+            });
+            toml.push_str(&feed_toml(&format!("{name}{f}"), &self.url(&path), "interval = \"1s\""));
+        }
+        toml
     }
 
     /// A feed that answers 304 when the client sends back its ETag.
