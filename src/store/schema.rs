@@ -22,10 +22,10 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The write-ahead log starts over only when a write transaction begins with every frame
 /// copied back, and in a burst of commits the checkpoint thread never finds that moment:
 /// the writer is always a commit ahead (a 200 × 50 cold ingest grew the log to 231 MiB,
-/// 332 MiB on a database of 1M articles, a daemon's first round of 10,000 feeds to 2.9 GB). So once a commit leaves the log at half this
-/// many pages, the checkpoint thread is woken after every commit; at this many (16 MiB)
-/// the commit copies back what is left itself, usually little, and the next transaction
-/// starts the log over (`writer`).
+/// 332 MiB on a database of 1M articles, a daemon's first round of 10,000 feeds to 2.9
+/// GB). So once a commit leaves the log at half this many pages, the checkpoint thread is
+/// woken after every commit; at this many (16 MiB) the commit copies back what is left
+/// itself, usually little, and the next transaction starts the log over (`writer`).
 pub const WAL_RESTART_PAGES: i64 = 4096;
 /// When the log starts over, a file grown past this (a reader held a snapshot through a
 /// burst) is cut back to it.
