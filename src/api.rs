@@ -272,6 +272,7 @@ async fn metrics(State(runtime): State<Arc<Runtime>>) -> Result<Response, ApiErr
         queue_depth: runtime.ctx.writer.queue_depth(),
         database_bytes: size(&db) + wal_bytes,
         wal_bytes,
+        write_times: runtime.ctx.writer.write_times(),
         polls_in_flight: runtime.in_flight.load(std::sync::atomic::Ordering::Relaxed),
         alerts_pending,
     };

@@ -1,12 +1,14 @@
 //! Counters the daemon keeps for `GET /metrics`, in Prometheus' text format.
 //!
 //! Only numbers that come from kabar's own work are here (per feed: fetch results,
-//! latency, bytes, articles; per topic: hits); gauges read at scrape time (queue depth,
-//! database size) are passed to [`Metrics::render`].
+//! latency, bytes, articles; per topic: hits; the database writer's time per job);
+//! gauges read at scrape time (queue depth, database size) are passed to
+//! [`Metrics::render`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Default, Clone)]
@@ -44,9 +46,44 @@ pub struct PollFigures<'a> {
     pub failures: u32,
 }
 
+/// Upper bounds of the write-time buckets, in seconds.
+const WRITE_BOUNDS: [f64; 7] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+
+/// How long the database writer took per job (a poll's transaction, mostly): a
+/// histogram the writer thread adds to without locking.
+#[derive(Debug, Default)]
+pub struct WriteTimes {
+    /// Jobs per bucket (not cumulative); the last counts those over every bound.
+    buckets: [AtomicU64; WRITE_BOUNDS.len() + 1],
+    micros: AtomicU64,
+}
+
+impl WriteTimes {
+    pub fn record(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        let bucket = WRITE_BOUNDS.iter().position(|b| seconds <= *b).unwrap_or(WRITE_BOUNDS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        let name = "kabar_write_seconds";
+        let _ = writeln!(out, "# HELP {name} Time the database writer took per job.\n# TYPE {name} histogram");
+        let mut total = 0;
+        for (i, count) in self.buckets.iter().enumerate() {
+            total += count.load(Ordering::Relaxed);
+            let le = WRITE_BOUNDS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {total}");
+        }
+        let _ = writeln!(out, "{name}_sum {:.6}", self.micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {total}");
+    }
+}
+
 /// Values read when the metrics are scraped.
 #[derive(Debug, Default)]
 pub struct Gauges {
+    pub write_times: Arc<WriteTimes>,
     pub queue_depth: usize,
     pub database_bytes: u64,
     pub wal_bytes: u64,
@@ -117,6 +154,7 @@ impl Metrics {
         for (topic, n) in &topics {
             let _ = writeln!(out, "kabar_topic_hits_total{{topic=\"{}\"}} {n}", label(topic));
         }
+        gauges.write_times.render(&mut out);
         let gauges = [
             ("kabar_writer_queue_depth", "Writes waiting for the database writer.", gauges.queue_depth as f64),
             ("kabar_polls_in_flight", "Polls under way.", gauges.polls_in_flight as f64),
@@ -154,7 +192,17 @@ mod tests {
             &PollFigures { outcome: "error", error_kind: Some("timeout"), failures: 1, ..PollFigures::default() },
         );
         m.record_topic_hits("digital", 2);
-        let text = m.render(&Gauges { queue_depth: 1, database_bytes: 4096, wal_bytes: 512, ..Gauges::default() });
+        let writes = Arc::new(WriteTimes::default());
+        for ms in [3, 7, 40, 2000] {
+            writes.record(Duration::from_millis(ms));
+        }
+        let text = m.render(&Gauges {
+            queue_depth: 1,
+            database_bytes: 4096,
+            wal_bytes: 512,
+            write_times: writes,
+            ..Gauges::default()
+        });
         for needle in [
             "kabar_fetches_total{feed=\"a\",result=\"ok\"} 1",
             "kabar_fetches_total{feed=\"a\",result=\"not_modified\"} 1",
@@ -164,6 +212,14 @@ mod tests {
             "kabar_topic_hits_total{topic=\"digital\"} 2",
             "kabar_database_bytes 4096",
             "kabar_wal_bytes 512",
+            // Cumulative buckets: 3 ms and 7 ms within 10 ms, 40 ms within 50 ms, 2 s over all.
+            "kabar_write_seconds_bucket{le=\"0.005\"} 1",
+            "kabar_write_seconds_bucket{le=\"0.01\"} 2",
+            "kabar_write_seconds_bucket{le=\"0.05\"} 3",
+            "kabar_write_seconds_bucket{le=\"1\"} 3",
+            "kabar_write_seconds_bucket{le=\"+Inf\"} 4",
+            "kabar_write_seconds_sum 2.050000",
+            "kabar_write_seconds_count 4",
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }

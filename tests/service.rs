@@ -160,6 +160,9 @@ fn the_http_api_answers_every_endpoint_and_refuses_bad_parameters() {
     // The daemon has written, so its log is there (it is emptied only at exit).
     let wal_bytes = metrics.lines().find_map(|l| l.strip_prefix("kabar_wal_bytes ")).map(|v| v.parse::<f64>().unwrap());
     assert!(wal_bytes.is_some_and(|b| b > 0.0), "kabar_wal_bytes {wal_bytes:?}:\n{metrics}");
+    let writes =
+        metrics.lines().find_map(|l| l.strip_prefix("kabar_write_seconds_count ")).map(|v| v.parse::<u64>().unwrap());
+    assert!(writes.is_some_and(|n| n > 0), "kabar_write_seconds_count {writes:?}:\n{metrics}");
     stop(child);
 }
 

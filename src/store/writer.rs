@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, ingest, schema};
+use crate::metrics::WriteTimes;
 use crate::model::{FeedState, IngestSummary, PollRecord, Reindex, TopicMatch};
 use crate::pipeline::clean::SiteLines;
 use crate::pipeline::dedup::index::{Index, Params};
@@ -39,6 +40,7 @@ type Job = Box<dyn FnOnce(&mut State) + Send>;
 
 pub struct Writer {
     site_lines: Arc<SiteLines>,
+    write_times: Arc<WriteTimes>,
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     checkpointer: Option<(std_mpsc::Sender<Checkpoint>, JoinHandle<()>)>,
@@ -76,13 +78,17 @@ impl Writer {
         let recent = ingest::load_recent(&conn, dedup, now)?;
         tracing::debug!(articles = recent.len(), learned_lines = site_lines.len(), "dedup state loaded");
         let mut state = State { conn, recent, site_lines: site_lines.clone() };
+        let write_times = Arc::new(WriteTimes::default());
+        let times = write_times.clone();
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("kabar-writer".into())
             .spawn(move || {
                 while let Some(job) = queue.blocking_recv() {
                     crate::fault::maybe_freeze_writer();
+                    let started = std::time::Instant::now();
                     job(&mut state);
+                    times.record(started.elapsed());
                 }
                 let conn = state.conn;
                 // Fold the WAL back into the database before closing; closing the last
@@ -94,6 +100,7 @@ impl Writer {
             .map_err(|e| StoreError::Panicked(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             site_lines,
+            write_times,
             jobs: Some(jobs),
             thread: Some(thread),
             checkpointer: Some(checkpointer),
@@ -103,6 +110,11 @@ impl Writer {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How long each job took the writer, for `/metrics`.
+    pub fn write_times(&self) -> Arc<WriteTimes> {
+        self.write_times.clone()
     }
 
     /// The boilerplate lines learned per site, which `clean` reads.
