@@ -12,7 +12,9 @@
 //!   year: search latency for typical queries (7-day and all-time), and the cold
 //!   ingest of the compare corpus into it against an empty database.
 //! * `feeds`: `--feeds` (10,000) configured feeds served from loopback: daemon RSS
-//!   after the first round, and its CPU over the 30 s after it and the 30 s after those.
+//!   after the first round, and its CPU over the 30 s after it and the 30 s after those;
+//!   the write-ahead log's largest size during the round, and the writer's time per job
+//!   (the daemon's `/metrics` histogram).
 //! * `topics`: matching throughput with 10, 1,000 and 10,000 topics.
 //!
 //! Options: `--feeds N --items M --runs R --articles A --out DIR` (DIR keeps the
@@ -984,7 +986,9 @@ fn many_feeds(dir: &Path, feeds: usize, items: usize) {
     let server = nginx(dir, &corpus.www);
     let db = dir.join("feeds.db");
     remove_db(&db);
-    let config = kabar_config(dir, server.port, &corpus, &db, "[schedule]\ndefault = \"1h\"\n");
+    let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let extra = format!("[schedule]\ndefault = \"1h\"\n[http]\nlisten = \"{api}\"\n");
+    let config = kabar_config(dir, server.port, &corpus, &db, &extra);
     let mut child = Command::new(KABAR)
         .arg("--config")
         .arg(&config)
@@ -1020,10 +1024,14 @@ fn many_feeds(dir: &Path, feeds: usize, items: usize) {
             .map(|n| n as usize)
             .unwrap_or(0)
     };
+    let wal = kabar::store::wal_path(&db);
+    let mut wal_peak = 0;
     while polled() < feeds && started.elapsed() < Duration::from_secs(600) {
         std::thread::sleep(Duration::from_secs(1));
+        wal_peak = wal_peak.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
     }
     let round = started.elapsed();
+    let writes = write_times(api);
     let rss_after_round = status("VmRSS:");
     // Two windows of 30 s: the first still holds the round's tail (its last writes and
     // the checkpoint of its WAL), the second is the daemon at rest.
@@ -1045,6 +1053,37 @@ fn many_feeds(dir: &Path, feeds: usize, items: usize) {
         tail / 30.0 * 100.0,
         idle / 30.0 * 100.0
     );
+    println!(
+        "write-ahead log at most {:.1} MiB during the round (sampled each second); {writes}",
+        wal_peak as f64 / 1048576.0
+    );
+}
+
+/// The writer's time per job in the round, from the daemon's `/metrics` histogram.
+fn write_times(api: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut text = String::new();
+    if let Ok(mut stream) = std::net::TcpStream::connect(api) {
+        let _ = write!(stream, "GET /metrics HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n\r\n");
+        let _ = stream.read_to_string(&mut text);
+    }
+    // Cumulative counts per upper bound, in the order the daemon writes them.
+    let buckets: Vec<(String, u64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("kabar_write_seconds_bucket{le=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .filter_map(|(le, n)| Some((le.to_string(), n.trim().parse().ok()?)))
+        .collect();
+    let Some(&(_, total)) = buckets.last() else {
+        return "no writer times (is /metrics answering?)".into();
+    };
+    let within = |share: f64| buckets.iter().find(|(_, n)| *n as f64 >= share * total as f64).map_or("?", |(le, _)| le);
+    let within_25ms = buckets.iter().find(|(le, _)| le == "0.025").map_or(0, |(_, n)| *n);
+    format!(
+        "writer jobs: {total}, {within_25ms} within 25 ms; 99 % within {} s, all within {} s",
+        within(0.99),
+        within(1.0)
+    )
 }
 
 // ---------------------------------------------------------------- topics
