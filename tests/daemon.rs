@@ -84,7 +84,7 @@ fn the_daemon_polls_conditionally_backs_off_and_stops_on_sigterm() {
     };
     assert!(status.success(), "exit status {status}: {}", daemon_log(&setup));
     eprintln!("stopped {:?} after SIGTERM", asked.elapsed());
-    let wal = setup.database().with_extension("db-wal");
+    let wal = kabar::store::wal_path(&setup.database());
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0, "WAL left behind");
     assert!(integrity_ok(&setup.database()));
     assert!(daemon_log(&setup).contains("stopped"));

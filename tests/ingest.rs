@@ -334,14 +334,15 @@ async fn the_write_ahead_log_starts_over_during_a_burst_of_commits() {
     const POLLS: usize = 60;
     const PER_POLL: usize = 40;
     let (dir, writer, feeds) = open(&["burst"]).await;
-    let wal = dir.path().join("k.db-wal");
+    let db = dir.path().join("k.db");
+    let wal = kabar::store::wal_path(&db);
     let mut rng = 7;
     let polls: Vec<Vec<_>> =
         (0..POLLS).map(|p| (0..PER_POLL).map(|i| burst_article(&mut rng, p, i)).collect()).collect();
     // Watches the log and queries the archive the whole time, as a front end would.
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = std::thread::spawn({
-        let (done, db, wal) = (done.clone(), dir.path().join("k.db"), wal.clone());
+        let (done, db, wal) = (done.clone(), db.clone(), wal.clone());
         move || {
             let (mut peak, mut sequences, mut queries) = (0, BTreeSet::new(), 0);
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
