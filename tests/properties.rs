@@ -88,6 +88,38 @@ proptest! {
         }
     }
 
+    /// Queries built around the limits (nesting of every kind, many words, long text):
+    /// each parses within every limit, or is refused at a column inside the query; one
+    /// that parses is walked by the index expression and the matcher without trouble.
+    #[test]
+    fn queries_at_the_limits_parse_within_them_or_are_refused_at_a_column(
+        opens in prop::collection::vec(prop_oneof![Just("("), Just("NOT "), Just("-"), Just("title:("), Just("a NEAR ")], 0..60),
+        words in 1usize..260,
+        padding in 0usize..4_200,
+    ) {
+        use kabar::query::limits::{MAX_CHARS, MAX_DEPTH, MAX_WORDS};
+        let mut q: String = opens.concat();
+        let inner: Vec<String> = (0..words).map(|i| format!("w{i}")).collect();
+        q.push_str(&inner.join(" "));
+        q.push_str(&" ".repeat(padding));
+        for open in opens.iter().rev() {
+            q.push_str(&")".repeat(open.matches('(').count()));
+        }
+        let depth: usize = opens.iter().map(|o| if *o == "title:(" { 2 } else { 1 }).sum();
+        let near_words = opens.iter().filter(|o| **o == "a NEAR ").count();
+        match Query::parse(&q) {
+            Ok(query) => {
+                prop_assert!(depth <= MAX_DEPTH && words + near_words <= MAX_WORDS && q.chars().count() <= MAX_CHARS);
+                let _ = query.fts();
+                let _ = Matcher::new([&query.expr]).matches(&Doc::new("w1 a", "w2 w3 a", Some("id"), "f"));
+            }
+            Err(e) => {
+                prop_assert!(depth > MAX_DEPTH || words + near_words > MAX_WORDS || q.chars().count() > MAX_CHARS, "{}", e);
+                prop_assert!(e.column >= 1 && e.column <= q.chars().count() + 1, "column {} for {:?}", e.column, q);
+            }
+        }
+    }
+
     #[test]
     fn text_helpers_never_panic(s in "\\PC{0,200}", any_text in ".{0,100}") {
         let _ = clean::html_to_text(&s);

@@ -63,18 +63,52 @@ impl Expr {
     }
 }
 
+/// What one query may cost, checked by [`Query::parse`] before anything else sees the
+/// query: its length, its nesting (the parser, the matcher and the index expression all
+/// recurse over it), its words, and the index terms those words expand to (each is a
+/// posting list the search reads). A topic and a search obey the same limits.
+pub mod limits {
+    /// Characters in a query.
+    pub const MAX_CHARS: usize = 4_000;
+    /// Levels of nesting: parentheses, NOT, `-`, `title:` and each NEAR in a chain.
+    pub const MAX_DEPTH: usize = 32;
+    /// Words and phrases (a phrase counts each of its words).
+    pub const MAX_WORDS: usize = 200;
+    /// Terms of the search-index expression the words expand to (their forms).
+    pub const MAX_INDEX_TERMS: usize = 20_000;
+}
+
 /// A query and the text it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub expr: Expr,
     source: String,
+    /// The search-index expression, built once (see [`Query::fts`]).
+    fts: Option<String>,
 }
 
 impl Query {
+    /// Parses `source`, refusing a query past any of the [`limits`] with the column
+    /// where it goes past.
     pub fn parse(source: &str) -> Result<Query, QueryError> {
+        if source.chars().count() > limits::MAX_CHARS {
+            let column = limits::MAX_CHARS + 1;
+            return Err(QueryError::new(column, format!("a query of at most {} characters", limits::MAX_CHARS)));
+        }
         let tokens = lexer::lex(source)?;
         let expr = parser::parse(&tokens, source.chars().count() + 1)?;
-        Ok(Query { expr, source: source.to_string() })
+        let fts = fts(&expr);
+        let terms = fts.as_deref().map_or(0, |f| f.matches('"').count() / 2);
+        if terms > limits::MAX_INDEX_TERMS {
+            return Err(QueryError::new(
+                1,
+                format!(
+                    "a query whose words expand to at most {} word forms (this one: {terms}); use fewer words or prefixes",
+                    limits::MAX_INDEX_TERMS
+                ),
+            ));
+        }
+        Ok(Query { expr, source: source.to_string(), fts })
     }
 
     pub fn source(&self) -> &str {
@@ -84,7 +118,7 @@ impl Query {
     /// An FTS5 expression that every matching document satisfies (it may admit
     /// more), or `None` when the index cannot narrow the query (`NOT a` alone).
     pub fn fts(&self) -> Option<String> {
-        fts(&self.expr)
+        self.fts.clone()
     }
 }
 
@@ -278,6 +312,67 @@ mod tests {
         assert_eq!(Query::parse("a OR NOT b").unwrap().fts(), None);
         assert_eq!(Query::parse("-x").unwrap().fts(), None);
         assert!(q("mou NOT b lang:id").starts_with("((\"mou\""));
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_at_its_column_not_a_stack_overflow() {
+        use limits::MAX_DEPTH;
+        // 2,500 parentheses overflowed the stack before the limits (one API request
+        // aborted the daemon): now the length limit refuses them.
+        assert!(Query::parse(&format!("{}a{}", "(".repeat(2_500), ")".repeat(2_500))).is_err());
+        // Within the length limit, each kind of nesting is refused where it goes past.
+        let parens = format!("{}a{}", "(".repeat(1_900), ")".repeat(1_900));
+        let nots = format!("{}a", "NOT ".repeat(900));
+        let minus = format!("{}a", "-".repeat(3_000));
+        // `title:(` opens two levels, so the 17th `title:` is the 33rd level.
+        let titles = format!("{}a{}", "title:(".repeat(400), ")".repeat(400));
+        let nears = format!("a{}", " NEAR b".repeat(MAX_DEPTH + 1));
+        let cases = [(&parens, "(", MAX_DEPTH), (&nots, "NOT", MAX_DEPTH), (&minus, "-", MAX_DEPTH)];
+        let cases = cases.into_iter().chain([(&titles, "title:", MAX_DEPTH / 2), (&nears, "NEAR", MAX_DEPTH)]);
+        for (q, op, nth) in cases {
+            let (column, message) = err(q);
+            assert!(message.contains("levels of nesting"), "{op}: {message}");
+            let expected = q.match_indices(op).nth(nth).map(|(i, _)| i + 1).unwrap();
+            assert_eq!(column, expected, "{op}: {message}");
+        }
+        // At the limit, each parses, and the matcher and the index expression walk it.
+        let deepest = [
+            format!("{}a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH)),
+            format!("{}a", "NOT ".repeat(MAX_DEPTH)),
+            format!("{}a{}", "title:(".repeat(MAX_DEPTH / 2), ")".repeat(MAX_DEPTH / 2)),
+            format!("a{}", " NEAR b".repeat(MAX_DEPTH)),
+            format!("{}a{}", "(NOT title:(".repeat(MAX_DEPTH / 4), "))".repeat(MAX_DEPTH / 4)),
+        ];
+        for q in deepest {
+            let query = Query::parse(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            let matcher = Matcher::new([&query.expr]);
+            let _ = matcher.matches(&Doc::new("a b", "a b", Some("en"), "f"));
+        }
+    }
+
+    #[test]
+    fn length_words_and_index_terms_are_bounded() {
+        use limits::{MAX_CHARS, MAX_INDEX_TERMS, MAX_WORDS};
+        // The 26 KB query that took 17 s and 1.6 GB before.
+        let long = "\"kerja sama\" ".repeat(2_000);
+        let (column, message) = err(&long);
+        assert_eq!(column, MAX_CHARS + 1);
+        assert!(message.contains(&format!("at most {MAX_CHARS} characters")), "{message}");
+        // Words: each word, and each word of a phrase, counts.
+        let words: Vec<String> = (0..=MAX_WORDS).map(|i| format!("w{i}")).collect();
+        let (column, message) = err(&words.join(" "));
+        assert_eq!(column, words[..MAX_WORDS].join(" ").chars().count() + 2, "{message}");
+        assert!(message.contains(&format!("at most {MAX_WORDS} words")), "{message}");
+        assert!(Query::parse(&words[..MAX_WORDS].join(" ")).is_ok());
+        let phrase = format!("\"{}\"", words.join(" "));
+        assert!(err(&phrase).1.contains("words in a query"));
+        // Index terms: long Indonesian words have dozens of forms each.
+        let heavy: Vec<String> = (0..MAX_WORDS).map(|i| format!("kerjasama{}", "x".repeat(i % 7))).collect();
+        let (column, message) = err(&heavy.join(" OR "));
+        assert_eq!(column, 1);
+        assert!(message.contains(&format!("at most {MAX_INDEX_TERMS} word forms")), "{message}");
+        // The example topic is far inside every limit.
+        assert!(Query::parse(include_str!("../../config/kabar.toml").split("'''").nth(1).unwrap()).is_ok());
     }
 
     #[test]

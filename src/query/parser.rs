@@ -9,13 +9,14 @@
 //! ```
 
 use super::lexer::{FieldName, Spanned, Tok};
+use super::limits::{MAX_DEPTH, MAX_WORDS};
 use super::{Expr, QueryError};
 use crate::text;
 
 pub const DEFAULT_NEAR: u32 = 10;
 
 pub fn parse(tokens: &[Spanned], end_column: usize) -> Result<Expr, QueryError> {
-    let mut p = Parser { tokens, pos: 0, end_column };
+    let mut p = Parser { tokens, pos: 0, end_column, depth: 0, words: 0 };
     if tokens.is_empty() {
         return Err(QueryError::new(1, "a word, a phrase or '(' (the query is empty)"));
     }
@@ -35,6 +36,12 @@ struct Parser<'a> {
     tokens: &'a [Spanned],
     pos: usize,
     end_column: usize,
+    /// Levels of nesting open at the current token (see [`MAX_DEPTH`]): recursion is
+    /// bounded here, so no query can exhaust the stack of the parser or of anything
+    /// that walks the expression after it.
+    depth: usize,
+    /// Words read so far (see [`MAX_WORDS`]).
+    words: usize,
 }
 
 impl Parser<'_> {
@@ -46,6 +53,27 @@ impl Parser<'_> {
         let t = self.tokens.get(self.pos);
         self.pos += 1;
         t
+    }
+
+    /// Opens a level of nesting at `column`, or refuses past [`MAX_DEPTH`].
+    fn enter(&mut self, column: usize) -> Result<(), QueryError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(QueryError::new(
+                column,
+                format!("at most {MAX_DEPTH} levels of nesting (parentheses, NOT, NEAR and title: inside each other)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `n` more words, or refuses past [`MAX_WORDS`].
+    fn count_words(&mut self, n: usize, column: usize) -> Result<(), QueryError> {
+        self.words += n;
+        if self.words > MAX_WORDS {
+            return Err(QueryError::new(column, format!("at most {MAX_WORDS} words in a query")));
+        }
+        Ok(())
     }
 
     /// An error at the current token (or the end), saying what was expected.
@@ -92,7 +120,10 @@ impl Parser<'_> {
 
     fn near(&mut self) -> Result<Expr, QueryError> {
         let mut left = self.unary()?;
+        let depth = self.depth;
         while let Some(Spanned { tok: Tok::Near(n), column }) = self.peek().cloned() {
+            // Each NEAR of a chain nests the ones before it.
+            self.enter(column)?;
             self.next();
             if !self.starts_operand() {
                 return Err(self.expected("a word, a phrase or '(' after NEAR"));
@@ -108,16 +139,21 @@ impl Parser<'_> {
             }
             left = Expr::Near { left: Box::new(left), right: Box::new(right), distance: n.unwrap_or(DEFAULT_NEAR) };
         }
+        self.depth = depth;
         Ok(left)
     }
 
     fn unary(&mut self) -> Result<Expr, QueryError> {
-        if self.peek().is_some_and(|t| matches!(t.tok, Tok::Not | Tok::Minus)) {
-            let op = if self.next().is_some_and(|t| t.tok == Tok::Not) { "NOT" } else { "-" };
+        if let Some(t) = self.peek().filter(|t| matches!(t.tok, Tok::Not | Tok::Minus)).cloned() {
+            self.next();
+            let op = if t.tok == Tok::Not { "NOT" } else { "-" };
             if !self.starts_operand() {
                 return Err(self.expected(&format!("a word, a phrase or '(' after {op}")));
             }
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.enter(t.column)?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.primary()
     }
@@ -138,7 +174,9 @@ impl Parser<'_> {
                 if self.peek().is_some_and(|t| t.tok == Tok::RParen) {
                     return Err(self.expected("a word, a phrase or '(' inside the parentheses"));
                 }
+                self.enter(t.column)?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 if self.peek().is_some_and(|t| t.tok == Tok::RParen) {
                     self.next();
                     Ok(inner)
@@ -151,7 +189,10 @@ impl Parser<'_> {
                 if !self.peek().is_some_and(|t| matches!(t.tok, Tok::Word(_) | Tok::Phrase(_) | Tok::LParen)) {
                     return Err(self.expected("a word, a phrase or '(' after title:"));
                 }
-                Ok(Expr::Title(Box::new(self.primary()?)))
+                self.enter(t.column)?;
+                let inner = self.primary()?;
+                self.depth -= 1;
+                Ok(Expr::Title(Box::new(inner)))
             }
             Tok::Field(field) => {
                 self.next();
@@ -179,6 +220,7 @@ impl Parser<'_> {
                 if words.is_empty() {
                     return Err(QueryError::new(t.column, "words inside the quotes"));
                 }
+                self.count_words(words.len(), t.column)?;
                 Ok(Expr::Words { words, prefix })
             }
             Tok::Word(word) => {
@@ -195,6 +237,7 @@ impl Parser<'_> {
                 if words.is_empty() {
                     return Err(QueryError::new(t.column, format!("a word with letters or digits, found {word:?}")));
                 }
+                self.count_words(words.len(), t.column)?;
                 Ok(Expr::Words { words, prefix })
             }
             _ => Err(self.expected("a word, a phrase or '('")),
