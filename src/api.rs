@@ -296,12 +296,14 @@ fn sanitised(a: crate::store::ArticleHtml) -> Option<String> {
 }
 
 /// HTML from a feed made safe to serve: ammonia's allow-list (no scripts, styles,
-/// event handlers, `javascript:` or `data:` links), relative links made absolute
-/// against the article's address, links opened without a referrer.
+/// event handlers), links and sources only to http(s) URLs, relative ones made absolute
+/// against the article's address when that is an http(s) URL and dropped otherwise,
+/// links opened without a referrer.
 pub fn sanitise(html: &str, base: Option<&str>) -> String {
     let mut b = ammonia::Builder::default();
     b.link_rel(Some("noopener noreferrer nofollow"));
-    match base.and_then(|u| url::Url::parse(u).ok()) {
+    b.url_schemes(["http", "https"].into_iter().collect());
+    match base.filter(|u| crate::model::is_web_url(u)).and_then(|u| url::Url::parse(u).ok()) {
         Some(url) => b.url_relative(ammonia::UrlRelative::RewriteWithBase(url)),
         None => b.url_relative(ammonia::UrlRelative::Deny),
     };
@@ -375,6 +377,24 @@ mod tests {
         }
         assert!(clean.contains("href=\"https://news.example/rel\""), "{clean}");
         assert!(clean.contains("src=\"https://news.example/a.png\""), "{clean}");
+    }
+
+    #[test]
+    fn links_resolve_only_against_an_http_base_and_only_to_http() {
+        let html = r##"<a href="#more">more</a> <a href="/next">next</a> <a href="mailto:x@e.org">mail</a>
+            <a href="ftp://e.org/f">ftp</a> <img src="data:image/png;base64,AAAA"> <a href="https://e.org/ok">ok</a>"##;
+        // An item whose own link is code: its relative links have no base and go.
+        for base in ["javascript:alert(document.domain)//", "vbscript:msgbox(1)", "data:text/html,x"] {
+            let clean = sanitise(html, Some(base));
+            for bad in ["javascript:", "vbscript:", "data:", "mailto:", "ftp:", "#more", "/next"] {
+                assert!(!clean.contains(&format!("=\"{bad}")) && !clean.contains(bad), "{bad} with base {base}: {clean}");
+            }
+            assert!(clean.contains("href=\"https://e.org/ok\""), "{clean}");
+        }
+        let clean = sanitise(html, Some("https://news.example/a/1"));
+        assert!(clean.contains("href=\"https://news.example/a/1#more\""), "{clean}");
+        assert!(clean.contains("href=\"https://news.example/next\""), "{clean}");
+        assert!(!clean.contains("mailto:") && !clean.contains("ftp:") && !clean.contains("data:"), "{clean}");
     }
 
     /// Vectors after the feedparser and ammonia test suites and the OWASP XSS cheat sheet.

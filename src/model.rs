@@ -375,6 +375,13 @@ pub struct DueAlert {
     pub attempts: u32,
 }
 
+/// Whether `link` is an absolute http or https URL with a host: the only links kabar
+/// stores, serves or resolves against (`javascript:`, `data:`, `vbscript:` and the rest
+/// are code or content, never a place to go).
+pub fn is_web_url(link: &str) -> bool {
+    url::Url::parse(link).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
 /// Unix seconds as RFC 3339 (UTC).
 pub fn rfc3339(secs: i64) -> String {
     DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

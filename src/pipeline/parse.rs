@@ -107,14 +107,17 @@ fn text_of(t: &Text) -> String {
     plain.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The entry's web page: an `alternate` (or unlabelled) link first, made absolute.
+/// The entry's web page: an `alternate` (or unlabelled) link first, made absolute
+/// against the feed's URL. Only an http(s) link is a page: a `javascript:` or `data:`
+/// link is dropped here, so it never becomes an article's URL or a base that relative
+/// links in its HTML resolve against.
 fn pick_link(links: &[model::Link], base: &Url) -> Option<String> {
     let best = links
         .iter()
         .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && !l.href.trim().is_empty())
         .or_else(|| links.iter().find(|l| !l.href.trim().is_empty()))?;
-    let href = best.href.trim();
-    base.join(href).ok().map(String::from).or_else(|| Some(href.to_string()))
+    let url: String = base.join(best.href.trim()).ok()?.into();
+    crate::model::is_web_url(&url).then_some(url)
 }
 
 /// The document without XML declarations that are not at its start: they are invalid
@@ -457,6 +460,19 @@ mod tests {
 
     fn d(s: &str) -> Option<String> {
         parse_date(s, chrono_tz::Asia::Jakarta).map(|t| t.to_rfc3339())
+    }
+
+    #[test]
+    fn only_http_links_are_entry_links() {
+        let doc = r#"<rss version="2.0"><channel><title>t</title>
+            <item><title>a</title><link>javascript:alert(document.domain)//</link></item>
+            <item><title>b</title><link>vbscript:msgbox(1)</link></item>
+            <item><title>c</title><link>data:text/html;base64,PHNjcmlwdD4=</link></item>
+            <item><title>d</title><link>/relative/d</link></item>
+            <item><title>e</title><link>ftp://e.org/e</link></item></channel></rss>"#;
+        let f = parse(doc.as_bytes(), None, &Url::parse("https://example.org/feed").unwrap(), Tz::UTC, limits(100)).unwrap();
+        let links: Vec<Option<&str>> = f.entries.iter().map(|e| e.link.as_deref()).collect();
+        assert_eq!(links, [None, None, None, Some("https://example.org/relative/d"), None]);
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl Reader {
         Ok(self
             .conn
             .query_row("SELECT url, coalesce(content_html, summary_html) FROM articles WHERE id = ?1", [id], |r| {
-                Ok(ArticleHtml { url: r.get(0)?, html: r.get(1)? })
+                Ok(ArticleHtml { url: web_url(r.get(0)?), html: r.get(1)? })
             })
             .optional()?)
     }
@@ -238,7 +238,7 @@ impl Reader {
                     id: r.get(0)?,
                     feed: r.get(1)?,
                     title: r.get(2)?,
-                    url: r.get(3)?,
+                    url: web_url(r.get(3)?),
                     first_seen: rfc3339(r.get(4)?),
                     duplicate_reason: r.get(5)?,
                     similarity: r.get(6)?,
@@ -339,7 +339,7 @@ fn article_row(r: &Row) -> rusqlite::Result<ArticleRow> {
         id: r.get(0)?,
         feed: r.get(1)?,
         guid: r.get(2)?,
-        url: r.get(3)?,
+        url: web_url(r.get(3)?),
         title: r.get(4)?,
         published: r.get::<_, Option<i64>>(5)?.map(rfc3339),
         fetched: rfc3339(r.get(6)?),
@@ -351,6 +351,12 @@ fn article_row(r: &Row) -> rusqlite::Result<ArticleRow> {
         sources: r.get(12)?,
         topics,
     })
+}
+
+/// A stored link as served: only an http(s) URL (rows stored before links were checked
+/// at parse time may hold a `javascript:` one).
+fn web_url(link: Option<String>) -> Option<String> {
+    link.filter(|l| crate::model::is_web_url(l))
 }
 
 fn json_list(value: Option<String>) -> Vec<String> {
