@@ -213,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limit,
             };
             let reader = Reader::open(&config.database)?;
+            listing::check_filters(&reader, &config, params.topic.as_deref(), params.feed.as_deref())?;
             let rows = search(&reader, &params)?;
             print(|out| output::articles(out, &rows, format, output::terminal_width()))
         }

@@ -48,6 +48,7 @@ pub mod raw {
     #[serde(deny_unknown_fields)]
     pub struct RawStorage {
         pub database: Option<Spanned<String>>,
+        pub keep_fetches: Option<Spanned<String>>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -79,6 +80,7 @@ pub mod raw {
         pub timezone: Option<Spanned<String>>,
         pub jitter: Option<Spanned<String>>,
         pub max_backoff: Option<Spanned<String>>,
+        pub min_interval: Option<Spanned<String>>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -127,6 +129,10 @@ pub mod raw {
     pub struct RawHttp {
         pub listen: Option<Spanned<String>>,
         pub token: Option<Spanned<String>>,
+        pub hosts: Option<Vec<Spanned<String>>>,
+        pub max_connections: Option<Spanned<i64>>,
+        pub max_searches: Option<Spanned<i64>>,
+        pub search_timeout: Option<Spanned<String>>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -143,6 +149,8 @@ pub struct Config {
     /// The file this came from; relative paths inside it resolve against its folder.
     pub path: PathBuf,
     pub database: PathBuf,
+    /// How long the fetch log (`fetches`, one row per poll) keeps a poll.
+    pub keep_fetches: Duration,
     pub fetch: FetchSettings,
     pub schedule: ScheduleSettings,
     pub dedup: DedupParams,
@@ -153,13 +161,44 @@ pub struct Config {
 }
 
 /// The HTTP API: off unless `listen` is set.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpSettings {
     pub listen: Option<std::net::SocketAddr>,
     /// Required from clients (`Authorization: Bearer …`) when set; always set when
     /// `listen` is not a loopback address.
     pub token: Option<String>,
+    /// Names the API answers to in the `Host` header besides `localhost` and IP
+    /// addresses (lower case, without a port): a request for any other name is refused,
+    /// so a DNS-rebinding page cannot read the API.
+    pub hosts: Vec<String>,
+    /// Connections open at once (fewer when the descriptor limit leaves less room).
+    pub max_connections: usize,
+    /// Searches (`/api/articles`, topic feeds) running at once; past it, 503.
+    pub max_searches: usize,
+    /// How long one search may run before it is stopped.
+    pub search_timeout: Duration,
 }
+
+impl Default for HttpSettings {
+    fn default() -> HttpSettings {
+        HttpSettings {
+            listen: None,
+            token: None,
+            hosts: Vec::new(),
+            max_connections: 512,
+            max_searches: 4,
+            search_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The longest any duration in the file may be: long enough for any real schedule,
+/// short enough that no date arithmetic on it can overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+/// The largest configuration file read.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+/// The longest API token (an `Authorization` header is compared over this width).
+pub const MAX_TOKEN_LEN: usize = 256;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogSettings {
@@ -203,6 +242,8 @@ pub struct FetchSettings {
 #[derive(Debug, Clone)]
 pub struct ScheduleSettings {
     pub default: Schedule,
+    /// The shortest interval a feed may have, and the least gap between two cron times.
+    pub min_interval: Duration,
     /// Fraction of the interval by which a poll is moved at random (0.1 = ±10 %).
     pub jitter: f64,
     /// Longest wait after repeated failures.
@@ -224,14 +265,16 @@ pub enum Schedule {
 impl Schedule {
     /// The next regular time after `now` (without jitter or backoff).
     pub fn next_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let later = |d: chrono::Duration| now.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC);
         match self {
-            Schedule::Every(d) => now + chrono::Duration::from_std(*d).unwrap_or_default(),
+            Schedule::Every(d) => later(chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX)),
             Schedule::Cron { schedule, timezone, .. } => schedule
                 .after(&now.with_timezone(timezone))
                 .next()
                 .map(|t| t.with_timezone(&Utc))
-                // A cron expression with no future time (a past year): check weekly.
-                .unwrap_or(now + chrono::Duration::days(7)),
+                // Validation refuses a cron expression that never fires; one whose last
+                // time has passed since (a year field) is checked weekly.
+                .unwrap_or_else(|| later(chrono::Duration::days(7))),
         }
     }
 
@@ -301,8 +344,31 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
 
 /// Reads and validates the file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+    let text = read_file(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
     parse(&text, path)
+}
+
+/// The text of a regular file of at most [`MAX_FILE_BYTES`]. A FIFO, a device or a
+/// folder is refused without reading it (opened without blocking, then checked on the
+/// open descriptor, so nothing can be swapped in between).
+fn read_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        let message = format!("the file is {} bytes; at most {MAX_FILE_BYTES} are read", meta.len());
+        return Err(Error::new(ErrorKind::InvalidInput, message));
+    }
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::new(ErrorKind::InvalidInput, format!("the file grew past {MAX_FILE_BYTES} bytes")));
+    }
+    Ok(text)
 }
 
 /// Parses and validates configuration text that came from `path`.
@@ -313,7 +379,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         invalid(vec![Issue { line, column, message: with_suggestion(e.message()) }])
     })?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut v = Validator { text, issues: Vec::new() };
+    let lines = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let mut v = Validator { text, lines, issues: Vec::new() };
     let config = v.config(raw, path, &base);
     v.issues.sort_by_key(|i| (i.line, i.column));
     if v.issues.is_empty() { Ok(config) } else { Err(invalid(v.issues)) }
@@ -384,12 +451,18 @@ pub const DEFAULT_USER_AGENT: &str =
 
 struct Validator<'a> {
     text: &'a str,
+    /// Where each line starts (byte offsets), so a position costs a binary search:
+    /// validation stays linear however many issues a large file has.
+    lines: Vec<usize>,
     issues: Vec<Issue>,
 }
 
 impl Validator<'_> {
     fn issue_at(&mut self, offset: usize, message: impl Into<String>) {
-        let (line, column) = line_column(self.text, offset);
+        let offset = offset.min(self.text.len());
+        let line = self.lines.partition_point(|&start| start <= offset);
+        let start = self.lines[line - 1];
+        let column = self.text[start..offset].chars().count() + 1;
         self.issues.push(Issue { line, column, message: message.into() });
     }
 
@@ -406,23 +479,28 @@ impl Validator<'_> {
             Some(db) => base.join(db.get_ref()),
             None => default_database(),
         };
+        let keep_fetches = self
+            .duration(raw.storage.keep_fetches.as_ref(), "storage.keep_fetches", false)
+            .unwrap_or(Duration::from_secs(90 * 86_400));
         let fetch = self.fetch(&raw.fetch);
         let schedule = self.schedule(&raw.schedule);
         let dedup = self.dedup(&raw.dedup);
         let http = self.http(&raw.http);
         let log = self.log(&raw.log);
         let mut feeds: Vec<FeedConfig> = Vec::new();
+        let mut feed_names = std::collections::HashSet::new();
         for f in &raw.feeds {
-            if feeds.iter().any(|g| g.name == *f.name.get_ref()) {
+            if !feed_names.insert(f.name.get_ref().as_str()) {
                 self.issue(&f.name, format!("feed name {:?} is used twice", f.name.get_ref()));
             }
-            if let Some(feed) = self.feed(f, &schedule.default) {
+            if let Some(feed) = self.feed(f, &schedule) {
                 feeds.push(feed);
             }
         }
         let mut topics: Vec<TopicConfig> = Vec::new();
+        let mut topic_names = std::collections::HashSet::new();
         for t in &raw.topics {
-            if topics.iter().any(|u| u.name == *t.name.get_ref()) {
+            if !topic_names.insert(t.name.get_ref().as_str()) {
                 self.issue(&t.name, format!("topic name {:?} is used twice", t.name.get_ref()));
             }
             self.check_name(&t.name, "topic");
@@ -440,19 +518,44 @@ impl Validator<'_> {
                 }
             }
         }
-        Config { path: path.to_path_buf(), database, fetch, schedule, dedup, http, log, feeds, topics }
+        Config { path: path.to_path_buf(), database, keep_fetches, fetch, schedule, dedup, http, log, feeds, topics }
     }
 
     fn http(&mut self, raw: &raw::RawHttp) -> HttpSettings {
+        let d = HttpSettings::default();
         let token = raw.token.as_ref().and_then(|t| {
             let v = t.get_ref().trim();
-            if v.len() < 16 {
-                self.issue(t, "http.token must be at least 16 characters");
+            if !v.chars().all(|c| c.is_ascii_graphic()) {
+                // A header value carries visible ASCII only: any other token could never match.
+                self.issue(t, "http.token must be printable ASCII without spaces");
+                None
+            } else if v.len() < 16 || v.len() > MAX_TOKEN_LEN {
+                self.issue(t, format!("http.token must be 16 to {MAX_TOKEN_LEN} characters"));
                 None
             } else {
                 Some(v.to_string())
             }
         });
+        let hosts = raw
+            .hosts
+            .iter()
+            .flatten()
+            .filter_map(|h| {
+                let name = h.get_ref().trim().trim_end_matches('.').to_ascii_lowercase();
+                let valid = !name.is_empty()
+                    && name.len() <= 253
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+                if !valid {
+                    self.issue(h, format!("http.hosts: {:?} is not a host name like \"kabar.example.org\"", h.get_ref()));
+                }
+                valid.then_some(name)
+            })
+            .collect();
+        let max_connections =
+            self.count(raw.max_connections.as_ref(), "http.max_connections", d.max_connections, 8, 100_000);
+        let max_searches = self.count(raw.max_searches.as_ref(), "http.max_searches", d.max_searches, 1, 256);
+        let search_timeout =
+            self.duration(raw.search_timeout.as_ref(), "http.search_timeout", false).unwrap_or(d.search_timeout);
         let listen = raw.listen.as_ref().and_then(|l| match l.get_ref().trim().parse::<std::net::SocketAddr>() {
             Ok(addr) if !addr.ip().is_loopback() && token.is_none() && raw.token.is_none() => {
                 self.issue(l, "http.listen on a non-loopback address needs http.token");
@@ -464,7 +567,7 @@ impl Validator<'_> {
                 None
             }
         });
-        HttpSettings { listen, token }
+        HttpSettings { listen, token, hosts, max_connections, max_searches, search_timeout }
     }
 
     fn log(&mut self, raw: &raw::RawLog) -> LogSettings {
@@ -606,13 +709,16 @@ impl Validator<'_> {
 
     fn schedule(&mut self, raw: &raw::RawSchedule) -> ScheduleSettings {
         let timezone = self.timezone(raw.timezone.as_ref());
+        let min_interval = self
+            .duration(raw.min_interval.as_ref(), "schedule.min_interval", false)
+            .unwrap_or(Duration::from_secs(1));
         let default = match (&raw.default, &raw.cron) {
             (Some(d), Some(_)) => {
                 self.issue(d, "schedule: give `default` (an interval) or `cron`, not both");
                 None
             }
-            (_, Some(c)) => self.cron(c, timezone),
-            (Some(d), None) => self.duration(Some(d), "schedule.default", false).map(Schedule::Every),
+            (_, Some(c)) => self.cron(c, timezone, min_interval),
+            (Some(d), None) => self.interval(d, "schedule.default", min_interval),
             (None, None) => None,
         };
         let jitter = match &raw.jitter {
@@ -626,7 +732,8 @@ impl Validator<'_> {
             None => 0.1,
         };
         ScheduleSettings {
-            default: default.unwrap_or(Schedule::Every(Duration::from_secs(30 * 60))),
+            default: default.unwrap_or(Schedule::Every(Duration::from_secs(30 * 60).max(min_interval))),
+            min_interval,
             jitter,
             max_backoff: self
                 .duration(raw.max_backoff.as_ref(), "schedule.max_backoff", false)
@@ -634,7 +741,7 @@ impl Validator<'_> {
         }
     }
 
-    fn feed(&mut self, raw: &raw::RawFeed, default: &Schedule) -> Option<FeedConfig> {
+    fn feed(&mut self, raw: &raw::RawFeed, schedules: &ScheduleSettings) -> Option<FeedConfig> {
         let before = self.issues.len();
         self.check_name(&raw.name, "feed");
         let url = match Url::parse(raw.url.get_ref().trim()) {
@@ -654,9 +761,9 @@ impl Validator<'_> {
                 self.issue(i, "a feed takes `interval` or `cron`, not both");
                 None
             }
-            (Some(i), None) => self.duration(Some(i), "interval", false).map(Schedule::Every),
-            (None, Some(c)) => self.cron(c, timezone),
-            (None, None) => Some(default.clone()),
+            (Some(i), None) => self.interval(i, "interval", schedules.min_interval),
+            (None, Some(c)) => self.cron(c, timezone, schedules.min_interval),
+            (None, None) => Some(schedules.default.clone()),
         };
         let language = raw.language.as_ref().and_then(|l| {
             let code = l.get_ref().trim().to_ascii_lowercase();
@@ -699,11 +806,16 @@ impl Validator<'_> {
         }
     }
 
+    /// A duration of at most [`MAX_DURATION`].
     fn duration(&mut self, value: Option<&Spanned<String>>, key: &str, zero_ok: bool) -> Option<Duration> {
         let v = value?;
         match humantime::parse_duration(v.get_ref().trim()) {
             Ok(d) if d.is_zero() && !zero_ok => {
                 self.issue(v, format!("{key} must be longer than zero"));
+                None
+            }
+            Ok(d) if d > MAX_DURATION => {
+                self.issue(v, format!("{key} must be at most {}", humantime::format_duration(MAX_DURATION)));
                 None
             }
             Ok(d) => Some(d),
@@ -727,18 +839,39 @@ impl Validator<'_> {
         }
     }
 
-    fn cron(&mut self, value: &Spanned<String>, timezone: Tz) -> Option<Schedule> {
-        match parse_cron(value.get_ref()) {
-            Ok(schedule) => Some(Schedule::Cron {
-                expr: value.get_ref().trim().to_string(),
-                schedule: Box::new(schedule),
-                timezone,
-            }),
+    /// A polling interval: a duration no shorter than `min` (`schedule.min_interval`).
+    fn interval(&mut self, value: &Spanned<String>, key: &str, min: Duration) -> Option<Schedule> {
+        let d = self.duration(Some(value), key, false)?;
+        if d < min {
+            let min = humantime::format_duration(min);
+            self.issue(value, format!("{key} must be at least {min} (schedule.min_interval)"));
+            return None;
+        }
+        Some(Schedule::Every(d))
+    }
+
+    /// A cron schedule that fires, with no two of its next times closer than `min`.
+    fn cron(&mut self, value: &Spanned<String>, timezone: Tz, min: Duration) -> Option<Schedule> {
+        let schedule = match parse_cron(value.get_ref()) {
+            Ok(s) => s,
             Err(e) => {
                 self.issue(value, e);
-                None
+                return None;
             }
+        };
+        let now = Utc::now().with_timezone(&timezone);
+        let times: Vec<_> = schedule.after(&now).take(10).collect();
+        if times.is_empty() {
+            self.issue(value, format!("cron {:?} never fires (no such date from now on)", value.get_ref().trim()));
+            return None;
         }
+        let gap = times.windows(2).filter_map(|w| (w[1] - w[0]).to_std().ok()).min();
+        if gap.is_some_and(|g| g < min) {
+            let min = humantime::format_duration(min);
+            self.issue(value, format!("cron {:?} fires more often than every {min} (schedule.min_interval)", value.get_ref().trim()));
+            return None;
+        }
+        Some(Schedule::Cron { expr: value.get_ref().trim().to_string(), schedule: Box::new(schedule), timezone })
     }
 }
 

@@ -116,6 +116,9 @@ pub async fn fetch_once(
         }
     }
     drop(tasks);
+    if !interrupted {
+        prune_once(&ctx.writer, config.keep_fetches).await;
+    }
     if !interrupted && !reindex.is_empty() {
         crate::reindex::run(&ctx.writer, &config.database, &config.topics, reindex, |topic, p| {
             progress(Progress::Reindexed(topic, p))
@@ -179,6 +182,7 @@ pub async fn run(
     let mut services: JoinSet<()> = JoinSet::new();
     let mut reindexing = start_reindex(&runtime, reindex);
     services.spawn(crate::alerts::run(ctx.clone(), runtime.database.clone(), stopped.clone()));
+    services.spawn(prune_fetch_log(runtime.clone(), stopped.clone()));
     if let Some(listener) = listener {
         tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
         services.spawn(crate::api::serve(listener, runtime.clone(), stopped.clone()));
@@ -205,6 +209,10 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut tasks: JoinSet<Report> = JoinSet::new();
     let mut running: HashMap<Id, String> = HashMap::new();
+    // A reload reads and validates the file on a blocking thread, so a slow or huge file
+    // never holds up the loop; a request that arrives meanwhile starts another after it.
+    let mut reading: Option<tokio::task::JoinHandle<anyhow::Result<(Config, Settings)>>> = None;
+    let mut read_again = false;
     tokio::pin!(shutdown);
     loop {
         let next_due = slots.iter().filter(|s| s.running.is_none()).map(|s| s.due).min();
@@ -214,10 +222,22 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break,
             Some(()) = reloads.recv() => {
+                if reading.is_some() {
+                    read_again = true;
+                    continue;
+                }
                 let mut states = vec![NotifyState::Reloading];
                 states.extend(NotifyState::monotonic_usec_now().ok());
                 notify(&states);
-                let outcome = reload(&runtime, &mut slots, &mut running).await;
+                reading = Some(read_config(&runtime));
+            }
+            read = async { reading.as_mut().expect("guarded").await }, if reading.is_some() => {
+                reading = None;
+                let outcome = match read {
+                    Ok(Ok((new, settings))) => reload(&runtime, new, settings, &mut slots, &mut running).await,
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(anyhow::anyhow!("reading the configuration failed: {e}")),
+                };
                 let line = match outcome {
                     Ok(pending) => {
                         if !pending.is_empty() {
@@ -234,6 +254,9 @@ pub async fn run(
                     }
                 };
                 notify(&[NotifyState::Ready, NotifyState::Status(&line)]);
+                if std::mem::take(&mut read_again) {
+                    reading = Some(read_config(&runtime));
+                }
             }
             _ = tick.tick() => {
                 // Feed the watchdog only while the writer still answers in time.
@@ -246,12 +269,11 @@ pub async fn run(
             _ = tokio::time::sleep(wait) => {
                 let now = Utc::now();
                 for slot in slots.iter_mut().filter(|s| s.running.is_none() && s.due <= now) {
-                    let (ctx, feed, state, rt) = (ctx.clone(), slot.feed.clone(), slot.state.clone(), runtime.clone());
-                    rt.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let (ctx, feed, state) = (ctx.clone(), slot.feed.clone(), slot.state.clone());
+                    let counted = InFlight::new(runtime.clone());
                     let handle = tasks.spawn(async move {
-                        let report = pipeline::poll(&ctx, &feed, &state).await;
-                        rt.in_flight.fetch_sub(1, Ordering::Relaxed);
-                        report
+                        let _counted = counted;
+                        pipeline::poll(&ctx, &feed, &state).await
                     });
                     running.insert(handle.id(), slot.feed.name.clone());
                     slot.running = Some(handle);
@@ -272,7 +294,6 @@ pub async fn run(
                     if e.is_cancelled() {
                         continue;
                     }
-                    runtime.in_flight.fetch_sub(1, Ordering::Relaxed);
                     // The poll itself panicked (processing panics are caught inside).
                     if let Some(slot) = name.and_then(|n| slots.iter_mut().find(|s| s.feed.name == n)) {
                         slot.running = None;
@@ -302,10 +323,65 @@ pub async fn run(
         while tasks.join_next().await.is_some() {}
         while services.join_next().await.is_some() {}
     }
+    if let Some(read) = reading {
+        read.abort();
+    }
     drop(runtime);
     finish(ctx).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the fetch log is pruned to `storage.keep_fetches`.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Prunes the fetch log at start and then every [`PRUNE_EVERY`], until `stop`.
+async fn prune_fetch_log(runtime: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = every.tick() => prune_once(&runtime.ctx.writer, runtime.config().keep_fetches).await,
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Deletes fetch-log rows older than `keep`.
+async fn prune_once(writer: &Writer, keep: Duration) {
+    let before = Utc::now().timestamp() - keep.as_secs() as i64;
+    match writer.prune_fetches(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, "fetch log pruned"),
+        Err(e) => tracing::warn!(error = %e, "pruning the fetch log failed"),
+    }
+}
+
+/// Counts a poll in flight for as long as it lives: dropped when the poll ends, is
+/// aborted or panics, so the count can neither leak nor underflow.
+struct InFlight(Arc<Runtime>);
+
+impl InFlight {
+    fn new(runtime: Arc<Runtime>) -> InFlight {
+        runtime.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(runtime)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads and validates the configuration file again, on a blocking thread.
+fn read_config(runtime: &Runtime) -> tokio::task::JoinHandle<anyhow::Result<(Config, Settings)>> {
+    let path = runtime.config().path.clone();
+    tokio::task::spawn_blocking(move || {
+        let new = crate::config::load(&path)?;
+        let settings = Settings::new(&new).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        Ok((new, settings))
+    })
 }
 
 /// Re-evaluates `pending` topics over the archive in the background.
@@ -328,18 +404,18 @@ fn start_reindex(runtime: &Arc<Runtime>, pending: Vec<(String, Reindex)>) -> Opt
 /// validators) is kept, and new or changed topics are returned for re-evaluation.
 async fn reload(
     runtime: &Runtime,
+    new: Config,
+    settings: Settings,
     slots: &mut Vec<Slot>,
     running: &mut HashMap<Id, String>,
 ) -> anyhow::Result<Vec<(String, Reindex)>> {
     let old = runtime.config();
-    let new = crate::config::load(&old.path)?;
     if new.database != old.database {
         tracing::warn!("storage.database changed; restart kabar to use the new database");
     }
     if new.http != old.http {
         tracing::warn!("[http] changed; restart kabar to apply it");
     }
-    let settings = Settings::new(&new).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let writer = &runtime.ctx.writer;
     let names = new.feeds.iter().map(|f| (f.name.clone(), f.url.to_string())).collect();
     let states = writer.sync_feeds(names).await.context("cannot record the configured feeds")?;
@@ -358,7 +434,6 @@ async fn reload(
             if let Some(handle) = &s.running {
                 handle.abort();
                 running.remove(&handle.id());
-                runtime.in_flight.fetch_sub(1, Ordering::Relaxed);
             }
         }
         keep

@@ -66,7 +66,7 @@ pub fn parse(
     let entries =
         feed.entries.into_iter().take(max_entries).map(|e| entry(e, feed_url, feed_language.as_deref())).collect();
     Ok(ParsedFeed {
-        title: feed.title.map(|t| text_of(&t)).filter(|t| !t.is_empty()),
+        title: feed.title.map(|t| capped(text_of(&t), MAX_TITLE)).filter(|t| !t.is_empty()),
         site_url: pick_link(&feed.links, feed_url),
         language: feed_language,
         ttl: feed.ttl.map(|minutes| std::time::Duration::from_secs(u64::from(minutes) * 60)),
@@ -76,20 +76,56 @@ pub fn parse(
     })
 }
 
+/// The most of each field an entry keeps: enough for any real article, so that one
+/// hostile entry cannot make every listing that shows it huge (a 10 MB title was stored
+/// and served whole). A longer title or author is cut at a character boundary; a longer
+/// GUID keeps its start and a hash of the whole (so two long GUIDs stay apart); a longer
+/// link is no link.
+pub const MAX_TITLE: usize = 2 << 10;
+pub const MAX_GUID: usize = 1 << 10;
+pub const MAX_LINK: usize = 8 << 10;
+pub const MAX_HTML: usize = 4 << 20;
+pub const MAX_AUTHORS: usize = 32;
+pub const MAX_AUTHOR: usize = 256;
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn capped(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+fn guid_of(id: &str) -> Option<String> {
+    let id = id.trim();
+    if id.is_empty() {
+        return None;
+    }
+    if id.len() <= MAX_GUID {
+        return Some(id.to_string());
+    }
+    let hash = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+    Some(format!("{}#{hash:016x}", capped(id.to_string(), MAX_GUID - 17)))
+}
+
 fn entry(e: model::Entry, feed_url: &Url, feed_language: Option<&str>) -> Entry {
-    let guid = Some(e.id.trim().to_string()).filter(|id| !id.is_empty());
     Entry {
-        guid,
-        link: pick_link(&e.links, feed_url),
-        title: e.title.as_ref().map(text_of).unwrap_or_default(),
-        summary_html: e.summary.map(|s| s.content).filter(|s| !s.trim().is_empty()),
-        content_html: e.content.and_then(|c| c.body).filter(|s| !s.trim().is_empty()),
+        guid: guid_of(&e.id),
+        link: pick_link(&e.links, feed_url).filter(|l| l.len() <= MAX_LINK),
+        title: capped(e.title.as_ref().map(text_of).unwrap_or_default(), MAX_TITLE),
+        summary_html: e.summary.map(|s| capped(s.content, MAX_HTML)).filter(|s| !s.trim().is_empty()),
+        content_html: e.content.and_then(|c| c.body).map(|b| capped(b, MAX_HTML)).filter(|s| !s.trim().is_empty()),
         authors: e
             .authors
             .into_iter()
             .filter_map(|p| p.name)
-            .map(|n| n.trim().to_string())
+            .map(|n| capped(n.trim().to_string(), MAX_AUTHOR))
             .filter(|n| !n.is_empty())
+            .take(MAX_AUTHORS)
             .collect(),
         published: e.published.or(e.updated),
         updated: e.updated,
@@ -460,6 +496,26 @@ mod tests {
 
     fn d(s: &str) -> Option<String> {
         parse_date(s, chrono_tz::Asia::Jakarta).map(|t| t.to_rfc3339())
+    }
+
+    #[test]
+    fn fields_are_capped_and_long_guids_stay_apart() {
+        let huge_title = "é".repeat(5 << 20); // 10 MB
+        let long_guid = "g".repeat(5_000);
+        let long_link = format!("https://e.org/{}", "p".repeat(10_000));
+        let doc = format!(
+            r#"<rss version="2.0"><channel><title>t</title>
+            <item><title>{huge_title}</title><guid>{long_guid}1</guid><link>{long_link}</link></item>
+            <item><title>b</title><guid>{long_guid}2</guid></item></channel></rss>"#
+        );
+        let f = parse(doc.as_bytes(), None, &Url::parse("https://e.org/").unwrap(), Tz::UTC, limits(10)).unwrap();
+        let a = &f.entries[0];
+        assert!(a.title.len() <= MAX_TITLE && a.title.len() > MAX_TITLE - 2, "{}", a.title.len());
+        assert!(a.title.chars().all(|c| c == 'é'));
+        assert_eq!(a.link, None, "a link over {MAX_LINK} bytes");
+        let (g1, g2) = (a.guid.as_deref().unwrap(), f.entries[1].guid.as_deref().unwrap());
+        assert!(g1.len() <= MAX_GUID && g2.len() <= MAX_GUID);
+        assert_ne!(g1, g2, "two long GUIDs that differ only at the end stay two");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Config;
@@ -24,6 +24,41 @@ pub fn topics(reader: &Reader, config: &Config, now: i64) -> Result<Vec<TopicCou
         row.reindex = progress.get(&row.name).copied();
     }
     Ok(rows)
+}
+
+/// A `--topic` or `--feed` filter that names nothing kabar knows.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("{message}")]
+    Unknown { parameter: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Refuses a topic or feed filter that names nothing configured or stored: it would
+/// match nothing, and an empty answer would hide the typo.
+pub fn check_filters(
+    reader: &Reader,
+    config: &Config,
+    topic: Option<&str>,
+    feed: Option<&str>,
+) -> Result<(), FilterError> {
+    if let Some(t) = topic
+        && !config.topics.iter().any(|c| c.name == t)
+        && !reader.has_topic(t)?
+    {
+        let known: Vec<&str> = config.topics.iter().map(|c| c.name.as_str()).collect();
+        let message = format!("unknown topic {t:?} (configured: {})", known.join(", "));
+        return Err(FilterError::Unknown { parameter: "topic", message });
+    }
+    if let Some(f) = feed
+        && !config.feeds.iter().any(|c| c.name == f)
+        && !reader.has_feed(f)?
+    {
+        let message = format!("unknown feed {f:?}: no feed of that name is configured or stored");
+        return Err(FilterError::Unknown { parameter: "feed", message });
+    }
+    Ok(())
 }
 
 /// Listing rows for `kabar feeds`: stored feeds, marked when no longer configured,
@@ -88,8 +123,11 @@ pub fn parse_when(s: &str, now: DateTime<Utc>, end_of_day: bool) -> anyhow::Resu
         return Ok(t.timestamp());
     }
     if let Ok(age) = humantime::parse_duration(s) {
-        let age = chrono::Duration::from_std(age).context("that age is too long")?;
-        return Ok((now - age).timestamp());
+        let age = chrono::Duration::from_std(age).ok();
+        let Some(then) = age.and_then(|a| now.checked_sub_signed(a)) else {
+            bail!("{s:?} reaches back past any date kabar can store");
+        };
+        return Ok(then.timestamp());
     }
     bail!("{s:?} is not a date (2025-01-26), an RFC 3339 time, or an age (7d, 12h)")
 }
@@ -111,5 +149,10 @@ mod tests {
             DateTime::parse_from_rfc3339("2025-01-26T03:00:00Z").unwrap().timestamp()
         );
         assert!(parse_when("last tuesday", now, false).is_err());
+        // Ages past any storable date are errors (they panicked before).
+        for age in ["99999999d", "18446744073709551615s", "300000000y"] {
+            let e = parse_when(age, now, false).expect_err(age);
+            assert!(!e.to_string().is_empty());
+        }
     }
 }

@@ -176,6 +176,25 @@ pub(super) fn alert_attempt(
     Ok(())
 }
 
+/// Deletes up to `limit` of the oldest fetch-log rows started before `before`, in one
+/// transaction; returns how many went (fewer than `limit`: none older are left).
+pub(super) fn prune_fetches(conn: &mut Connection, before: i64, limit: usize) -> Result<usize, StoreError> {
+    let tx = immediate(conn)?;
+    // Rows are appended about in time order, so the lowest ids are the oldest: the first
+    // row inside the retention bounds the range, and finding it reads only the rows about
+    // to go (a slow poll's row that landed after a newer one waits for the next prune).
+    let deleted = tx.execute(
+        "DELETE FROM fetches WHERE id IN (
+             SELECT id FROM fetches
+             WHERE id < coalesce((SELECT id FROM fetches WHERE started_at >= ?1 ORDER BY id LIMIT 1), 1 << 62)
+               AND started_at < ?1
+             ORDER BY id LIMIT ?2)",
+        params![before, limit as i64],
+    )?;
+    tx.commit()?;
+    Ok(deleted)
+}
+
 /// The parts of a poll record every outcome stores.
 struct Head {
     feed_id: i64,

@@ -10,13 +10,15 @@
 //!   mode they never block the writer and are never blocked by it.
 
 mod ingest;
+mod lock;
 mod reader;
 mod schema;
 mod writer;
 
 use std::path::PathBuf;
 
-pub use reader::{ArticleHtml, Reader, ScanFilter, ScanRow};
+pub use reader::{ArticleHtml, Budget, Reader, ScanFilter, ScanRow};
+pub use lock::{lock_path, writer as running_writer};
 pub use schema::{WAL_RESTART_PAGES, wal_path};
 pub use writer::{Pending, Writer};
 
@@ -24,6 +26,12 @@ pub use writer::{Pending, Writer};
 pub enum StoreError {
     #[error("no database at {}: run `kabar fetch` or `kabar run` first", .0.display())]
     Missing(PathBuf),
+    #[error("{} is a folder, not a database file (storage.database names the file)", .0.display())]
+    NotAFile(PathBuf),
+    #[error("{} is in use by another writer ({holder}); one process writes a database at a time, so stop it first (a running daemon polls every feed itself)", .path.display())]
+    InUse { path: PathBuf, holder: String },
+    #[error("cannot lock {}: {source}", .path.display())]
+    Lock { path: PathBuf, source: std::io::Error },
     #[error("cannot open the database {}: {source}", .path.display())]
     Open { path: PathBuf, source: rusqlite::Error },
     #[error("{} is not a kabar database", .0.display())]
@@ -38,4 +46,6 @@ pub enum StoreError {
     WriterGone,
     #[error("internal error while writing: {0}")]
     Panicked(String),
+    #[error("the read ran past its time budget or was cancelled")]
+    OutOfBudget,
 }

@@ -2,6 +2,9 @@
 //! it reads a consistent snapshot while the writer commits.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -15,7 +18,33 @@ use crate::model::{
 
 pub struct Reader {
     conn: Connection,
+    budget: Option<Budget>,
 }
+
+/// How long a read may run, and a flag that stops it sooner (its client went away).
+#[derive(Debug, Clone)]
+pub struct Budget {
+    deadline: Instant,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Budget {
+    pub fn new(deadline: Instant) -> Budget {
+        Budget { deadline, cancelled: Arc::default() }
+    }
+
+    /// The flag that cancels the read when set.
+    pub fn cancelled(&self) -> Arc<AtomicBool> {
+        self.cancelled.clone()
+    }
+
+    fn spent(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) || Instant::now() >= self.deadline
+    }
+}
+
+/// SQLite steps between two looks at the budget: a few microseconds of work.
+const BUDGET_STEPS: i32 = 1_000;
 
 /// An article's HTML as published, and its link (the base for relative links).
 #[derive(Debug, Clone)]
@@ -50,7 +79,25 @@ pub struct ScanRow {
 
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader, StoreError> {
-        Ok(Reader { conn: schema::open_reader(path)? })
+        Ok(Reader { conn: schema::open_reader(path)?, budget: None })
+    }
+
+    /// Bounds every read after this by `budget`: a statement past it stops (SQLite's
+    /// progress handler) and a scan stops between rows, with [`StoreError::OutOfBudget`].
+    pub fn set_budget(&mut self, budget: Budget) -> Result<(), StoreError> {
+        let watched = budget.clone();
+        self.conn.progress_handler(BUDGET_STEPS, Some(move || watched.spent()))?;
+        self.budget = Some(budget);
+        Ok(())
+    }
+
+    fn out_of_budget(&self) -> bool {
+        self.budget.as_ref().is_some_and(Budget::spent)
+    }
+
+    /// A statement's error, or [`StoreError::OutOfBudget`] when the budget stopped it.
+    fn failed(&self, e: rusqlite::Error) -> StoreError {
+        if self.out_of_budget() { StoreError::OutOfBudget } else { StoreError::Sqlite(e) }
     }
 
     /// Calls `visit` for each article passing `filter`, newest first, until it
@@ -107,10 +154,13 @@ impl Reader {
         }
         sql.push_str(" ORDER BY a.sort_time DESC, a.id DESC");
         let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(params_from_iter(args))?;
-        while let Some(r) = rows.next()? {
+        let mut rows = stmt.query(params_from_iter(args)).map_err(|e| self.failed(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.failed(e))? {
             if !visit(scan_row(r)?) {
                 break;
+            }
+            if self.out_of_budget() {
+                return Err(StoreError::OutOfBudget);
             }
         }
         Ok(())
@@ -310,6 +360,21 @@ impl Reader {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a feed of this name is stored (configured now or before).
+    pub fn has_feed(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row("SELECT EXISTS (SELECT 1 FROM feeds WHERE name = ?1)", [name], |r| r.get(0))?)
+    }
+
+    /// Whether a topic of this name is recorded or flagged any stored article.
+    pub fn has_topic(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM topics WHERE name = ?1)
+                 OR EXISTS (SELECT 1 FROM article_topics WHERE topic = ?1)",
+            [name],
+            |r| r.get(0),
+        )?)
     }
 
     /// Number of articles stored.

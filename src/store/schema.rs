@@ -42,17 +42,20 @@ pub fn wal_path(path: &Path) -> PathBuf {
 /// Opens (creating if needed) the database for writing and brings the schema up to
 /// date. WAL journal, `synchronous = NORMAL` (a power loss may lose the last commits,
 /// never corrupt), automatic checkpoints off: the writer's checkpoint thread does them
-/// (and a commit, once the log reaches [`WAL_RESTART_PAGES`]).
+/// (and a commit, once the log reaches [`WAL_RESTART_PAGES`]). A file that is not a
+/// kabar database, or one newer than this kabar, is refused before anything about it
+/// changes (its journal mode included). The caller holds the writer's lock (`lock`).
 pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder { path: dir.to_path_buf(), source })?;
-    }
-    let open = |path: &Path| -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+    prepare_folder(path)?;
+    let open_error = |source| StoreError::Open { path: path.to_path_buf(), source };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+    check_kabar(&conn, path)?;
+    let configure = |conn: &Connection| -> rusqlite::Result<()> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -60,35 +63,81 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         // The writer runs a few dozen distinct statements; keep them all prepared.
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(conn)
+        Ok(())
     };
-    let mut conn = open(path).map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
-    migrate(&mut conn, path)?;
+    configure(&conn).map_err(open_error)?;
+    let mut conn = conn;
+    migrate(&mut conn)?;
     Ok(conn)
 }
 
-/// Opens an existing database for reading. Tries read-write with `query_only` first
-/// (so WAL's shared-memory file can be created), then plain read-only (for a user who
-/// may read the service's database but not write its folder).
+/// Makes the database's folder (and refuses a path that is itself a folder).
+pub fn prepare_folder(path: &Path) -> Result<(), StoreError> {
+    if path.is_dir() {
+        return Err(StoreError::NotAFile(path.to_path_buf()));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder { path: dir.to_path_buf(), source })?;
+    }
+    Ok(())
+}
+
+/// Refuses a file that is someone else's database (tables but no version of ours) or
+/// a kabar database newer than this build. Reads only.
+fn check_kabar(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let open_error = |source| StoreError::Open { path: path.to_path_buf(), source };
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(open_error)?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew { found: version, known });
+    }
+    if version < 0 {
+        return Err(StoreError::NotKabar(path.to_path_buf()));
+    }
+    if version == 0 {
+        let tables: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(open_error)?;
+        if tables > 0 {
+            return Err(StoreError::NotKabar(path.to_path_buf()));
+        }
+    }
+    Ok(())
+}
+
+/// Opens an existing database for reading, read-only: a reader never writes, not even
+/// the journal mode, and a reader's close never checkpoints. A user who may read the
+/// database but not write its folder cannot create WAL's shared-memory file; when no
+/// writer holds the lock and no write-ahead log is left over, such a user reads the
+/// file as immutable (nothing else is changing it).
 pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    if path.is_dir() {
+        return Err(StoreError::NotAFile(path.to_path_buf()));
+    }
     if !path.exists() {
         return Err(StoreError::Missing(path.to_path_buf()));
     }
-    let attempt = |flags: OpenFlags| -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let attempt = |target: &str, flags: OpenFlags| -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(target, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
-            conn.pragma_update(None, "query_only", true)?;
-        }
         // Touch the schema now, so a locked or unreadable file fails here.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
         Ok(conn)
     };
-    let conn = attempt(OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .or_else(|_| attempt(OpenFlags::SQLITE_OPEN_READ_ONLY))
-        .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+    let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let conn = match attempt(&path.to_string_lossy(), read_only) {
+        Ok(conn) => conn,
+        Err(e) => {
+            let log_left = std::fs::metadata(wal_path(path)).is_ok_and(|m| m.len() > 0);
+            let immutable = !log_left && super::lock::writer(path).is_none();
+            match immutable_uri(path).filter(|_| immutable) {
+                Some(uri) => attempt(&uri, read_only | OpenFlags::SQLITE_OPEN_URI),
+                None => Err(e),
+            }
+            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?
+        }
+    };
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version == 0 {
+    if version <= 0 {
         return Err(StoreError::NotKabar(path.to_path_buf()));
     }
     if version > MIGRATIONS.len() as i64 {
@@ -97,21 +146,17 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// `file:/abs/path?mode=ro&immutable=1`, the path percent-encoded.
+fn immutable_uri(path: &Path) -> Option<String> {
+    let absolute = std::fs::canonicalize(path).ok()?;
+    let url = url::Url::from_file_path(absolute).ok()?;
+    Some(format!("{url}?mode=ro&immutable=1"))
+}
+
 /// Applies the migrations not yet applied, each in its own transaction, and records
-/// the version in `user_version`.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+/// the version in `user_version` (checked by [`check_kabar`] first).
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let known = MIGRATIONS.len() as i64;
-    if version > known {
-        return Err(StoreError::TooNew { found: version, known });
-    }
-    if version == 0 {
-        // A non-empty file without our version is someone else's database.
-        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
-        if tables > 0 {
-            return Err(StoreError::NotKabar(path.to_path_buf()));
-        }
-    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
@@ -147,6 +192,44 @@ mod tests {
         let _conn = open_writer(&path).unwrap(); // the migrations leave frames in the log
         assert_eq!(wal_path(&path), dir.path().join("news.sqlite-wal"));
         assert!(wal_path(&path).metadata().unwrap().len() > 0);
+    }
+
+    #[test]
+    fn foreign_and_newer_files_are_refused_unchanged_and_folders_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = |p: &Path| -> String {
+            Connection::open(p).unwrap().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap()
+        };
+        let other = dir.path().join("other.db");
+        Connection::open(&other).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
+        let newer = dir.path().join("newer.db");
+        Connection::open(&newer).unwrap().execute_batch("CREATE TABLE t(x); PRAGMA user_version = 99").unwrap();
+        let negative = dir.path().join("negative.db");
+        Connection::open(&negative).unwrap().execute_batch("PRAGMA user_version = -1").unwrap();
+        assert!(matches!(open_writer(&other), Err(StoreError::NotKabar(_))));
+        assert!(matches!(open_writer(&newer), Err(StoreError::TooNew { found: 99, .. })));
+        assert!(matches!(open_writer(&negative), Err(StoreError::NotKabar(_))));
+        // Refused before anything changed: both still use a rollback journal.
+        assert_eq!(journal(&other), "delete");
+        assert_eq!(journal(&newer), "delete");
+        assert!(!wal_path(&other).exists() && !wal_path(&newer).exists());
+        for f in [open_writer(dir.path()).err(), open_reader(dir.path()).err()] {
+            let e = f.expect("a folder is refused");
+            assert!(matches!(e, StoreError::NotAFile(_)), "{e}");
+            assert!(e.to_string().contains("is a folder"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_reader_leaves_the_database_file_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        drop(open_writer(&path).unwrap());
+        let before = std::fs::read(&path).unwrap();
+        let reader = open_reader(&path).unwrap();
+        assert!(reader.execute("DELETE FROM feeds", []).is_err());
+        drop(reader);
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the reader changed the database file");
     }
 
     #[test]

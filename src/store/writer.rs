@@ -16,7 +16,7 @@ use chrono::Utc;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, ingest, schema};
+use super::{StoreError, ingest, lock, schema};
 use crate::metrics::WriteTimes;
 use crate::model::{FeedState, IngestSummary, PollRecord, Reindex, TopicMatch};
 use crate::pipeline::clean::SiteLines;
@@ -45,6 +45,9 @@ pub struct Writer {
     thread: Option<JoinHandle<()>>,
     checkpointer: Option<(std_mpsc::Sender<Checkpoint>, JoinHandle<()>)>,
     path: PathBuf,
+    /// Held until the writer is dropped, after its threads have stopped (fields drop in
+    /// order, and `Drop` joins the threads first).
+    _lock: lock::WriterLock,
 }
 
 /// A job the writer has queued; [`Pending::outcome`] waits for its result.
@@ -57,9 +60,12 @@ impl<T> Pending<T> {
 }
 
 impl Writer {
-    /// Opens the database (creating and migrating it as needed), loads the recent
-    /// articles that dedup compares with, and starts the writer.
+    /// Takes the database's writer lock (refusing when another process writes it), opens
+    /// the database (creating and migrating it as needed), loads the recent articles that
+    /// dedup compares with, and starts the writer.
     pub fn open(path: &Path, dedup: Params) -> Result<Writer, StoreError> {
+        schema::prepare_folder(path)?;
+        let lock = lock::acquire(path, &command_line())?;
         let mut conn = schema::open_writer(path)?;
         let checkpointer = start_checkpointer(path)?;
         let wake = checkpointer.0.clone();
@@ -105,6 +111,7 @@ impl Writer {
             thread: Some(thread),
             checkpointer: Some(checkpointer),
             path: path.to_path_buf(),
+            _lock: lock,
         })
     }
 
@@ -181,6 +188,20 @@ impl Writer {
         self.call(move |state| ingest::alert_attempt(&mut state.conn, id, error.as_deref(), next_attempt_at)).await
     }
 
+    /// Deletes the fetch log's rows started before `before` (Unix seconds), a batch per
+    /// transaction so polls queued meanwhile go in between; returns how many went.
+    pub async fn prune_fetches(&self, before: i64) -> Result<usize, StoreError> {
+        const BATCH: usize = 5_000;
+        let mut total = 0;
+        loop {
+            let deleted = self.call(move |state| ingest::prune_fetches(&mut state.conn, before, BATCH)).await?;
+            total += deleted;
+            if deleted < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Answers once the writer has done everything queued before: the watchdog asks
     /// this, so a stuck writer stops the pings.
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -226,6 +247,13 @@ impl Drop for Writer {
     fn drop(&mut self) {
         join_all(self.stop_handles());
     }
+}
+
+/// This process's arguments, for the lock file ("run", "--config k.toml fetch").
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let line = args.join(" ");
+    line.chars().filter(|c| !c.is_control()).take(120).collect()
 }
 
 fn join_all(handles: Vec<JoinHandle<()>>) {

@@ -12,51 +12,98 @@
 //!
 //! Every response carries `X-Content-Type-Options: nosniff` and a Content-Security-
 //! Policy that allows nothing; HTML from feeds is served only after ammonia has
-//! sanitised it (scripts, event handlers and `javascript:` links removed, links made
-//! absolute). Bad parameters get a 400 with `{"error", "parameter"}`. With
-//! `[http] token`, requests need `Authorization: Bearer TOKEN`.
+//! sanitised it (scripts, event handlers and links other than http(s) removed, links
+//! made absolute). Every error is JSON: `{"error", "parameter"}`. With `[http] token`,
+//! requests need `Authorization: Bearer TOKEN`. Only GET and HEAD exist: nothing a
+//! request can do changes anything.
+//!
+//! What a client may cost is bounded (ARCHITECTURE.md, bounds): `server` caps and times
+//! out connections; [`guard`] refuses oversized heads, bodies, other methods, foreign
+//! `Host` names and cross-site requests; searches run at most `[http] max_searches` at
+//! once (503 past it), each within `[http] search_timeout` and stopped when its client
+//! goes; other reads wait at most [`READ_WAIT`] for one of [`READERS`] connections.
+
+pub mod server;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query as QueryParams, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::daemon::Runtime;
 use crate::metrics::Gauges;
 use crate::model::rfc3339;
 use crate::query::search::{SearchParams, search};
 use crate::query::{Query, listing};
-use crate::store::Reader;
+use crate::store::{Budget, Reader, StoreError};
 
 /// Articles a listing returns at most.
 const MAX_LIMIT: usize = 1000;
 /// Stories in a topic's Atom feed.
 const ATOM_ENTRIES: usize = 50;
+/// Database connections for reads other than searches.
+pub const READERS: usize = 8;
+/// How long a read waits for one of them before the API answers 503.
+pub const READ_WAIT: Duration = Duration::from_secs(2);
+/// The longest request target (path and query) answered; longer gets a 414.
+pub const MAX_TARGET: usize = 16 << 10;
+/// The most header bytes answered; more gets a 431.
+pub const MAX_HEADERS: usize = 32 << 10;
+/// A request head must arrive within this; it is also how long a kept-alive connection
+/// waits for its next request.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection on which no byte moves either way for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the API's handlers share: the daemon's runtime, and the API's own limits.
+pub struct Api {
+    runtime: Arc<Runtime>,
+    searches: Semaphore,
+    reads: Semaphore,
+    search_timeout: Duration,
+    /// Host names answered besides `localhost` and IP addresses.
+    hosts: Vec<String>,
+    token: Option<String>,
+}
 
 /// Serves until `stop` turns true.
-pub async fn serve(listener: tokio::net::TcpListener, runtime: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
-    let app = router(runtime);
-    let shutdown = async move {
-        while !*stop.borrow() {
-            if stop.changed().await.is_err() {
-                break;
-            }
-        }
-    };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-        tracing::error!(error = %e, "the HTTP API stopped");
+pub async fn serve(listener: tokio::net::TcpListener, runtime: Arc<Runtime>, stop: watch::Receiver<bool>) {
+    let config = runtime.config();
+    let fd_limit = server::raise_fd_limit();
+    let connections = server::Limits::connections(
+        config.http.max_connections,
+        fd_limit,
+        config.fetch.concurrency,
+        READERS + config.http.max_searches,
+    );
+    if connections < config.http.max_connections {
+        tracing::warn!(connections, fd_limit, "the descriptor limit leaves room for fewer API connections than http.max_connections; raise LimitNOFILE");
     }
+    let limits = server::Limits { connections, header_timeout: HEADER_TIMEOUT, idle_timeout: IDLE_TIMEOUT };
+    server::serve(listener, router(runtime), limits, stop).await;
 }
 
 pub fn router(runtime: Arc<Runtime>) -> Router {
+    let http = runtime.config().http.clone();
+    let api = Arc::new(Api {
+        runtime,
+        searches: Semaphore::new(http.max_searches),
+        reads: Semaphore::new(READERS),
+        search_timeout: http.search_timeout,
+        hosts: http.hosts,
+        token: http.token,
+    });
     Router::new()
         .route("/api/articles", get(articles))
         .route("/api/articles/{id}", get(article))
@@ -66,26 +113,16 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint", None) })
-        .layer(middleware::from_fn_with_state(runtime.clone(), guard))
-        .with_state(runtime)
+        .layer(middleware::from_fn_with_state(api.clone(), guard))
+        .with_state(api)
 }
 
-/// Authentication (when a token is set) and the security headers on every response.
-async fn guard(State(runtime): State<Arc<Runtime>>, request: Request, next: Next) -> Response {
-    let token = runtime.config().http.token.clone();
-    let authorised = match &token {
-        None => true,
-        Some(t) => request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), t.as_bytes())),
-    };
-    let mut response = if authorised {
-        next.run(request).await
-    } else {
-        ApiError::new(StatusCode::UNAUTHORIZED, "a bearer token is required", None).into_response()
+/// Everything a request must pass before a handler sees it, and the security headers
+/// on every response.
+async fn guard(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    let mut response = match refusal(&api, &request) {
+        Some(refused) => refused.into_response(),
+        None => next.run(request).await,
     };
     let h = response.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -97,8 +134,120 @@ async fn guard(State(runtime): State<Arc<Runtime>>, request: Request, next: Next
     response
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Why a request is refused before routing, if it is: sizes, method, body, host,
+/// origin, token, in that order.
+fn refusal(api: &Api, request: &Request) -> Option<ApiError> {
+    let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_TARGET {
+        return Some(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            format!("the request target is {target} bytes; at most {MAX_TARGET} are read"),
+            None,
+        ));
+    }
+    let headers = request.headers();
+    let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if header_bytes > MAX_HEADERS {
+        return Some(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the headers are {header_bytes} bytes; at most {MAX_HEADERS} are read"),
+            None,
+        ));
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return Some(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD requests are answered", None));
+    }
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers.get(header::CONTENT_LENGTH).is_some_and(|l| l.as_bytes() != b"0");
+    if has_body {
+        return Some(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "requests take no body", None));
+    }
+    let host = request.uri().host().map(str::to_string).or_else(|| {
+        headers.get(header::HOST).and_then(|h| h.to_str().ok()).and_then(|h| host_of_authority(h).map(str::to_string))
+    });
+    match host {
+        Some(h) if api.host_allowed(&h) => {}
+        Some(h) => {
+            return Some(ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                format!("this server does not answer for {:?}; list the name in [http] hosts", h),
+                None,
+            ));
+        }
+        None => return Some(ApiError::new(StatusCode::BAD_REQUEST, "a Host header is required", None)),
+    }
+    if cross_site(headers) {
+        return Some(ApiError::new(StatusCode::FORBIDDEN, "cross-site requests are refused", None));
+    }
+    if let Some(token) = &api.token
+        && !authorised(headers, token)
+    {
+        return Some(ApiError::new(StatusCode::UNAUTHORIZED, "a bearer token is required", None));
+    }
+    None
+}
+
+impl Api {
+    /// `localhost`, an IP address, or a configured name: a DNS-rebinding page reaches the
+    /// server under its own name, which is none of these.
+    fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        host == "localhost"
+            || host.ends_with(".localhost")
+            || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok()
+            || self.hosts.contains(&host)
+    }
+}
+
+/// The host of `host[:port]` (an IPv6 address in brackets keeps them).
+fn host_of_authority(authority: &str) -> Option<&str> {
+    let authority = authority.trim();
+    let host = if authority.starts_with('[') {
+        &authority[..=authority.find(']')?]
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, port)| if port.is_empty() || port.bytes().all(|b| b.is_ascii_digit()) { h } else { authority })
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// Whether a browser says another site sent this request (`Sec-Fetch-Site`, or an
+/// `Origin` other than the server's own). A top-level navigation is let through: the
+/// other site cannot read its answer.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+    let navigation = value("sec-fetch-mode").as_deref() == Some("navigate");
+    if matches!(value("sec-fetch-site").as_deref(), Some("cross-site" | "same-site")) && !navigation {
+        return true;
+    }
+    match (value("origin"), value("host")) {
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/'));
+            origin_host != Some(host.as_str())
+        }
+        _ => false,
+    }
+}
+
+/// A `Bearer` token (the scheme in any case, RFC 7235) equal to `token`, compared in
+/// constant time over [`crate::config::MAX_TOKEN_LEN`] bytes, so neither the token nor
+/// its length shows in the time taken.
+fn authorised(headers: &HeaderMap, token: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    const WIDTH: usize = crate::config::MAX_TOKEN_LEN;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, given)| given.trim().as_bytes());
+    let Some(given) = given.filter(|g| g.len() <= WIDTH) else {
+        return false;
+    };
+    let (mut a, mut b) = ([0u8; WIDTH], [0u8; WIDTH]);
+    a[..given.len()].copy_from_slice(given);
+    b[..token.len().min(WIDTH)].copy_from_slice(&token.as_bytes()[..token.len().min(WIDTH)]);
+    let same_length = (given.len() as u64).ct_eq(&(token.len() as u64));
+    (a.ct_eq(&b) & same_length).into()
 }
 
 /// An error as JSON: `{"error": "...", "parameter": "since"}`.
@@ -109,27 +258,55 @@ struct ApiError {
     error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     parameter: Option<&'static str>,
+    /// Seconds a client should wait before trying again (sent as `Retry-After`).
+    #[serde(skip)]
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, error: impl Into<String>, parameter: Option<&'static str>) -> ApiError {
-        ApiError { status, error: error.into(), parameter }
+        ApiError { status, error: error.into(), parameter, retry_after: None }
     }
 
     fn bad(parameter: &'static str, error: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, error, Some(parameter))
     }
 
+    fn busy(what: &str) -> ApiError {
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{what}; try again shortly"), None);
+        e.retry_after = Some(1);
+        e
+    }
+
     fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "API request failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", None)
+    }
+
+    fn store(e: StoreError) -> ApiError {
+        match e {
+            StoreError::OutOfBudget => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the search ran past its time budget ([http] search_timeout); narrow it: fewer words, a shorter since",
+                None,
+            ),
+            e @ (StoreError::Missing(_) | StoreError::Open { .. }) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), None)
+            }
+            e => ApiError::internal(e),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
-        (status, axum::Json(self)).into_response()
+        let retry_after = self.retry_after;
+        let mut response = (status, axum::Json(self)).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -144,15 +321,51 @@ fn json<T: Serialize>(value: &T) -> Response {
     }
 }
 
-/// Runs `f` with a read-only connection on a blocking thread.
+/// Which connections a read takes: a search's (bounded and budgeted) or another's.
+enum Work {
+    Search,
+    Other,
+}
+
+/// Set when the request it belongs to is dropped (its client went away), so the
+/// search it started stops at its next step.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs `f` with a read-only connection on a blocking thread. A search takes one of the
+/// search slots at once or is refused; it runs within its budget and stops when the
+/// request is dropped. Other reads wait up to [`READ_WAIT`] for a connection.
 async fn read<T: Send + 'static>(
-    runtime: &Runtime,
+    api: &Api,
+    work: Work,
     f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let db = runtime.database.clone();
+    let (_permit, budget) = match work {
+        Work::Search => {
+            let permit = api.searches.try_acquire().map_err(|_| ApiError::busy("too many searches at once"))?;
+            (permit, Some(Budget::new(Instant::now() + api.search_timeout)))
+        }
+        Work::Other => {
+            let permit = tokio::time::timeout(READ_WAIT, api.reads.acquire())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or_else(|| ApiError::busy("the database readers are all busy"))?;
+            (permit, None)
+        }
+    };
+    let _cancel = budget.as_ref().map(|b| CancelOnDrop(b.cancelled()));
+    let db = api.runtime.database.clone();
     tokio::task::spawn_blocking(move || {
-        let reader =
-            Reader::open(&db).map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), None))?;
+        let mut reader = Reader::open(&db).map_err(ApiError::store)?;
+        if let Some(budget) = budget {
+            reader.set_budget(budget).map_err(ApiError::store)?;
+        }
         f(&reader)
     })
     .await
@@ -160,9 +373,11 @@ async fn read<T: Send + 'static>(
 }
 
 async fn articles(
-    State(runtime): State<Arc<Runtime>>,
-    QueryParams(params): QueryParams<HashMap<String, String>>,
+    State(api): State<Arc<Api>>,
+    params: Result<QueryParams<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let QueryParams(params) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query string: {}", e.body_text()), None))?;
     let known = ["q", "topic", "feed", "since", "until", "all", "limit"];
     if let Some(unknown) = params.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(ApiError::new(
@@ -203,7 +418,16 @@ async fn articles(
         all,
         limit,
     };
-    let rows = read(&runtime, move |r| search(r, &search_params).map_err(ApiError::internal)).await?;
+    let config = api.runtime.config();
+    let rows = read(&api, Work::Search, move |r| {
+        listing::check_filters(r, &config, search_params.topic.as_deref(), search_params.feed.as_deref())
+            .map_err(|e| match e {
+                listing::FilterError::Unknown { parameter, message } => ApiError::bad(parameter, message),
+                listing::FilterError::Store(e) => ApiError::store(e),
+            })?;
+        search(r, &search_params).map_err(ApiError::store)
+    })
+    .await?;
     Ok(json(&rows))
 }
 
@@ -215,46 +439,54 @@ struct ArticleView {
     html: Option<String>,
 }
 
-async fn article(State(runtime): State<Arc<Runtime>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn article(
+    State(api): State<Arc<Api>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::bad("id", format!("bad article id: {}", e.body_text())))?;
     let id: i64 = id.parse().map_err(|_| ApiError::bad("id", format!("{id:?} is not an article id")))?;
-    let view = read(&runtime, move |r| {
-        let Some(detail) = r.detail(id).map_err(ApiError::internal)? else {
+    let view = read(&api, Work::Other, move |r| {
+        let Some(detail) = r.detail(id).map_err(ApiError::store)? else {
             return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no article with id {id}"), Some("id")));
         };
-        let html = r.article_html(id).map_err(ApiError::internal)?.and_then(sanitised);
+        let html = r.article_html(id).map_err(ApiError::store)?.and_then(sanitised);
         Ok(ArticleView { detail, html })
     })
     .await?;
     Ok(json(&view))
 }
 
-async fn feeds(State(runtime): State<Arc<Runtime>>) -> Result<Response, ApiError> {
-    let config = runtime.config();
-    let rows = read(&runtime, move |r| listing::feeds(r, &config).map_err(ApiError::internal)).await?;
+async fn feeds(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
+    let config = api.runtime.config();
+    let rows = read(&api, Work::Other, move |r| listing::feeds(r, &config).map_err(ApiError::store)).await?;
     Ok(json(&rows))
 }
 
-async fn topics(State(runtime): State<Arc<Runtime>>) -> Result<Response, ApiError> {
-    let config = runtime.config();
+async fn topics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
+    let config = api.runtime.config();
     let now = Utc::now().timestamp();
-    let rows = read(&runtime, move |r| listing::topics(r, &config, now).map_err(ApiError::internal)).await?;
+    let rows = read(&api, Work::Other, move |r| listing::topics(r, &config, now).map_err(ApiError::store)).await?;
     Ok(json(&rows))
 }
 
-async fn topic_feed(State(runtime): State<Arc<Runtime>>, Path(file): Path<String>) -> Result<Response, ApiError> {
+async fn topic_feed(
+    State(api): State<Arc<Api>>,
+    file: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(file) = file.map_err(|e| ApiError::bad("name", format!("bad topic name: {}", e.body_text())))?;
     let Some(name) = file.strip_suffix(".atom") else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "topic feeds are /topics/NAME.atom", None));
     };
-    let config = runtime.config();
+    let config = api.runtime.config();
     let Some(topic) = config.topics.iter().find(|t| t.name == name).cloned() else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no topic {name:?}"), Some("name")));
     };
-    let xml = read(&runtime, move |r| {
+    let xml = read(&api, Work::Search, move |r| {
         let params = SearchParams { topic: Some(topic.name.clone()), limit: ATOM_ENTRIES, ..SearchParams::default() };
-        let stories = search(r, &params).map_err(ApiError::internal)?;
+        let stories = search(r, &params).map_err(ApiError::store)?;
         let mut entries = Vec::with_capacity(stories.len());
         for s in stories {
-            let html = r.article_html(s.id).map_err(ApiError::internal)?.and_then(sanitised);
+            let html = r.article_html(s.id).map_err(ApiError::store)?.and_then(sanitised);
             entries.push((s, html));
         }
         Ok(atom(&topic, &entries))
@@ -263,25 +495,28 @@ async fn topic_feed(State(runtime): State<Arc<Runtime>>, Path(file): Path<String
     Ok(([(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")], xml).into_response())
 }
 
-async fn metrics(State(runtime): State<Arc<Runtime>>) -> Result<Response, ApiError> {
+async fn metrics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
+    let runtime = &api.runtime;
     let db = runtime.database.clone();
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let wal_bytes = size(&crate::store::wal_path(&db));
-    let alerts_pending = read(&runtime, |r| r.pending_alerts().map_err(ApiError::internal)).await.unwrap_or(-1);
+    let alerts_pending =
+        read(&api, Work::Other, |r| r.pending_alerts().map_err(ApiError::store)).await.unwrap_or(-1);
     let gauges = Gauges {
         queue_depth: runtime.ctx.writer.queue_depth(),
         database_bytes: size(&db) + wal_bytes,
         wal_bytes,
         write_times: runtime.ctx.writer.write_times(),
-        polls_in_flight: runtime.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        polls_in_flight: runtime.in_flight.load(Ordering::Relaxed),
         alerts_pending,
     };
     let text = runtime.ctx.metrics.render(&gauges);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 
-async fn healthz(State(runtime): State<Arc<Runtime>>) -> Result<Response, ApiError> {
-    let articles = read(&runtime, |r| r.article_count().map_err(ApiError::internal)).await?;
+async fn healthz(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
+    let articles = read(&api, Work::Other, |r| r.article_count().map_err(ApiError::store)).await?;
+    let runtime = &api.runtime;
     let body = serde_json::json!({
         "status": "ok",
         "uptime_seconds": runtime.started.elapsed().as_secs(),
