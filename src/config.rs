@@ -815,7 +815,7 @@ impl Validator<'_> {
                 None
             }
             Ok(d) if d > MAX_DURATION => {
-                self.issue(v, format!("{key} must be at most {}", humantime::format_duration(MAX_DURATION)));
+                self.issue(v, format!("{key} must be at most {}d", MAX_DURATION.as_secs() / 86_400));
                 None
             }
             Ok(d) => Some(d),

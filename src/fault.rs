@@ -5,7 +5,9 @@
 //! * `panic-processing:FEED` — processing FEED's document panics (the poll must record
 //!   an `internal` error and the daemon keep running);
 //! * `freeze-writer:SECONDS` — the database writer stops answering SECONDS after it
-//!   starts (the watchdog must go quiet).
+//!   starts (the watchdog must go quiet);
+//! * `slow-search:MILLISECONDS` — a search takes that long over each article it reads
+//!   (its budget, its cap and its cancellation must hold).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -13,13 +15,14 @@ use std::time::{Duration, Instant};
 struct Faults {
     panic_processing: Vec<String>,
     freeze_writer_at: Option<Instant>,
+    slow_search: Option<Duration>,
 }
 
 fn faults() -> &'static Faults {
     static FAULTS: OnceLock<Faults> = OnceLock::new();
     FAULTS.get_or_init(|| {
         let spec = std::env::var("KABAR_FAULT").unwrap_or_default();
-        let mut f = Faults { panic_processing: Vec::new(), freeze_writer_at: None };
+        let mut f = Faults { panic_processing: Vec::new(), freeze_writer_at: None, slow_search: None };
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match item.split_once(':') {
                 Some(("panic-processing", feed)) => f.panic_processing.push(feed.to_string()),
@@ -27,6 +30,7 @@ fn faults() -> &'static Faults {
                     let secs = secs.parse().unwrap_or(0);
                     f.freeze_writer_at = Some(Instant::now() + Duration::from_secs(secs));
                 }
+                Some(("slow-search", ms)) => f.slow_search = ms.parse().ok().map(Duration::from_millis),
                 _ => tracing::warn!(fault = item, "unknown KABAR_FAULT entry ignored"),
             }
         }
@@ -50,5 +54,12 @@ pub fn maybe_freeze_writer() {
         loop {
             std::thread::park();
         }
+    }
+}
+
+/// Sleeps over each article a search reads when searches are to be slow.
+pub fn maybe_slow_search() {
+    if let Some(d) = faults().slow_search {
+        std::thread::sleep(d);
     }
 }

@@ -8,6 +8,8 @@
 //! * `ingest`: storing polls — entry keys, updates, URL and content copies, the
 //!   tempo-rss positional-GUID trap, dates from the future.
 //! * `cli`: `kabar fetch` from a loopback server, then every listing and format.
+//! * `clients`: hostile and careless clients — API requests, queries, configuration
+//!   files, a second writer — against the real binary.
 //! * `dedup`: precision and recall of duplicate pairs on the labelled set.
 //! * `fetch`: failure classes, each stored on its own feed.
 //! * `properties`: no input makes a stage panic (proptest); fuzz findings replayed.
@@ -21,6 +23,7 @@
 mod support;
 
 mod cli;
+mod clients;
 mod config;
 mod corpus;
 mod crash;

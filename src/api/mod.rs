@@ -359,14 +359,19 @@ async fn read<T: Send + 'static>(
             (permit, None)
         }
     };
-    let _cancel = budget.as_ref().map(|b| CancelOnDrop(b.cancelled()));
+    let cancelled = budget.as_ref().map(Budget::cancelled);
+    let _cancel = cancelled.clone().map(CancelOnDrop);
     let db = api.runtime.database.clone();
     tokio::task::spawn_blocking(move || {
         let mut reader = Reader::open(&db).map_err(ApiError::store)?;
         if let Some(budget) = budget {
             reader.set_budget(budget).map_err(ApiError::store)?;
         }
-        f(&reader)
+        let result = f(&reader);
+        if result.is_err() && cancelled.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            tracing::info!("a search stopped: its client went away");
+        }
+        result
     })
     .await
     .map_err(ApiError::internal)?

@@ -43,6 +43,7 @@ pub fn search(reader: &Reader, p: &SearchParams) -> Result<Vec<ArticleRow>, Stor
     // The same compiled matcher a topic with this query gets.
     let matcher = p.query.as_ref().map(|q| Matcher::new([&q.expr]));
     reader.scan(&filter, |row| {
+        crate::fault::maybe_slow_search();
         if let Some(m) = &matcher {
             let kept = clean::kept_text(&row.text, &row.boilerplate);
             let doc = Doc::new(&row.title, &kept, row.language.as_deref(), &row.feed);

@@ -39,8 +39,12 @@ pub fn acquire(path: &Path, what: &str) -> Result<WriterLock, StoreError> {
     if !flock(&file, libc::LOCK_EX | libc::LOCK_NB, &lock)? {
         return Err(StoreError::InUse { path: path.to_path_buf(), holder: holder(&mut file) });
     }
+    // Written over the old record, then cut to length: the file is never empty while held.
     let record = format!("{} {what}\n", std::process::id());
-    let written = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(record.as_bytes()));
+    let written = file
+        .rewind()
+        .and_then(|_| file.write_all(record.as_bytes()))
+        .and_then(|_| file.set_len(record.len() as u64));
     written.map_err(|source| StoreError::Lock { path: lock, source })?;
     Ok(WriterLock { _file: file })
 }
@@ -60,14 +64,20 @@ pub fn writer(path: &Path) -> Option<String> {
     }
 }
 
-/// "pid 1234, `kabar run`", from the lock file.
+/// "pid 1234, `kabar run`", from the lock file (the holder may be writing its record
+/// at this very moment: a few tries).
 fn holder(file: &mut File) -> String {
-    let mut text = String::new();
-    let _ = file.rewind().and_then(|_| file.take(200).read_to_string(&mut text));
-    match text.trim().split_once(' ') {
-        Some((pid, what)) if pid.bytes().all(|b| b.is_ascii_digit()) => format!("pid {pid}, `kabar {what}`"),
-        _ => "another process".to_string(),
+    for _ in 0..10 {
+        let mut text = String::new();
+        let _ = file.rewind().and_then(|_| Read::by_ref(file).take(200).read_to_string(&mut text));
+        if let Some((pid, what)) = text.trim().split_once(' ')
+            && pid.bytes().all(|b| b.is_ascii_digit())
+        {
+            return format!("pid {pid}, `kabar {what}`");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    "another process".to_string()
 }
 
 /// `flock(2)` on the lock file at `path`: true when taken, false when another holder has it.
