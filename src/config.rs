@@ -546,7 +546,10 @@ impl Validator<'_> {
                     && name.len() <= 253
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
                 if !valid {
-                    self.issue(h, format!("http.hosts: {:?} is not a host name like \"kabar.example.org\"", h.get_ref()));
+                    self.issue(
+                        h,
+                        format!("http.hosts: {:?} is not a host name like \"kabar.example.org\"", h.get_ref()),
+                    );
                 }
                 valid.then_some(name)
             })
@@ -709,9 +712,8 @@ impl Validator<'_> {
 
     fn schedule(&mut self, raw: &raw::RawSchedule) -> ScheduleSettings {
         let timezone = self.timezone(raw.timezone.as_ref());
-        let min_interval = self
-            .duration(raw.min_interval.as_ref(), "schedule.min_interval", false)
-            .unwrap_or(Duration::from_secs(1));
+        let min_interval =
+            self.duration(raw.min_interval.as_ref(), "schedule.min_interval", false).unwrap_or(Duration::from_secs(1));
         let default = match (&raw.default, &raw.cron) {
             (Some(d), Some(_)) => {
                 self.issue(d, "schedule: give `default` (an interval) or `cron`, not both");
@@ -868,7 +870,10 @@ impl Validator<'_> {
         let gap = times.windows(2).filter_map(|w| (w[1] - w[0]).to_std().ok()).min();
         if gap.is_some_and(|g| g < min) {
             let min = humantime::format_duration(min);
-            self.issue(value, format!("cron {:?} fires more often than every {min} (schedule.min_interval)", value.get_ref().trim()));
+            self.issue(
+                value,
+                format!("cron {:?} fires more often than every {min} (schedule.min_interval)", value.get_ref().trim()),
+            );
             return None;
         }
         Some(Schedule::Cron { expr: value.get_ref().trim().to_string(), schedule: Box::new(schedule), timezone })

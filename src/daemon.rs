@@ -163,11 +163,9 @@ pub async fn run(
     mut reloads: mpsc::Receiver<()>,
 ) -> anyhow::Result<()> {
     let listener = match config.http.listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} ([http] listen)"))?,
-        ),
+        Some(addr) => {
+            Some(crate::api::server::bind(addr).with_context(|| format!("cannot listen on {addr} ([http] listen)"))?)
+        }
         None => None,
     };
     let Prepared { ctx, feeds, reindex } = prepare(&config, writer).await?;

@@ -99,8 +99,7 @@ fn deeply_nested_and_huge_queries_are_refused_and_the_daemon_stays_up() {
     let o = run(&setup.config, &["search", &format!("{}a{}", "(".repeat(10_000), ")".repeat(10_000))]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("at most 4000 characters"), "{}", stderr(&o));
-    let deep_topic =
-        format!("[[topics]]\nname = \"t\"\nquery = '{}a{}'\n", "(".repeat(1_000), ")".repeat(1_000));
+    let deep_topic = format!("[[topics]]\nname = \"t\"\nquery = '{}a{}'\n", "(".repeat(1_000), ")".repeat(1_000));
     let bad = Setup::new(&deep_topic);
     let o = run(&bad.config, &["check"]);
     assert_eq!(o.status.code(), Some(1));
@@ -142,11 +141,7 @@ fn code_links_stay_out_of_topic_feeds() {
         link: Some("javascript:alert(document.domain)//".into()),
         ..Item::new("j1", "Tautan digital", "<p>Kerja sama <a href=\"#more\">digital</a> di sini.</p>")
     };
-    let (setup, child, port) = api_daemon(
-        &server,
-        &[hostile],
-        "\n[[topics]]\nname = \"digital\"\nquery = 'digital'\n",
-    );
+    let (setup, child, port) = api_daemon(&server, &[hostile], "\n[[topics]]\nname = \"digital\"\nquery = 'digital'\n");
     let (status, _, atom) = http_get(port, "/topics/digital.atom", None);
     assert_eq!(status, 200, "{atom}");
     assert!(atom.contains("Tautan digital"), "{atom}");
@@ -168,13 +163,31 @@ fn requests_outside_the_api_get_json_errors() {
         v
     };
     // Invalid UTF-8 in the path, a long target, large headers, other methods, bodies.
-    error(raw(port, format!("GET /api/articles/%FF%FE HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").as_bytes()), 400);
-    error(raw(port, format!("GET /api/articles?q=%FF HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").as_bytes()), 400);
+    error(
+        raw(
+            port,
+            format!("GET /api/articles/%FF%FE HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        ),
+        400,
+    );
+    error(
+        raw(
+            port,
+            format!("GET /api/articles?q=%FF HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        ),
+        400,
+    );
     error(get_with(port, &format!("/api/articles?q={}", "a".repeat(20_000)), ""), 414);
     error(get_with(port, "/api/feeds", &format!("X-Filler: {}\r\n", "b".repeat(40_000))), 431);
-    let post = format!("POST /api/feeds HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}");
+    let post = format!(
+        "POST /api/feeds HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
     error(raw(port, post.as_bytes()), 405);
-    let body = format!("GET /api/feeds HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    let body = format!(
+        "GET /api/feeds HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+    );
     error(raw(port, body.as_bytes()), 413);
     // Host names: loopback names and addresses and the configured name answer; a
     // rebinding page's own name does not.
@@ -331,9 +344,8 @@ fn a_second_writer_is_refused_and_names_the_first() {
         kabar().arg("--config").arg(&setup.config).arg("run").stdout(null).stderr(log).spawn().unwrap()
     };
     let (mut one, mut two) = (spawn("one.log"), spawn("two.log"));
-    let exited = wait_for(Duration::from_secs(20), || {
-        one.try_wait().unwrap().is_some() || two.try_wait().unwrap().is_some()
-    });
+    let exited =
+        wait_for(Duration::from_secs(20), || one.try_wait().unwrap().is_some() || two.try_wait().unwrap().is_some());
     assert!(exited, "neither daemon refused");
     let (mut running, loser, loser_log) = match one.try_wait().unwrap() {
         Some(status) => (two, status, "one.log"),
@@ -380,7 +392,10 @@ fn bad_durations_and_schedules_are_refused_by_check() {
         ("cron = \"* * * * * *\"", "more often than every 5s"),
     ];
     for (schedule, needle) in cases {
-        let setup = Setup::raw(&format!("[schedule]\nmin_interval = \"5s\"\n\n{}", feed_toml("a", "https://e.org/feed", schedule)));
+        let setup = Setup::raw(&format!(
+            "[schedule]\nmin_interval = \"5s\"\n\n{}",
+            feed_toml("a", "https://e.org/feed", schedule)
+        ));
         let o = run(&setup.config, &["check"]);
         assert_eq!(o.status.code(), Some(1), "{schedule}: {}", crate::support::stdout(&o));
         assert!(stderr(&o).contains(needle), "{schedule}: {}", stderr(&o));
@@ -390,7 +405,8 @@ fn bad_durations_and_schedules_are_refused_by_check() {
     let o = run(&setup.config, &["check"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("at least 1s"), "{}", stderr(&o));
-    let setup = Setup::raw(&format!("[storage]\nkeep_fetches = \"999999999999d\"\n{}", feed_toml("a", "https://e.org/", "")));
+    let setup =
+        Setup::raw(&format!("[storage]\nkeep_fetches = \"999999999999d\"\n{}", feed_toml("a", "https://e.org/", "")));
     assert_eq!(run(&setup.config, &["check"]).status.code(), Some(1));
 }
 
@@ -449,24 +465,27 @@ fn a_reload_from_a_fifo_leaves_the_scheduler_polling() {
 #[test]
 fn polls_in_flight_never_underflow_after_a_storm_of_reloads() {
     let server = Server::start();
-    let slow = rss("s", &[Item::new("s1", "Lambat", &body("lambat", 1))]);
-    server.route("/slow.xml", move |_| {
-        std::thread::sleep(Duration::from_millis(300));
-        crate::support::Response::new(200, slow.clone())
-    });
+    let doc = rss("s", &[Item::new("s1", "Satu", &body("satu", 1))]);
+    server.route("/f.xml", move |_| crate::support::Response::new(200, doc.clone()));
     let port = free_port();
-    let feeds: String = (0..6).map(|i| feed_toml(&format!("f{i}"), &server.url("/slow.xml"), "interval = \"1s\"")).collect();
+    let feeds: String =
+        (0..40).map(|i| feed_toml(&format!("f{i}"), &server.url("/f.xml"), "interval = \"1s\"")).collect();
     let setup = Setup::new(&format!("[http]\nlisten = \"127.0.0.1:{port}\"\n\n{feeds}"));
     let child = spawn_daemon(&setup);
-    assert!(wait_for(Duration::from_secs(15), || server.hits("/slow.xml") >= 6));
-    // Reloads that remove and re-add feeds while their polls are under way.
+    assert!(wait_for(Duration::from_secs(15), || server.hits("/f.xml") >= 80), "{}", daemon_log(&setup));
+    // Reloads that remove and re-add 39 feeds while their polls come and go: a removed
+    // feed's poll that had just finished was counted out twice before.
     let full = std::fs::read_to_string(&setup.config).unwrap();
-    let fewer = full.replace(&feed_toml("f0", &server.url("/slow.xml"), "interval = \"1s\""), "");
-    for i in 0..30 {
-        std::fs::write(&setup.config, if i % 2 == 0 { &fewer } else { &full }).unwrap();
+    let one = format!(
+        "[http]\nlisten = \"127.0.0.1:{port}\"\n\n{}",
+        feed_toml("f0", &server.url("/f.xml"), "interval = \"1s\"")
+    );
+    let one = full.split("[http]").next().unwrap().to_string() + &one;
+    for i in 0..80 {
+        std::fs::write(&setup.config, if i % 2 == 0 { &one } else { &full }).unwrap();
         // SAFETY: kill(2) on our child with a valid signal.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGHUP) };
-        std::thread::sleep(Duration::from_millis(70));
+        std::thread::sleep(Duration::from_millis(40));
     }
     std::thread::sleep(Duration::from_secs(1));
     let (_, _, metrics) = http_get(port, "/metrics", None);
@@ -475,7 +494,7 @@ fn polls_in_flight_never_underflow_after_a_storm_of_reloads() {
         .find_map(|l| l.strip_prefix("kabar_polls_in_flight "))
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{metrics}"));
-    assert!(in_flight <= 6.0, "polls in flight: {in_flight}");
+    assert!(in_flight <= 40.0, "polls in flight: {in_flight}");
     assert!(stop(child).success());
 }
 
@@ -484,7 +503,8 @@ fn the_fetch_log_is_pruned_to_its_retention() {
     let server = Server::start();
     let doc = rss("a", &[Item::new("a1", "Satu", &body("satu", 1))]);
     server.route("/a.xml", move |_| crate::support::Response::new(200, doc.clone()));
-    let setup = Setup::new(&format!("[storage]\nkeep_fetches = \"2s\"\n\n{}", feed_toml("a", &server.url("/a.xml"), "")));
+    let setup =
+        Setup::new(&format!("[storage]\nkeep_fetches = \"2s\"\n\n{}", feed_toml("a", &server.url("/a.xml"), "")));
     let setup = {
         // Setup::new writes [storage] itself: put the key in its table.
         let text = std::fs::read_to_string(&setup.config).unwrap();

@@ -1,4 +1,6 @@
-//! kabar's integration tests, in one binary (Cargo.toml sets `autotests = false`).
+//! kabar's integration tests, in one binary (Cargo.toml sets `autotests = false`), and
+//! the load test in a second one (`tests/load.rs`): test binaries run one after the
+//! other, so the load test has the machine to itself.
 //! Every server they talk to runs on 127.0.0.1 inside the test.
 //!
 //! * `config`: the example configuration passes `kabar check` and holds every key;

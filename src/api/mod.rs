@@ -54,6 +54,11 @@ const MAX_LIMIT: usize = 1000;
 const ATOM_ENTRIES: usize = 50;
 /// Database connections for reads other than searches.
 pub const READERS: usize = 8;
+/// Index terms of the searches running at once (each term of a search's index
+/// expression is a posting-list cursor, about 3 KiB in SQLite: a search at the query
+/// limit of 20,000 terms takes some 60 MiB). A search whose terms do not fit beside
+/// the ones running gets a 503, so concurrent searches cannot add up past ~75 MiB.
+pub const SEARCH_TERMS: usize = 24_000;
 /// How long a read waits for one of them before the API answers 503.
 pub const READ_WAIT: Duration = Duration::from_secs(2);
 /// The longest request target (path and query) answered; longer gets a 414.
@@ -70,6 +75,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Api {
     runtime: Arc<Runtime>,
     searches: Semaphore,
+    /// [`SEARCH_TERMS`], taken by each search for its index terms.
+    search_terms: Semaphore,
     reads: Semaphore,
     search_timeout: Duration,
     /// Host names answered besides `localhost` and IP addresses.
@@ -88,7 +95,11 @@ pub async fn serve(listener: tokio::net::TcpListener, runtime: Arc<Runtime>, sto
         READERS + config.http.max_searches,
     );
     if connections < config.http.max_connections {
-        tracing::warn!(connections, fd_limit, "the descriptor limit leaves room for fewer API connections than http.max_connections; raise LimitNOFILE");
+        tracing::warn!(
+            connections,
+            fd_limit,
+            "the descriptor limit leaves room for fewer API connections than http.max_connections; raise LimitNOFILE"
+        );
     }
     let limits = server::Limits { connections, header_timeout: HEADER_TIMEOUT, idle_timeout: IDLE_TIMEOUT };
     server::serve(listener, router(runtime), limits, stop).await;
@@ -99,6 +110,7 @@ pub fn router(runtime: Arc<Runtime>) -> Router {
     let api = Arc::new(Api {
         runtime,
         searches: Semaphore::new(http.max_searches),
+        search_terms: Semaphore::new(SEARCH_TERMS),
         reads: Semaphore::new(READERS),
         search_timeout: http.search_timeout,
         hosts: http.hosts,
@@ -205,7 +217,9 @@ fn host_of_authority(authority: &str) -> Option<&str> {
     let host = if authority.starts_with('[') {
         &authority[..=authority.find(']')?]
     } else {
-        authority.rsplit_once(':').map_or(authority, |(h, port)| if port.is_empty() || port.bytes().all(|b| b.is_ascii_digit()) { h } else { authority })
+        authority.rsplit_once(':').map_or(authority, |(h, port)| {
+            if port.is_empty() || port.bytes().all(|b| b.is_ascii_digit()) { h } else { authority }
+        })
     };
     (!host.is_empty()).then_some(host)
 }
@@ -321,10 +335,19 @@ fn json<T: Serialize>(value: &T) -> Response {
     }
 }
 
-/// Which connections a read takes: a search's (bounded and budgeted) or another's.
-enum Work {
-    Search,
+/// Which connections a read takes: a search's (its slot taken, see [`Api::search_slot`],
+/// and budgeted) or another's.
+enum Work<'a> {
+    Search(tokio::sync::SemaphorePermit<'a>),
     Other,
+}
+
+impl Api {
+    /// One of the search slots, at once, or a 503: taken before the query is even parsed,
+    /// so a crowd of clients past the cap costs almost nothing.
+    fn search_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.searches.try_acquire().map_err(|_| ApiError::busy("too many searches at once"))
+    }
 }
 
 /// Set when the request it belongs to is dropped (its client went away), so the
@@ -337,19 +360,16 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Runs `f` with a read-only connection on a blocking thread. A search takes one of the
-/// search slots at once or is refused; it runs within its budget and stops when the
-/// request is dropped. Other reads wait up to [`READ_WAIT`] for a connection.
+/// Runs `f` with a read-only connection on a blocking thread (the async threads only
+/// move bytes). A search runs within its budget and stops when the request is dropped.
+/// Other reads wait up to [`READ_WAIT`] for a connection.
 async fn read<T: Send + 'static>(
     api: &Api,
-    work: Work,
+    work: Work<'_>,
     f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let (_permit, budget) = match work {
-        Work::Search => {
-            let permit = api.searches.try_acquire().map_err(|_| ApiError::busy("too many searches at once"))?;
-            (permit, Some(Budget::new(Instant::now() + api.search_timeout)))
-        }
+        Work::Search(permit) => (permit, Some(Budget::new(Instant::now() + api.search_timeout))),
         Work::Other => {
             let permit = tokio::time::timeout(READ_WAIT, api.reads.acquire())
                 .await
@@ -381,8 +401,9 @@ async fn articles(
     State(api): State<Arc<Api>>,
     params: Result<QueryParams<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let QueryParams(params) =
-        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query string: {}", e.body_text()), None))?;
+    let slot = api.search_slot()?;
+    let QueryParams(params) = params
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query string: {}", e.body_text()), None))?;
     let known = ["q", "topic", "feed", "since", "until", "all", "limit"];
     if let Some(unknown) = params.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(ApiError::new(
@@ -392,10 +413,7 @@ async fn articles(
         ));
     }
     let now = Utc::now();
-    let query = match params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
-        Some(q) => Some(Query::parse(q).map_err(|e| ApiError::bad("q", format!("invalid query: {e}")))?),
-        None => None,
-    };
+    let q = params.get("q").map(|q| q.trim().to_string()).filter(|q| !q.is_empty());
     let when = |name: &'static str, end: bool| -> Result<Option<i64>, ApiError> {
         params
             .get(name)
@@ -414,8 +432,9 @@ async fn articles(
             _ => return Err(ApiError::bad("limit", format!("{v:?} is not a number from 1 to {MAX_LIMIT}"))),
         },
     };
-    let search_params = SearchParams {
-        query,
+    let api_terms = api.clone();
+    let mut search_params = SearchParams {
+        query: None,
         topic: params.get("topic").cloned(),
         feed: params.get("feed").cloned(),
         since: when("since", false)?,
@@ -424,12 +443,22 @@ async fn articles(
         limit,
     };
     let config = api.runtime.config();
-    let rows = read(&api, Work::Search, move |r| {
-        listing::check_filters(r, &config, search_params.topic.as_deref(), search_params.feed.as_deref())
-            .map_err(|e| match e {
+    let rows = read(&api, Work::Search(slot), move |r| {
+        // Parsing compiles the query's word forms: work for this thread, not the async ones.
+        let query =
+            q.map(|q| Query::parse(&q).map_err(|e| ApiError::bad("q", format!("invalid query: {e}")))).transpose()?;
+        let terms = query.as_ref().map_or(0, Query::index_terms) as u32;
+        let _terms = api_terms
+            .search_terms
+            .try_acquire_many(terms)
+            .map_err(|_| ApiError::busy("the searches running leave no room for one this large"))?;
+        search_params.query = query;
+        listing::check_filters(r, &config, search_params.topic.as_deref(), search_params.feed.as_deref()).map_err(
+            |e| match e {
                 listing::FilterError::Unknown { parameter, message } => ApiError::bad(parameter, message),
                 listing::FilterError::Store(e) => ApiError::store(e),
-            })?;
+            },
+        )?;
         search(r, &search_params).map_err(ApiError::store)
     })
     .await?;
@@ -444,10 +473,7 @@ struct ArticleView {
     html: Option<String>,
 }
 
-async fn article(
-    State(api): State<Arc<Api>>,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
+async fn article(State(api): State<Arc<Api>>, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     let Path(id) = id.map_err(|e| ApiError::bad("id", format!("bad article id: {}", e.body_text())))?;
     let id: i64 = id.parse().map_err(|_| ApiError::bad("id", format!("{id:?} is not an article id")))?;
     let view = read(&api, Work::Other, move |r| {
@@ -486,7 +512,8 @@ async fn topic_feed(
     let Some(topic) = config.topics.iter().find(|t| t.name == name).cloned() else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no topic {name:?}"), Some("name")));
     };
-    let xml = read(&api, Work::Search, move |r| {
+    let slot = api.search_slot()?;
+    let xml = read(&api, Work::Search(slot), move |r| {
         let params = SearchParams { topic: Some(topic.name.clone()), limit: ATOM_ENTRIES, ..SearchParams::default() };
         let stories = search(r, &params).map_err(ApiError::store)?;
         let mut entries = Vec::with_capacity(stories.len());
@@ -505,8 +532,7 @@ async fn metrics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
     let db = runtime.database.clone();
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let wal_bytes = size(&crate::store::wal_path(&db));
-    let alerts_pending =
-        read(&api, Work::Other, |r| r.pending_alerts().map_err(ApiError::store)).await.unwrap_or(-1);
+    let alerts_pending = read(&api, Work::Other, |r| r.pending_alerts().map_err(ApiError::store)).await.unwrap_or(-1);
     let gauges = Gauges {
         queue_depth: runtime.ctx.writer.queue_depth(),
         database_bytes: size(&db) + wal_bytes,
@@ -627,7 +653,10 @@ mod tests {
         for base in ["javascript:alert(document.domain)//", "vbscript:msgbox(1)", "data:text/html,x"] {
             let clean = sanitise(html, Some(base));
             for bad in ["javascript:", "vbscript:", "data:", "mailto:", "ftp:", "#more", "/next"] {
-                assert!(!clean.contains(&format!("=\"{bad}")) && !clean.contains(bad), "{bad} with base {base}: {clean}");
+                assert!(
+                    !clean.contains(&format!("=\"{bad}")) && !clean.contains(bad),
+                    "{bad} with base {base}: {clean}"
+                );
             }
             assert!(clean.contains("href=\"https://e.org/ok\""), "{clean}");
         }

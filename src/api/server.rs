@@ -59,6 +59,18 @@ impl Limits {
     }
 }
 
+/// Connections the kernel may hold waiting for an accept (it caps this at `somaxconn`).
+const BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with a long accept queue, so a burst of connections is not dropped
+/// before the accept loop gets to it.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// The soft limit on open descriptors, raised to the hard limit first where that is
 /// allowed (systemd gives services 1,024 soft and 524,288 hard by default).
 pub fn raise_fd_limit() -> u64 {
@@ -75,13 +87,18 @@ pub fn raise_fd_limit() -> u64 {
             }
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// One open connection, as the accept loop sees it.
 struct Slot {
     /// Set while a request on it is being answered: such a connection is not evicted.
     busy: Arc<AtomicBool>,
+    /// When it was accepted or last began or finished a request (milliseconds since the
+    /// server started).
+    last_request: Arc<AtomicU64>,
+    /// Set once a request on it has been answered.
+    served: Arc<AtomicBool>,
     close: Arc<Notify>,
 }
 
@@ -94,11 +111,19 @@ impl Slots {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks the oldest connection that is not being answered to close; false when every
-    /// connection is answering a request.
-    fn evict_oldest_idle(&self) -> bool {
+    /// Asks the idlest connection that is not answering a request to close: one never
+    /// answered before one that was, then the one longest without a request. False when
+    /// every connection is answering a request. A slow-loris connection never completes a
+    /// request, while a client that keeps its connection for one request after another
+    /// has been answered and is seldom idle for long.
+    fn evict_longest_idle(&self) -> bool {
         let mut slots = self.lock();
-        let Some(id) = slots.iter().find(|(_, s)| !s.busy.load(Ordering::Relaxed)).map(|(id, _)| *id) else {
+        let idlest = slots
+            .iter()
+            .filter(|(_, s)| !s.busy.load(Ordering::Relaxed))
+            .min_by_key(|(_, s)| (s.served.load(Ordering::Relaxed), s.last_request.load(Ordering::Relaxed)))
+            .map(|(id, _)| *id);
+        let Some(id) = idlest else {
             return false;
         };
         if let Some(slot) = slots.remove(&id) {
@@ -110,34 +135,29 @@ impl Slots {
 
 /// Serves `app` on `listener` until `stop` turns true.
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(Slots::default());
-    let mut connections = JoinSet::new();
-    let mut next_id = 0u64;
+    let mut server = Server {
+        app,
+        limits,
+        stop: stop.clone(),
+        slots: Arc::new(Slots::default()),
+        epoch: Instant::now(),
+        next_id: 0,
+        connections: JoinSet::new(),
+    };
     loop {
         tokio::select! {
             changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    while slots.lock().len() >= limits.connections {
-                        if !slots.evict_oldest_idle() {
-                            break;
-                        }
+                // Every connection already waiting is taken, not one per turn of the loop: a
+                // full accept queue drops handshakes, and the kernel retries a dropped one
+                // only a second later (that was /healthz's slowest answer under a crowd).
+                Ok((first, _)) => {
+                    server.admit(first);
+                    for (stream, _) in std::iter::from_fn(|| ready(&listener)).take(ACCEPT_BATCH) {
+                        server.admit(stream);
                     }
-                    if slots.lock().len() >= limits.connections {
-                        // Every slot is answering a request: refuse this one at once.
-                        connections.spawn(refuse(stream));
-                        continue;
-                    }
-                    let (busy, close) = (Arc::new(AtomicBool::new(false)), Arc::new(Notify::new()));
-                    let id = next_id;
-                    next_id += 1;
-                    slots.lock().insert(id, Slot { busy: busy.clone(), close: close.clone() });
-                    let (app, slots) = (app.clone(), slots.clone());
-                    let stop = stop.clone();
-                    connections.spawn(async move {
-                        connection(stream, app, limits, busy, close, stop).await;
-                        slots.lock().remove(&id);
-                    });
+                    // Finished connections are reaped as they go, so the set does not grow.
+                    while server.connections.try_join_next().is_some() {}
                 }
                 Err(e) => {
                     // Out of descriptors (EMFILE, ENFILE) or a connection reset before it was
@@ -146,14 +166,11 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, mut stop:
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            // Reap finished connections as they end, so the set does not grow.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(_) = server.connections.join_next(), if !server.connections.is_empty() => {}
         }
     }
     drop(listener);
-    for slot in slots.lock().values() {
-        slot.close.notify_one();
-    }
+    let mut connections = server.connections;
     let drained = tokio::time::timeout(STOP_GRACE + Duration::from_millis(500), async {
         while connections.join_next().await.is_some() {}
     })
@@ -161,6 +178,64 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, mut stop:
     if drained.is_err() {
         connections.abort_all();
         while connections.join_next().await.is_some() {}
+    }
+}
+
+/// The accept loop's state.
+struct Server {
+    app: Router,
+    limits: Limits,
+    stop: watch::Receiver<bool>,
+    slots: Arc<Slots>,
+    /// Times in [`Slot::last_request`] count from here.
+    epoch: Instant,
+    next_id: u64,
+    connections: JoinSet<()>,
+}
+
+impl Server {
+    /// Gives an accepted connection a slot, evicting the idlest one at the cap, or
+    /// refuses it when every slot is answering a request.
+    fn admit(&mut self, stream: TcpStream) {
+        while self.slots.lock().len() >= self.limits.connections {
+            if !self.slots.evict_longest_idle() {
+                self.connections.spawn(refuse(stream));
+                return;
+            }
+        }
+        let marks = Marks {
+            busy: Arc::new(AtomicBool::new(false)),
+            last_request: Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64)),
+            served: Arc::new(AtomicBool::new(false)),
+            epoch: self.epoch,
+        };
+        let close = Arc::new(Notify::new());
+        let id = self.next_id;
+        self.next_id += 1;
+        let slot = Slot {
+            busy: marks.busy.clone(),
+            last_request: marks.last_request.clone(),
+            served: marks.served.clone(),
+            close: close.clone(),
+        };
+        self.slots.lock().insert(id, slot);
+        let (app, slots, stop, limits) = (self.app.clone(), self.slots.clone(), self.stop.clone(), self.limits);
+        self.connections.spawn(async move {
+            connection(stream, app, limits, marks, close, stop).await;
+            slots.lock().remove(&id);
+        });
+    }
+}
+
+/// Connections taken from the accept queue in one go.
+const ACCEPT_BATCH: usize = 256;
+
+/// A connection already waiting in the accept queue, without waiting for one.
+fn ready(listener: &TcpListener) -> Option<(TcpStream, std::net::SocketAddr)> {
+    let waker = std::task::Waker::noop();
+    match listener.poll_accept(&mut Context::from_waker(waker)) {
+        Poll::Ready(Ok(accepted)) => Some(accepted),
+        _ => None,
     }
 }
 
@@ -180,24 +255,33 @@ async fn refuse(mut stream: TcpStream) {
     .await;
 }
 
+/// What a connection tells the accept loop about itself (see [`Slot`]).
+struct Marks {
+    busy: Arc<AtomicBool>,
+    last_request: Arc<AtomicU64>,
+    served: Arc<AtomicBool>,
+    epoch: Instant,
+}
+
 /// One connection, from its first byte until it closes, times out, is evicted or the
 /// server stops.
 async fn connection(
     stream: TcpStream,
     app: Router,
     limits: Limits,
-    busy: Arc<AtomicBool>,
+    marks: Marks,
     close: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
     let started = Instant::now();
+    let answering = marks.busy.clone();
     let activity = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(Watched { inner: stream, started, activity: activity.clone() });
+    let marks = Arc::new(marks);
     let service = hyper::service::service_fn(move |request| {
-        let (app, busy) = (app.clone(), busy.clone());
+        let (app, marks) = (app.clone(), marks.clone());
         async move {
-            busy.store(true, Ordering::Relaxed);
-            let _done = Reset(&busy);
+            let _answering = Answering::start(&marks);
             app.oneshot(request).await
         }
     });
@@ -215,18 +299,21 @@ async fn connection(
         };
         tokio::select! {
             _ = &mut conn => return,
-            _ = close.notified(), if closing.is_none() => {
-                conn.as_mut().graceful_shutdown();
-                closing = Some(tokio::time::Instant::now() + STOP_GRACE);
-            }
-            _ = stop.changed(), if closing.is_none() => {
+            // Evicted to make room, or the server stops: a connection not being answered
+            // goes at once, and its descriptor with it; one being answered finishes its
+            // answer first, within the grace.
+            _ = async { tokio::select! { _ = close.notified() => {}, _ = stop.changed() => {} } }, if closing.is_none() => {
+                if !answering.load(Ordering::Relaxed) {
+                    return;
+                }
                 conn.as_mut().graceful_shutdown();
                 closing = Some(tokio::time::Instant::now() + STOP_GRACE);
             }
             _ = tokio::time::sleep_until(deadline) => {
                 let idle_for =
                     started.elapsed().saturating_sub(Duration::from_millis(activity.load(Ordering::Relaxed)));
-                if idle_for >= limits.idle_timeout || closing.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                let idle = idle_for >= limits.idle_timeout && !answering.load(Ordering::Relaxed);
+                if idle || closing.is_some_and(|at| tokio::time::Instant::now() >= at) {
                     return;
                 }
             }
@@ -234,12 +321,30 @@ async fn connection(
     }
 }
 
-/// Clears the busy mark when a request's answer is ready (or its handler is dropped).
-struct Reset<'a>(&'a AtomicBool);
+/// A request being answered: marks its connection busy and its request time, and when
+/// the answer is ready (or the handler is dropped) clears the mark and notes the time
+/// again, so a client that sends one request after another never looks idle.
+struct Answering<'a>(&'a Marks);
 
-impl Drop for Reset<'_> {
+impl<'a> Answering<'a> {
+    fn start(marks: &'a Marks) -> Answering<'a> {
+        marks.busy.store(true, Ordering::Relaxed);
+        marks.touch();
+        Answering(marks)
+    }
+}
+
+impl Drop for Answering<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Relaxed);
+        self.0.touch();
+        self.0.served.store(true, Ordering::Relaxed);
+        self.0.busy.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Marks {
+    fn touch(&self) {
+        self.last_request.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 }
 

@@ -526,7 +526,8 @@ mod tests {
             <item><title>c</title><link>data:text/html;base64,PHNjcmlwdD4=</link></item>
             <item><title>d</title><link>/relative/d</link></item>
             <item><title>e</title><link>ftp://e.org/e</link></item></channel></rss>"#;
-        let f = parse(doc.as_bytes(), None, &Url::parse("https://example.org/feed").unwrap(), Tz::UTC, limits(100)).unwrap();
+        let f = parse(doc.as_bytes(), None, &Url::parse("https://example.org/feed").unwrap(), Tz::UTC, limits(100))
+            .unwrap();
         let links: Vec<Option<&str>> = f.entries.iter().map(|e| e.link.as_deref()).collect();
         assert_eq!(links, [None, None, None, Some("https://example.org/relative/d"), None]);
     }

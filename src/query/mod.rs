@@ -98,7 +98,7 @@ impl Query {
         let tokens = lexer::lex(source)?;
         let expr = parser::parse(&tokens, source.chars().count() + 1)?;
         let fts = fts(&expr);
-        let terms = fts.as_deref().map_or(0, |f| f.matches('"').count() / 2);
+        let terms = index_terms(fts.as_deref());
         if terms > limits::MAX_INDEX_TERMS {
             return Err(QueryError::new(
                 1,
@@ -115,11 +115,21 @@ impl Query {
         &self.source
     }
 
+    /// The number of terms in [`Query::fts`] (what a search of it holds in memory).
+    pub fn index_terms(&self) -> usize {
+        index_terms(self.fts.as_deref())
+    }
+
     /// An FTS5 expression that every matching document satisfies (it may admit
     /// more), or `None` when the index cannot narrow the query (`NOT a` alone).
     pub fn fts(&self) -> Option<String> {
         self.fts.clone()
     }
+}
+
+/// Terms of an index expression: each is a quoted form.
+fn index_terms(fts: Option<&str>) -> usize {
+    fts.map_or(0, |f| f.matches('"').count() / 2)
 }
 
 fn fts(expr: &Expr) -> Option<String> {

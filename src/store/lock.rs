@@ -41,10 +41,8 @@ pub fn acquire(path: &Path, what: &str) -> Result<WriterLock, StoreError> {
     }
     // Written over the old record, then cut to length: the file is never empty while held.
     let record = format!("{} {what}\n", std::process::id());
-    let written = file
-        .rewind()
-        .and_then(|_| file.write_all(record.as_bytes()))
-        .and_then(|_| file.set_len(record.len() as u64));
+    let written =
+        file.rewind().and_then(|_| file.write_all(record.as_bytes())).and_then(|_| file.set_len(record.len() as u64));
     written.map_err(|source| StoreError::Lock { path: lock, source })?;
     Ok(WriterLock { _file: file })
 }

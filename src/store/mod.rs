@@ -17,8 +17,8 @@ mod writer;
 
 use std::path::PathBuf;
 
-pub use reader::{ArticleHtml, Budget, Reader, ScanFilter, ScanRow};
 pub use lock::{lock_path, writer as running_writer};
+pub use reader::{ArticleHtml, Budget, Reader, ScanFilter, ScanRow};
 pub use schema::{WAL_RESTART_PAGES, wal_path};
 pub use writer::{Pending, Writer};
 

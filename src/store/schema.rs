@@ -95,8 +95,7 @@ fn check_kabar(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         return Err(StoreError::NotKabar(path.to_path_buf()));
     }
     if version == 0 {
-        let tables: i64 =
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(open_error)?;
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(open_error)?;
         if tables > 0 {
             return Err(StoreError::NotKabar(path.to_path_buf()));
         }
