@@ -155,7 +155,7 @@ fn code_links_stay_out_of_topic_feeds() {
 fn requests_outside_the_api_get_json_errors() {
     let server = Server::start();
     let items = [Item::new("a1", "Kerja sama digital", &body("kerja sama digital", 1))];
-    let (_setup, child, port) = api_daemon(&server, &items, "hosts = [\"kabar.example.org\"]");
+    let (setup, child, port) = api_daemon(&server, &items, "hosts = [\"kabar.example.org\"]");
     let error = |(status, _, body): (u16, _, String), want: u16| {
         assert_eq!(status, want, "{body}");
         let v = json(&body);
@@ -212,6 +212,16 @@ fn requests_outside_the_api_get_json_errors() {
     assert_eq!(v["parameter"], "since");
     assert!(alive(port));
     assert!(stop(child).success());
+    // The CLI names them the same way, with exit code 1 (the age panicked before).
+    for (args, needle) in [
+        (&["search", "--since", "99999999d"][..], "reaches back past any date"),
+        (&["search", "--topic", "nosuch"][..], "unknown topic \"nosuch\""),
+        (&["search", "--feed", "nosuch"][..], "unknown feed \"nosuch\""),
+    ] {
+        let o = run(&setup.config, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
 }
 
 #[test]
@@ -328,6 +338,16 @@ fn slow_clients_cannot_crowd_out_requests() {
     let fds = crate::support::open_fds(child.id());
     assert!(fds < 16 + 40, "{fds} descriptors open with a cap of 16 connections");
     drop(hogs);
+    // A head that never ends is closed when its time is up (10 s), cap or no cap.
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = slow.read(&mut buf);
+    let took = started.elapsed();
+    assert!(matches!(read, Ok(0)) || read.is_err(), "the server answered a head that never ended: {read:?}");
+    assert!(took > Duration::from_secs(8) && took < Duration::from_secs(13), "closed after {took:?}");
     assert!(stop(child).success());
 }
 

@@ -3,9 +3,10 @@
 //!
 //! * **A connection cap** below the process's descriptor limit ([`Limits::connections`]):
 //!   the fetcher and the database keep a reserve the API never reaches.
-//! * **At the cap, the oldest connection that is not being answered is closed** to make
-//!   room: a slow-loris client (headers trickling in, or an idle keep-alive) holds a
-//!   slot only until someone needs it, so a real request always gets in.
+//! * **At the cap, the idlest connection is closed** to make room ([`Conn::idleness`]):
+//!   a slow-loris client (a head trickling in, or nothing at all, or an idle keep-alive)
+//!   holds a slot only until someone needs it, while a request whose head has arrived,
+//!   or is being answered, is never closed for room; so a real request always gets in.
 //! * **Timeouts**: the request head must arrive within `header_timeout` (also the wait
 //!   for the next request on a kept-alive connection); a connection on which no byte
 //!   moves either way for `idle_timeout` is closed, however far it got (a client that
@@ -90,45 +91,72 @@ pub fn raise_fd_limit() -> u64 {
     lim.rlim_cur
 }
 
-/// One open connection, as the accept loop sees it.
-struct Slot {
-    /// Set while a request on it is being answered: such a connection is not evicted.
-    busy: Arc<AtomicBool>,
-    /// When it was accepted or last began or finished a request (milliseconds since the
-    /// server started).
-    last_request: Arc<AtomicU64>,
-    /// Set once a request on it has been answered.
-    served: Arc<AtomicBool>,
-    close: Arc<Notify>,
+/// What the accept loop and a connection's task both know of a connection.
+#[derive(Default)]
+struct Conn {
+    /// A request on it is being answered.
+    answering: AtomicBool,
+    /// A whole request head has arrived (a blank line read) and is not answered yet.
+    headed: AtomicBool,
+    /// Bytes of a head have arrived, but not the whole head.
+    partial: AtomicBool,
+    /// A request on it has been answered.
+    served: AtomicBool,
+    /// Milliseconds after the server's start when it was accepted, or last began or
+    /// finished a request.
+    last_request: AtomicU64,
+    /// Milliseconds after the server's start when a byte last moved either way.
+    last_byte: AtomicU64,
+    /// Told when it is evicted.
+    close: Notify,
 }
 
-/// The open connections, oldest first (ids grow with each accept).
+/// Milliseconds a connection just accepted, or just answered, is left alone: a real
+/// client sends its request at once (its head may simply not have been read yet), and
+/// one that keeps its connection sends the next right after an answer.
+const GRACE_MS: u64 = 1_000;
+
+impl Conn {
+    /// How idle it is, least idle first; `None` when it may not be evicted (a request
+    /// whose head has arrived, or that is being answered). Most idle: a head that has
+    /// begun but never ended (slow-loris); then a connection that has sent nothing for
+    /// [`GRACE_MS`]; then a kept-alive one that has waited that long for its next
+    /// request; last, one just accepted or just answered. Within each, the longest
+    /// without a request.
+    fn idleness(&self, now_ms: u64) -> Option<(u8, u64)> {
+        if self.answering.load(Ordering::Relaxed) || self.headed.load(Ordering::Relaxed) {
+            return None;
+        }
+        let last = self.last_request.load(Ordering::Relaxed);
+        let waited = now_ms.saturating_sub(last) >= GRACE_MS;
+        let rank = match (self.partial.load(Ordering::Relaxed), self.served.load(Ordering::Relaxed), waited) {
+            (true, _, _) => 3,
+            (false, false, true) => 2,
+            (false, true, true) => 1,
+            (false, _, false) => 0,
+        };
+        Some((rank, u64::MAX - last))
+    }
+}
+
+/// The open connections.
 #[derive(Default)]
-struct Slots(Mutex<BTreeMap<u64, Slot>>);
+struct Slots(Mutex<BTreeMap<u64, Arc<Conn>>>);
 
 impl Slots {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Slot>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Conn>>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks the idlest connection that is not answering a request to close: one never
-    /// answered before one that was, then the one longest without a request. False when
-    /// every connection is answering a request. A slow-loris connection never completes a
-    /// request, while a client that keeps its connection for one request after another
-    /// has been answered and is seldom idle for long.
-    fn evict_longest_idle(&self) -> bool {
+    /// Asks the idlest connection (see [`Conn::idleness`]) to close; false when none may
+    /// be closed.
+    fn evict_idlest(&self, now_ms: u64) -> bool {
         let mut slots = self.lock();
-        let idlest = slots
-            .iter()
-            .filter(|(_, s)| !s.busy.load(Ordering::Relaxed))
-            .min_by_key(|(_, s)| (s.served.load(Ordering::Relaxed), s.last_request.load(Ordering::Relaxed)))
-            .map(|(id, _)| *id);
-        let Some(id) = idlest else {
+        let idlest = slots.iter().filter_map(|(id, c)| Some((c.idleness(now_ms)?, *id))).max().map(|(_, id)| id);
+        let Some(conn) = idlest.and_then(|id| slots.remove(&id)) else {
             return false;
         };
-        if let Some(slot) = slots.remove(&id) {
-            slot.close.notify_one();
-        }
+        conn.close.notify_one();
         true
     }
 }
@@ -187,41 +215,35 @@ struct Server {
     limits: Limits,
     stop: watch::Receiver<bool>,
     slots: Arc<Slots>,
-    /// Times in [`Slot::last_request`] count from here.
+    /// The times in [`Conn`] count from here.
     epoch: Instant,
     next_id: u64,
     connections: JoinSet<()>,
 }
 
 impl Server {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
     /// Gives an accepted connection a slot, evicting the idlest one at the cap, or
-    /// refuses it when every slot is answering a request.
+    /// refuses it when none may be evicted.
     fn admit(&mut self, stream: TcpStream) {
         while self.slots.lock().len() >= self.limits.connections {
-            if !self.slots.evict_longest_idle() {
+            if !self.slots.evict_idlest(self.now_ms()) {
                 self.connections.spawn(refuse(stream));
                 return;
             }
         }
-        let marks = Marks {
-            busy: Arc::new(AtomicBool::new(false)),
-            last_request: Arc::new(AtomicU64::new(self.epoch.elapsed().as_millis() as u64)),
-            served: Arc::new(AtomicBool::new(false)),
-            epoch: self.epoch,
-        };
-        let close = Arc::new(Notify::new());
+        let conn = Arc::new(Conn::default());
+        conn.last_request.store(self.now_ms(), Ordering::Relaxed);
         let id = self.next_id;
         self.next_id += 1;
-        let slot = Slot {
-            busy: marks.busy.clone(),
-            last_request: marks.last_request.clone(),
-            served: marks.served.clone(),
-            close: close.clone(),
-        };
-        self.slots.lock().insert(id, slot);
-        let (app, slots, stop, limits) = (self.app.clone(), self.slots.clone(), self.stop.clone(), self.limits);
+        self.slots.lock().insert(id, conn.clone());
+        let (app, slots, stop, limits, epoch) =
+            (self.app.clone(), self.slots.clone(), self.stop.clone(), self.limits, self.epoch);
         self.connections.spawn(async move {
-            connection(stream, app, limits, marks, close, stop).await;
+            connection(stream, app, limits, Watch { conn, epoch }, stop).await;
             slots.lock().remove(&id);
         });
     }
@@ -239,15 +261,19 @@ fn ready(listener: &TcpListener) -> Option<(TcpStream, std::net::SocketAddr)> {
     }
 }
 
-/// Answers a connection that found every slot busy with a 503, without reading it.
+/// Answers a connection that found no slot to be had with a 503, reading its head
+/// first (closing a socket with unread bytes resets it, and the client would never
+/// see the answer).
 async fn refuse(mut stream: TcpStream) {
-    use tokio::io::AsyncWriteExt as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let body = r#"{"error":"too many connections; try again shortly"}"#;
     let head = format!(
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut buf = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await;
         let _ = stream.write_all(head.as_bytes()).await;
         let _ = stream.write_all(body.as_bytes()).await;
         let _ = stream.shutdown().await;
@@ -255,33 +281,38 @@ async fn refuse(mut stream: TcpStream) {
     .await;
 }
 
-/// What a connection tells the accept loop about itself (see [`Slot`]).
-struct Marks {
-    busy: Arc<AtomicBool>,
-    last_request: Arc<AtomicU64>,
-    served: Arc<AtomicBool>,
+/// A connection's state and the server's clock.
+#[derive(Clone)]
+struct Watch {
+    conn: Arc<Conn>,
     epoch: Instant,
+}
+
+impl Watch {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn touch(&self) {
+        self.conn.last_request.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long no byte has moved either way.
+    fn idle_for(&self) -> Duration {
+        let last = self.conn.last_byte.load(Ordering::Relaxed).max(self.conn.last_request.load(Ordering::Relaxed));
+        Duration::from_millis(self.now_ms().saturating_sub(last))
+    }
 }
 
 /// One connection, from its first byte until it closes, times out, is evicted or the
 /// server stops.
-async fn connection(
-    stream: TcpStream,
-    app: Router,
-    limits: Limits,
-    marks: Marks,
-    close: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let started = Instant::now();
-    let answering = marks.busy.clone();
-    let activity = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(Watched { inner: stream, started, activity: activity.clone() });
-    let marks = Arc::new(marks);
+async fn connection(stream: TcpStream, app: Router, limits: Limits, watch: Watch, mut stop: watch::Receiver<bool>) {
+    let io = TokioIo::new(Watched { inner: stream, watch: watch.clone(), tail: [0; 3] });
+    let answering = watch.clone();
     let service = hyper::service::service_fn(move |request| {
-        let (app, marks) = (app.clone(), marks.clone());
+        let (app, watch) = (app.clone(), answering.clone());
         async move {
-            let _answering = Answering::start(&marks);
+            let _answering = Answering::start(&watch);
             app.oneshot(request).await
         }
     });
@@ -289,30 +320,28 @@ async fn connection(
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(MAX_HEAD_BUFFER);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
+    let state = &watch.conn;
     let mut closing: Option<tokio::time::Instant> = None;
     loop {
-        let idle_for = started.elapsed().saturating_sub(Duration::from_millis(activity.load(Ordering::Relaxed)));
-        let idle_left = limits.idle_timeout.saturating_sub(idle_for);
-        let deadline = match closing {
-            Some(at) => at.min(tokio::time::Instant::now() + idle_left),
-            None => tokio::time::Instant::now() + idle_left,
-        };
+        let idle_left = limits.idle_timeout.saturating_sub(watch.idle_for());
+        let mut deadline = tokio::time::Instant::now() + idle_left;
+        if let Some(at) = closing {
+            deadline = deadline.min(at);
+        }
         tokio::select! {
             _ = &mut conn => return,
             // Evicted to make room, or the server stops: a connection not being answered
             // goes at once, and its descriptor with it; one being answered finishes its
             // answer first, within the grace.
-            _ = async { tokio::select! { _ = close.notified() => {}, _ = stop.changed() => {} } }, if closing.is_none() => {
-                if !answering.load(Ordering::Relaxed) {
+            _ = async { tokio::select! { _ = state.close.notified() => {}, _ = stop.changed() => {} } }, if closing.is_none() => {
+                if !state.answering.load(Ordering::Relaxed) {
                     return;
                 }
                 conn.as_mut().graceful_shutdown();
                 closing = Some(tokio::time::Instant::now() + STOP_GRACE);
             }
             _ = tokio::time::sleep_until(deadline) => {
-                let idle_for =
-                    started.elapsed().saturating_sub(Duration::from_millis(activity.load(Ordering::Relaxed)));
-                let idle = idle_for >= limits.idle_timeout && !answering.load(Ordering::Relaxed);
+                let idle = watch.idle_for() >= limits.idle_timeout && !state.answering.load(Ordering::Relaxed);
                 if idle || closing.is_some_and(|at| tokio::time::Instant::now() >= at) {
                     return;
                 }
@@ -321,43 +350,59 @@ async fn connection(
     }
 }
 
-/// A request being answered: marks its connection busy and its request time, and when
-/// the answer is ready (or the handler is dropped) clears the mark and notes the time
-/// again, so a client that sends one request after another never looks idle.
-struct Answering<'a>(&'a Marks);
+/// A request being answered: marks its connection as answering and notes the time,
+/// and when the answer is ready (or the handler is dropped) clears the marks and notes
+/// the time again, so a client that sends one request after another never looks idle.
+struct Answering<'a>(&'a Watch);
 
 impl<'a> Answering<'a> {
-    fn start(marks: &'a Marks) -> Answering<'a> {
-        marks.busy.store(true, Ordering::Relaxed);
-        marks.touch();
-        Answering(marks)
+    fn start(watch: &'a Watch) -> Answering<'a> {
+        watch.conn.answering.store(true, Ordering::Relaxed);
+        watch.touch();
+        Answering(watch)
     }
 }
 
 impl Drop for Answering<'_> {
     fn drop(&mut self) {
+        let conn = &self.0.conn;
         self.0.touch();
-        self.0.served.store(true, Ordering::Relaxed);
-        self.0.busy.store(false, Ordering::Relaxed);
+        conn.served.store(true, Ordering::Relaxed);
+        conn.headed.store(false, Ordering::Relaxed);
+        conn.partial.store(false, Ordering::Relaxed);
+        conn.answering.store(false, Ordering::Relaxed);
     }
 }
 
-impl Marks {
-    fn touch(&self) {
-        self.last_request.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
-/// A stream that notes when bytes last moved, in milliseconds since `started`.
+/// A stream that tells its connection's state when bytes move, and when a request
+/// head has begun and ended.
 struct Watched {
     inner: TcpStream,
-    started: Instant,
-    activity: Arc<AtomicU64>,
+    watch: Watch,
+    /// The last three bytes read, to find a head's end split across two reads.
+    tail: [u8; 3],
 }
 
 impl Watched {
     fn moved(&self) {
-        self.activity.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.watch.conn.last_byte.store(self.watch.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Notes that bytes of a head arrived, and whether they end it (a blank line, also
+    /// across the seam with the bytes before).
+    fn saw(&mut self, bytes: &[u8]) {
+        const END: &[u8] = b"\r\n\r\n";
+        let conn = &self.watch.conn;
+        let seam: Vec<u8> = self.tail.iter().chain(bytes.iter().take(3)).copied().collect();
+        if seam.windows(4).any(|w| w == END) || bytes.windows(4).any(|w| w == END) {
+            conn.headed.store(true, Ordering::Relaxed);
+            conn.partial.store(false, Ordering::Relaxed);
+        } else if !conn.answering.load(Ordering::Relaxed) {
+            conn.partial.store(true, Ordering::Relaxed);
+        }
+        let mut last: Vec<u8> = self.tail.iter().chain(bytes.iter().rev().take(3).rev()).copied().collect();
+        last.drain(..last.len() - 3);
+        self.tail.copy_from_slice(&last);
     }
 }
 
@@ -367,6 +412,7 @@ impl AsyncRead for Watched {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.moved();
+            self.saw(&buf.filled()[before..]);
         }
         polled
     }
@@ -393,6 +439,50 @@ impl AsyncWrite for Watched {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_end_of_a_head_is_seen_even_across_reads() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let watch = Watch { conn: Arc::default(), epoch: Instant::now() };
+        let mut w = Watched { inner: stream, watch: watch.clone(), tail: [0; 3] };
+        for piece in [&b"GET / HTTP/1.1\r\nHost: x\r"[..], b"\n", b"X-Slow: a"] {
+            w.saw(piece);
+        }
+        assert!(!watch.conn.headed.load(Ordering::Relaxed), "no blank line yet");
+        assert!(watch.conn.partial.load(Ordering::Relaxed));
+        for piece in [&b"\r\n\r"[..], b"\n"] {
+            w.saw(piece);
+        }
+        assert!(watch.conn.headed.load(Ordering::Relaxed), "the blank line split over two reads");
+        assert!(!watch.conn.partial.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn the_idlest_connection_goes_first_and_no_request_that_has_arrived_goes() {
+        let slots = Slots::default();
+        let make = |id: u64, last: u64, f: &dyn Fn(&Conn)| {
+            let c = Arc::new(Conn::default());
+            c.last_request.store(last, Ordering::Relaxed);
+            f(&c);
+            slots.lock().insert(id, c);
+        };
+        make(0, 100, &|c| c.answering.store(true, Ordering::Relaxed)); // being answered
+        make(1, 200, &|c| c.headed.store(true, Ordering::Relaxed)); // its head arrived
+        make(2, 9_900, &|_| {}); // just accepted, nothing sent yet
+        make(3, 5_000, &|c| c.served.store(true, Ordering::Relaxed)); // kept alive, 5 s since an answer
+        make(7, 9_950, &|c| c.served.store(true, Ordering::Relaxed)); // answered 50 ms ago
+        make(4, 1_000, &|_| {}); // silent for 9 s
+        make(5, 8_000, &|c| c.partial.store(true, Ordering::Relaxed)); // a head trickling in
+        make(6, 3_000, &|c| c.partial.store(true, Ordering::Relaxed)); // an older one
+        let mut order = Vec::new();
+        while slots.evict_idlest(10_000) {
+            let left: Vec<u64> = slots.lock().keys().copied().collect();
+            let gone = (0..8).find(|id| !left.contains(id) && !order.contains(id)).unwrap();
+            order.push(gone);
+        }
+        assert_eq!(order, [6, 5, 4, 3, 2, 7], "then none: {:?} stay", slots.lock().keys().collect::<Vec<_>>());
+    }
 
     #[test]
     fn the_connection_cap_leaves_the_reserve_below_the_descriptor_limit() {
