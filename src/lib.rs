@@ -10,7 +10,7 @@
 //! * `text`: normalisation shared by documents and queries (NFKC, case and accent
 //!   folding, tokens).
 //! * `pipeline`: the stages, in order — `schedule` (when each feed is due),
-//!   `fetch` (the only network code), `parse` (feed-rs stops here), `clean` (HTML to
+//!   `fetch` (the only network code), `parse` (RSS, Atom, JSON Feed), `clean` (HTML to
 //!   text, boilerplate, canonical URL, language), `dedup` (entry keys and the
 //!   duplicate decision), `classify` (topic flags with evidence); `pipeline::poll`
 //!   runs one feed through all of them.

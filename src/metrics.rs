@@ -22,6 +22,7 @@ struct FeedCounters {
     updated: u64,
     duplicates: u64,
     failures: u32,
+    warnings: u64,
 }
 
 /// A per-feed metric: name, type, help, and how to read it off a feed's counters.
@@ -44,6 +45,9 @@ pub struct PollFigures<'a> {
     pub updated: u64,
     pub duplicates: u64,
     pub failures: u32,
+    /// The document was read with a warning (an encoding not as declared, entry
+    /// elements none of which could be read, a text of an unknown type).
+    pub warned: bool,
 }
 
 /// Upper bounds of the write-time buckets, in seconds.
@@ -106,6 +110,7 @@ impl Metrics {
         c.updated += p.updated;
         c.duplicates += p.duplicates;
         c.failures = p.failures;
+        c.warnings += u64::from(p.warned);
     }
 
     pub fn record_topic_hits(&self, topic: &str, n: u64) {
@@ -127,7 +132,7 @@ impl Metrics {
                 let _ = writeln!(out, "{f}{{feed=\"{feed}\",result=\"error\",kind=\"{kind}\"}} {n}");
             }
         }
-        let metrics: [Family; 7] = [
+        let metrics: [Family; 8] = [
             ("kabar_fetch_seconds_total", "counter", "Time spent polling each feed.", |c| format!("{:.3}", c.seconds)),
             ("kabar_fetch_bytes_total", "counter", "Body bytes received per feed.", |c| c.bytes.to_string()),
             ("kabar_articles_new_total", "counter", "New articles per feed.", |c| c.new.to_string()),
@@ -136,6 +141,9 @@ impl Metrics {
                 c.duplicates.to_string()
             }),
             ("kabar_feed_consecutive_failures", "gauge", "Failures in a row per feed.", |c| c.failures.to_string()),
+            ("kabar_feed_warnings_total", "counter", "Polls whose document was read with a warning.", |c| {
+                c.warnings.to_string()
+            }),
             ("kabar_fetch_not_modified_ratio", "gauge", "Share of successful polls answered 304.", |c| {
                 let done = c.ok + c.not_modified;
                 format!("{:.3}", if done == 0 { 0.0 } else { c.not_modified as f64 / done as f64 })

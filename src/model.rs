@@ -1,6 +1,6 @@
 //! The plain data that passes between pipeline stages.
 //!
-//! No stage's library types cross a boundary: feed-rs types stop in `parse`, reqwest
+//! No stage's library types cross a boundary: quick-xml types stop in `parse`, reqwest
 //! types in `fetch`, rusqlite types in `store`.
 
 use std::fmt;

@@ -83,6 +83,71 @@ fn every_corpus_file_parses_or_fails_clearly() {
     assert!(parsed >= paths.len() * 3 / 4, "only {parsed} of {} parsed", paths.len());
 }
 
+/// No file of the corpus reads worse than it did through feed-rs (`fixtures/corpus-floor.tsv`):
+/// it still parses, with at least as many entries, and as many of them with a title, a
+/// link, a date and a text.
+#[test]
+fn no_corpus_file_reads_worse_than_through_feed_rs() {
+    let root = corpus();
+    let floor =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus-floor.tsv")).unwrap();
+    let url = url::Url::parse("https://corpus.example/feed.xml").unwrap();
+    let (mut worse, mut totals, mut floors) = (Vec::new(), [0usize; 6], [0usize; 6]);
+    for line in floor.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (file, was_ok) = (cols[0], cols[1] == "ok");
+        let was: Vec<usize> = cols[2..7].iter().map(|c| c.parse().unwrap()).collect();
+        let bytes = std::fs::read(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let now = match kabar::pipeline::parse::parse(&bytes, None, &url, chrono_tz::UTC, LIMITS) {
+            Ok(f) => {
+                let e = &f.entries;
+                let count = |p: &dyn Fn(&kabar::model::Entry) -> bool| e.iter().filter(|x| p(x)).count();
+                Some([
+                    e.len(),
+                    count(&|x| !x.title.trim().is_empty()),
+                    count(&|x| x.link.is_some()),
+                    count(&|x| x.published.is_some()),
+                    count(&|x| x.summary_html.is_some() || x.content_html.is_some()),
+                ])
+            }
+            Err(_) => None,
+        };
+        floors[0] += usize::from(was_ok);
+        for (i, n) in was.iter().enumerate() {
+            floors[i + 1] += n;
+        }
+        match now {
+            None if was_ok => worse.push(format!("{file}: parsed before, refused now")),
+            None => {}
+            Some(n) => {
+                totals[0] += 1;
+                for (i, name) in ["entries", "titles", "links", "dates", "texts"].iter().enumerate() {
+                    totals[i + 1] += n[i];
+                    if n[i] < was[i] {
+                        worse.push(format!("{file}: {name} {} before, {} now", was[i], n[i]));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "corpus against feed-rs: files parsed {} (was {}), entries {} ({}), titles {} ({}), links {} ({}), dates {} ({}), texts {} ({})",
+        totals[0],
+        floors[0],
+        totals[1],
+        floors[1],
+        totals[2],
+        floors[2],
+        totals[3],
+        floors[3],
+        totals[4],
+        floors[4],
+        totals[5],
+        floors[5]
+    );
+    assert!(worse.is_empty(), "{}", worse.join("\n"));
+}
+
 #[test]
 fn an_html_page_is_refused_as_such() {
     let page = corpus().join("node-feedparser/test/feeds/notafeed.html");

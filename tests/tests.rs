@@ -14,6 +14,8 @@
 //!   files, a second writer — against the real binary.
 //! * `dedup`: precision and recall of duplicate pairs on the labelled set.
 //! * `fetch`: failure classes, each stored on its own feed.
+//! * `parse`: golden feeds, one for each way real feeds lost entries, titles, links or
+//!   dates.
 //! * `properties`: no input makes a stage panic (proptest); fuzz findings replayed.
 //! * `security`: the network policy, TLS, encodings, terminal safety.
 //! * `service`: the HTTP API, Atom topic feeds, reload, alerts, systemd, the unit, OPML.
@@ -34,6 +36,7 @@ mod dedup;
 mod fetch;
 mod hostile;
 mod ingest;
+mod parse;
 mod properties;
 mod security;
 mod service;

@@ -66,6 +66,11 @@ pub fn html_to_text(html: &str) -> String {
                 if is_skipped(name) && !tag.self_closing {
                     skip_depth += 1;
                 } else if is_block(name) {
+                    // A block starts text again, as in a browser: an element left open
+                    // (`<object>` without `</object>`) does not swallow the rest.
+                    if skip_depth > 0 && ends_skipping(name) {
+                        skip_depth = 0;
+                    }
                     out.push('\n');
                 }
             }
@@ -92,6 +97,19 @@ pub fn html_to_text(html: &str) -> String {
     plain_lines(&out)
 }
 
+/// The text of HTML's named character reference `&name;` (`eacute` → `é`), from the
+/// WHATWG table html5gum carries; `None` for a name HTML does not define.
+pub fn html_entity(name: &str) -> Option<String> {
+    let source = format!("&{name};");
+    let mut out = String::new();
+    for token in Tokenizer::new(&source).flatten() {
+        if let Token::String(s) = token {
+            out.push_str(&String::from_utf8_lossy(&s));
+        }
+    }
+    (out != source && !out.is_empty()).then_some(out)
+}
+
 /// Trims every line, squeezes runs of spaces, drops empty lines; paragraphs are
 /// separated by one blank line.
 fn plain_lines(s: &str) -> String {
@@ -112,6 +130,27 @@ fn plain_lines(s: &str) -> String {
         }
     }
     out
+}
+
+/// Block elements that end an unclosed `object`, `iframe`, `svg`, `math` or `template`.
+fn ends_skipping(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"p" | b"div"
+            | b"li"
+            | b"ul"
+            | b"ol"
+            | b"h1"
+            | b"h2"
+            | b"h3"
+            | b"h4"
+            | b"h5"
+            | b"h6"
+            | b"blockquote"
+            | b"table"
+            | b"article"
+            | b"section"
+    )
 }
 
 fn is_skipped(name: &[u8]) -> bool {

@@ -1,7 +1,7 @@
 //! Feed bytes → UTF-8 text, before `parse`.
 //!
-//! feed-rs fails on UTF-16 and silently drops a Latin-1 title declared UTF-8, so kabar
-//! decodes first and hands feed-rs UTF-8 with the declaration rewritten to match:
+//! An XML parser fails on UTF-16 and silently drops a Latin-1 title declared UTF-8, so
+//! kabar decodes first and hands `parse` UTF-8 with the declaration rewritten to match:
 //!
 //! 1. a byte-order mark decides (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE);
 //! 2. without one, the first bytes show UTF-16/32 (`<` followed or preceded by NULs);

@@ -236,6 +236,7 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
             updated: summary.updated as u64,
             duplicates: summary.duplicates as u64,
             failures: next.failures,
+            warned: warning.is_some() && result.is_ok(),
         },
     );
     match &result {

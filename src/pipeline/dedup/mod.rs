@@ -50,7 +50,10 @@ fn looks_positional(guids: &[&str]) -> bool {
 
 /// The key of each article of one document. With `trust_guids`, an article's GUID is
 /// its key; otherwise (or without a GUID) its canonical link when no other entry of
-/// the document shares it, else a hash of title and date.
+/// the document shares it, else a hash of title and date. Two entries of one document
+/// never share a key: a later one with the same title and date is told apart by its
+/// text, and one with the same text too by its place among them (each entry a feed
+/// publishes is a row).
 pub fn entry_keys(articles: &[Article], trust_guids: bool) -> Vec<String> {
     let mut link_count: HashMap<&str, usize> = HashMap::new();
     for a in articles {
@@ -58,14 +61,21 @@ pub fn entry_keys(articles: &[Article], trust_guids: bool) -> Vec<String> {
             *link_count.entry(u).or_default() += 1;
         }
     }
+    let mut seen: HashMap<String, usize> = HashMap::new();
     articles
         .iter()
-        .map(|a| match (&a.entry.guid, trust_guids) {
-            (Some(guid), true) => guid_key(guid),
-            _ => {
-                let unique_link = a.canonical_url.as_deref().filter(|u| link_count.get(u) == Some(&1));
-                fallback_key(unique_link, &a.entry.title, a.entry.published)
-            }
+        .map(|a| {
+            let key = match (&a.entry.guid, trust_guids) {
+                (Some(guid), true) => guid_key(guid),
+                _ => {
+                    let unique_link = a.canonical_url.as_deref().filter(|u| link_count.get(u) == Some(&1));
+                    fallback_key(unique_link, &a.entry.title, a.entry.published)
+                }
+            };
+            let key = if seen.contains_key(&key) { format!("{key}~{:016x}", xxh3_64(a.text.as_bytes())) } else { key };
+            let n = seen.entry(key.clone()).or_default();
+            *n += 1;
+            if *n > 1 { format!("{key}#{n}") } else { key }
         })
         .collect()
 }
@@ -224,6 +234,18 @@ mod tests {
         assert_eq!(entry_keys(&docs, true), keys);
         let untrusted = entry_keys(&docs, false);
         assert_eq!(untrusted[0], "u:https://e.org/1");
+    }
+
+    #[test]
+    fn entries_of_one_document_never_share_a_key() {
+        // No id, no date, the same link and title: told apart by their text, and when
+        // that is the same too, by their place.
+        let with_text = |t: &str| Article { text: t.into(), ..art(None, Some("https://e.org/same"), "") };
+        let docs = vec![with_text("first body"), with_text("second body"), with_text("first body")];
+        let keys = entry_keys(&docs, true);
+        let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), 3, "{keys:?}");
+        assert_eq!(entry_keys(&docs, true), keys, "stable from one fetch to the next");
     }
 
     #[test]
