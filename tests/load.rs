@@ -97,15 +97,28 @@ fn as_remote_crowd() {
 
 /// One GET with a deadline for the whole answer: the status, or 0 when none came.
 fn get(port: u16, path: &str, deadline: Duration) -> u16 {
-    let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), deadline) else { return 0 };
+    get_why(port, path, deadline).0
+}
+
+/// As [`get`], with what went wrong when no answer came.
+fn get_why(port: u16, path: &str, deadline: Duration) -> (u16, String) {
+    let mut s = match TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), deadline) {
+        Ok(s) => s,
+        Err(e) => return (0, format!("connect: {e}")),
+    };
     let _ = s.set_read_timeout(Some(deadline));
     let _ = s.set_write_timeout(Some(deadline));
-    if write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err() {
-        return 0;
+    if let Err(e) = write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n") {
+        return (0, format!("write: {e}"));
     }
     let mut answer = Vec::new();
-    let _ = s.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    let read = s.read_to_end(&mut answer);
+    let status = String::from_utf8_lossy(&answer).split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let why = match read {
+        Err(e) => format!("read: {e} after {} bytes", answer.len()),
+        Ok(n) => format!("{n} bytes"),
+    };
+    (status, why)
 }
 
 /// A client that keeps its connection: one request after another on it, each answer read
@@ -227,12 +240,12 @@ fn a_crowd_of_hostile_clients_leaves_polling_health_and_memory_intact() {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(SECONDS) {
         let at = Instant::now();
-        let status = get(port, "/healthz", Duration::from_secs(1));
+        let (status, why) = get_why(port, "/healthz", Duration::from_secs(1));
         let took = at.elapsed();
         slowest.fetch_max(took.as_millis() as u64, Ordering::Relaxed);
         checks += 1;
         if status != 200 || took > Duration::from_secs(1) {
-            health_failures.push((started.elapsed(), status, took));
+            health_failures.push((started.elapsed(), status, took, why));
         }
         std::thread::sleep(Duration::from_millis(250).saturating_sub(took));
     }

@@ -237,6 +237,14 @@ impl Server {
         }
         let conn = Arc::new(Conn::default());
         conn.last_request.store(self.now_ms(), Ordering::Relaxed);
+        // What the client has sent already, so the connection is ranked at once rather
+        // than when its task first reads (under a burst, that can be after it is chosen
+        // to make room).
+        match peek_head(&stream) {
+            Head::Whole => conn.headed.store(true, Ordering::Relaxed),
+            Head::Begun => conn.partial.store(true, Ordering::Relaxed),
+            Head::Nothing => {}
+        }
         let id = self.next_id;
         self.next_id += 1;
         self.slots.lock().insert(id, conn.clone());
@@ -246,6 +254,29 @@ impl Server {
             connection(stream, app, limits, Watch { conn, epoch }, stop).await;
             slots.lock().remove(&id);
         });
+    }
+}
+
+/// How much of a request head a new connection has sent.
+enum Head {
+    Nothing,
+    Begun,
+    Whole,
+}
+
+/// Looks at what waits to be read on `stream` without taking it.
+fn peek_head(stream: &TcpStream) -> Head {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 4096];
+    // SAFETY: recv into a local buffer of the given length, on a socket this stream owns;
+    // MSG_PEEK leaves the bytes for hyper, MSG_DONTWAIT never blocks.
+    let n = unsafe {
+        libc::recv(stream.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK | libc::MSG_DONTWAIT)
+    };
+    match usize::try_from(n) {
+        Ok(0) | Err(_) => Head::Nothing,
+        Ok(n) if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") => Head::Whole,
+        Ok(_) => Head::Begun,
     }
 }
 
