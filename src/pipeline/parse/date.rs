@@ -27,6 +27,14 @@ pub fn parse_date(raw: &str, timezone: Tz) -> Option<DateTime<Utc>> {
         "%d %b %Y %H:%M:%S %z",
         "%d %b %Y %H:%M %z",
         "%b %d %Y %H:%M:%S %z",
+        "%b %d %Y %H:%M %z",
+        // asctime with a zone: "Sun Jan 4 16:29:06 PST 2004".
+        "%b %d %H:%M:%S %z %Y",
+        // A 12-hour clock: "January 1, 2004 7:48:21 PM GMT".
+        "%b %d %Y %I:%M:%S %p %z",
+        "%b %d %Y %I:%M %p %z",
+        "%d %b %Y %I:%M:%S %p %z",
+        "%d %b %Y %I:%M %p %z",
         "%Y-%m-%d %H:%M:%S %z",
         "%Y-%m-%d %H:%M %z",
         "%Y-%m-%dT%H:%M:%S%.f%z",
@@ -41,6 +49,13 @@ pub fn parse_date(raw: &str, timezone: Tz) -> Option<DateTime<Utc>> {
         "%d %b %Y %H:%M:%S",
         "%d %b %Y %H:%M",
         "%b %d %Y %H:%M:%S",
+        "%b %d %Y %H:%M",
+        // asctime: "Thu Jan 1 19:48:21 2004".
+        "%b %d %H:%M:%S %Y",
+        "%b %d %Y %I:%M:%S %p",
+        "%b %d %Y %I:%M %p",
+        "%d %b %Y %I:%M:%S %p",
+        "%d %b %Y %I:%M %p",
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%dT%H:%M",
@@ -73,6 +88,8 @@ fn normalise_date(s: &str) -> String {
             continue;
         } else if let Some(offset) = zone_offset(w) {
             out.push(offset.to_string());
+        } else if let Some(offset) = offset_after_name(w) {
+            out.push(offset);
         } else if is_dotted_time(w) {
             // "19.30", the Indonesian way of writing 19:30.
             out.push(w.replace('.', ":"));
@@ -204,6 +221,22 @@ fn local_time(s: &str, timezone: Tz) -> Option<DateTime<Utc>> {
     timezone.from_local_datetime(&t).earliest().map(|t| t.to_utc())
 }
 
+/// An offset written after UTC or GMT: `GMT+2`, `UTC+05:30`, `GMT-0800` → `+0200` ….
+fn offset_after_name(w: &str) -> Option<String> {
+    let rest = w.strip_prefix("GMT").or_else(|| w.strip_prefix("UTC"))?;
+    let sign = rest.chars().next().filter(|c| *c == '+' || *c == '-')?;
+    let digits: String = rest[1..].chars().filter(char::is_ascii_digit).collect();
+    if rest[1..].chars().any(|c| !c.is_ascii_digit() && c != ':') {
+        return None;
+    }
+    let (h, m) = match digits.len() {
+        1 | 2 => (digits.parse::<u32>().ok()?, 0),
+        3 | 4 => (digits[..digits.len() - 2].parse().ok()?, digits[digits.len() - 2..].parse().ok()?),
+        _ => return None,
+    };
+    (h <= 14 && m < 60).then(|| format!("{sign}{h:02}{m:02}"))
+}
+
 /// The offset of a zone name. RFC 822's names (UT, GMT, the North American zones),
 /// Indonesia's (WIB, WITA, WIT), and the abbreviations news sites publish for zones
 /// whose abbreviation no other common zone uses: Europe's (WET, CET, EET and their
@@ -293,6 +326,11 @@ mod tests {
             ("Tue, 10 Jun 2003 04:00:00 BST", "2003-06-10T03:00:00+00:00"),
             ("Tue, 10 Jun 2003 04:00:00 AEST", "2003-06-09T18:00:00+00:00"),
             ("2003-06-10 04:00:00 CEST", "2003-06-10T02:00:00+00:00"),
+            ("Thu Jan 01 19:48:21 2004", "2004-01-01T12:48:21+00:00"),
+            ("Sun Jan  4 16:29:06 PST 2004", "2004-01-05T00:29:06+00:00"),
+            ("Thursday, January 1, 2004 7:48:21 PM GMT", "2004-01-01T19:48:21+00:00"),
+            ("Wed, 02 Oct 2002 13:00:00 GMT+2", "2002-10-02T11:00:00+00:00"),
+            ("Wed, 02 Oct 2002 13:00:00 UTC-05:30", "2002-10-02T18:30:00+00:00"),
         ];
         for (raw, want) in cases {
             assert_eq!(d(raw).as_deref(), Some(want), "{raw}");
