@@ -117,7 +117,7 @@ pub async fn fetch_once(
     }
     drop(tasks);
     if !interrupted {
-        prune_once(&ctx.writer, config.keep_fetches).await;
+        prune_once(&ctx, config.keep_fetches).await;
     }
     if !interrupted && !reindex.is_empty() {
         crate::reindex::run(&ctx.writer, &config.database, &config.topics, reindex, |topic, p| {
@@ -339,16 +339,16 @@ async fn prune_fetch_log(runtime: Arc<Runtime>, mut stop: watch::Receiver<bool>)
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            _ = every.tick() => prune_once(&runtime.ctx.writer, runtime.config().keep_fetches).await,
+            _ = every.tick() => prune_once(&runtime.ctx, runtime.config().keep_fetches).await,
             _ = stop.changed() => return,
         }
     }
 }
 
-/// Deletes fetch-log rows older than `keep`.
-async fn prune_once(writer: &Writer, keep: Duration) {
-    let before = Utc::now().timestamp() - keep.as_secs() as i64;
-    match writer.prune_fetches(before).await {
+/// Deletes fetch-log rows older than `keep`, by the context's clock.
+pub async fn prune_once(ctx: &Context, keep: Duration) {
+    let before = ctx.now().timestamp() - keep.as_secs() as i64;
+    match ctx.writer.prune_fetches(before).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, "fetch log pruned"),
         Err(e) => tracing::warn!(error = %e, "pruning the fetch log failed"),

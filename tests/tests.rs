@@ -14,6 +14,7 @@
 //!   files, a second writer — against the real binary.
 //! * `dedup`: precision and recall of duplicate pairs on the labelled set.
 //! * `fetch`: failure classes, each stored on its own feed.
+//! * `moves`: permanent redirects over days (a clock the test sets), and retention.
 //! * `parse`: golden feeds, one for each way real feeds lost entries, titles, links or
 //!   dates.
 //! * `properties`: no input makes a stage panic (proptest); fuzz findings replayed.
@@ -36,6 +37,7 @@ mod dedup;
 mod fetch;
 mod hostile;
 mod ingest;
+mod moves;
 mod parse;
 mod properties;
 mod security;

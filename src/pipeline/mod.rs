@@ -52,6 +52,17 @@ pub struct Context {
     /// no more than that many at a time, however many fetches are in flight, so a
     /// burst of responses waits as compact bodies instead of half-built articles.
     processing: Arc<tokio::sync::Semaphore>,
+    /// The time polls go by: the system's, or a test's (a permanent move is confirmed
+    /// over a day; tests do not wait a day).
+    clock: Clock,
+}
+
+/// Where "now" comes from.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The time polls go by when nothing else is said.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
 }
 
 /// The configuration a poll runs with.
@@ -92,7 +103,13 @@ impl Settings {
 
 impl Context {
     pub fn new(writer: Writer, settings: Settings) -> Context {
+        Context::with_clock(writer, settings, system_clock())
+    }
+
+    /// A context whose polls go by `clock`.
+    pub fn with_clock(writer: Writer, settings: Settings, clock: Clock) -> Context {
         Context {
+            clock,
             site_lines: writer.site_lines(),
             writer: Arc::new(writer),
             metrics: Arc::default(),
@@ -105,6 +122,11 @@ impl Context {
 
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Now, by this context's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 
     /// Polls that start from now on use `settings`; polls under way keep theirs.
@@ -134,7 +156,7 @@ pub enum Polled {
 /// Fetches one feed, processes what came back and stores the result. Never fails:
 /// every problem ends up in the report and in the feed's row.
 pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report {
-    let started_at = Utc::now();
+    let started_at = ctx.now();
     let clock = Instant::now();
     let settings = ctx.settings();
     let url = Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
@@ -142,7 +164,7 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
     // Held until the writer's queue takes this poll, so processed articles never pile up
     // in memory behind a busy writer.
     let slot = result.as_mut().ok().and_then(|done| done.slot.take());
-    let now = Utc::now();
+    let now = ctx.now();
     let mut rng = fastrand::Rng::new();
     let s = &settings.schedule;
     let mut next = state.clone();
@@ -294,7 +316,7 @@ async fn fetch_and_process(
 ) -> Result<Processed, FeedError> {
     let access = fetch::Access::for_feed(&feed.url, feed.allow_self_signed);
     let fetched = settings.fetcher.fetch(url, &state.validators, &access).await?;
-    let (moved, new_url) = observe_move(&state.moved, fetched.moved_permanently.as_ref(), Utc::now());
+    let (moved, new_url) = observe_move(&state.moved, fetched.moved_permanently.as_ref(), ctx.now());
     let status = fetched.status;
     let Some(body) = fetched.body else {
         return Ok(Processed {
