@@ -133,13 +133,13 @@ async fn evaluate(name: &str, set: &[Labelled]) -> (Counts, Counts) {
     (same, cross)
 }
 
-/// The bar: same-language precision ≥ 0.95 and recall ≥ 0.90; across languages
-/// precision ≥ 0.90 and recall ≥ 0.80.
+/// The figures ARCHITECTURE.md quotes: no pair missed, none false, in either language
+/// case (the sets are small, so one error is a visible change).
 fn assert_bar(name: &str, same: &Counts, cross: &Counts) {
-    assert!(same.precision() >= 0.95, "{name}: same-language precision {:.3}", same.precision());
-    assert!(same.recall() >= 0.90, "{name}: same-language recall {:.3}", same.recall());
-    assert!(cross.precision() >= 0.90, "{name}: cross-language precision {:.3}", cross.precision());
-    assert!(cross.recall() >= 0.80, "{name}: cross-language recall {:.3}", cross.recall());
+    for (kind, c) in [("same-language", same), ("cross-language", cross)] {
+        assert!(c.fp == 0 && c.fn_ == 0, "{name}, {kind}: {} false, {} missed: {:#?}", c.fp, c.fn_, c.errors);
+        assert!(c.tp > 0, "{name}, {kind}: no pair at all");
+    }
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use kabar::model::FeedState;
 use kabar::pipeline::{Context, Settings, poll};
 use kabar::store::Writer;
@@ -59,7 +59,10 @@ fn count(db: &Path, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_permanent_move_is_applied_after_three_sightings_over_a_day_and_survives_restarts() {
     let server = Server::start();
-    let doc = rss("moving", &[Item::new("m1", "Moved story", &body("moved", 1)), Item::new("m2", "Second", &body("moved", 2))]);
+    let doc = rss(
+        "moving",
+        &[Item::new("m1", "Moved story", &body("moved", 1)), Item::new("m2", "Second", &body("moved", 2))],
+    );
     for new in ["/new.xml", "/new2.xml", "/new3.xml"] {
         let doc = doc.replace("moving", new);
         server.route(new, move |_| Response::new(200, doc.clone()));
@@ -117,10 +120,16 @@ async fn a_permanent_move_is_applied_after_three_sightings_over_a_day_and_surviv
 
     // Nothing stored twice: two articles per feed, whatever address they came from; the
     // configured address is kept beside the one fetched.
-    assert_eq!(count(&run.db, "SELECT count(*) FROM articles a JOIN feeds f ON f.id = a.feed_id WHERE f.name = 'moved'"), 2);
+    assert_eq!(
+        count(&run.db, "SELECT count(*) FROM articles a JOIN feeds f ON f.id = a.feed_id WHERE f.name = 'moved'"),
+        2
+    );
     assert_eq!(count(&run.db, "SELECT count(*) FROM articles"), 6);
     assert_eq!(
-        count(&run.db, "SELECT count(*) FROM feeds WHERE name = 'moved' AND config_url LIKE '%/old.xml' AND url LIKE '%/new.xml'"),
+        count(
+            &run.db,
+            "SELECT count(*) FROM feeds WHERE name = 'moved' AND config_url LIKE '%/old.xml' AND url LIKE '%/new.xml'"
+        ),
         1
     );
 }
@@ -131,7 +140,10 @@ async fn the_fetch_log_keeps_its_retention_by_the_clock() {
     let doc = rss("a", &[Item::new("a1", "Satu", &body("satu", 1))]);
     server.route("/a.xml", move |_| Response::new(200, doc.clone()));
     let dir = tempfile::tempdir().unwrap();
-    let text = format!("[storage]\ndatabase = \"k.db\"\nkeep_fetches = \"30d\"\n{}", feed_toml("a", &server.url("/a.xml"), ""));
+    let text = format!(
+        "[storage]\ndatabase = \"k.db\"\nkeep_fetches = \"30d\"\n{}",
+        feed_toml("a", &server.url("/a.xml"), "")
+    );
     let config = kabar::config::parse(&text, &dir.path().join("kabar.toml")).unwrap();
     let run = Run { db: config.database.clone(), config };
     let day = 86_400;
