@@ -159,5 +159,5 @@ async fn the_fetch_log_keeps_its_retention_by_the_clock() {
     kabar::daemon::prune_once(&ctx, run.config.keep_fetches).await;
     close(ctx).await;
     assert_eq!(count(&run.db, "SELECT count(*) FROM fetches"), 2, "the 40- and 31-day-old polls should be gone");
-    assert_eq!(count(&run.db, &format!("SELECT min(started_at) FROM fetches")), t0 + 11 * day);
+    assert_eq!(count(&run.db, "SELECT min(started_at) FROM fetches"), t0 + 11 * day);
 }
