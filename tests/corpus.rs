@@ -75,10 +75,13 @@ fn every_corpus_file_parses_or_fails_clearly() {
             Err(_) => panics.push(path.display().to_string()),
         }
     }
-    eprintln!(
-        "corpus: {} files, {parsed} parsed ({articles} entries, {flagged} flagged by the example topics), {} refused with a parse error",
-        paths.len(),
-        failed.len()
+    crate::support::figure(
+        "corpus",
+        &format!(
+            "{} files, {parsed} parsed ({articles} entries, {flagged} flagged by the example topics), {} refused with a parse error, 0 panics",
+            paths.len(),
+            failed.len()
+        ),
     );
     assert!(panics.is_empty(), "panicked on {panics:#?}");
     // The well-formed feeds of the parser projects all parse.
@@ -143,20 +146,12 @@ fn no_corpus_file_reads_worse_than_through_feed_rs() {
             }
         }
     }
-    eprintln!(
-        "corpus against feed-rs: files parsed {} (was {}), entries {} ({}), titles {} ({}), links {} ({}), dates {} ({}), texts {} ({})",
-        totals[0],
-        floors[0],
-        totals[1],
-        floors[1],
-        totals[2],
-        floors[2],
-        totals[3],
-        floors[3],
-        totals[4],
-        floors[4],
-        totals[5],
-        floors[5]
+    crate::support::figure(
+        "corpus against feed-rs",
+        &format!(
+            "files parsed {} (was {}), entries {} ({}), titles {} ({}), links {} ({}), dates {} ({}), texts {} ({}); {} files read worse",
+            totals[0], floors[0], totals[1], floors[1], totals[2], floors[2], totals[3], floors[3], totals[4], floors[4], totals[5], floors[5], worse.len()
+        ),
     );
     assert!(worse.is_empty(), "{}", worse.join("\n"));
 }

@@ -113,13 +113,9 @@ async fn evaluate(name: &str, set: &[Labelled]) -> (Counts, Counts) {
         }
     }
     for (kind, c) in [("same-language", &same), ("cross-language", &cross)] {
-        eprintln!(
-            "dedup {name}, {kind} pairs: precision {:.3}, recall {:.3} ({} found, {} false, {} missed)",
-            c.precision(),
-            c.recall(),
-            c.tp,
-            c.fp,
-            c.fn_
+        crate::support::figure(
+            &format!("dedup {name}, {kind} pairs"),
+            &format!("precision {:.3}, recall {:.3} ({} found, {} false, {} missed)", c.precision(), c.recall(), c.tp, c.fp, c.fn_),
         );
         for e in &c.errors {
             eprintln!("  {e}");

@@ -371,7 +371,10 @@ async fn the_write_ahead_log_starts_over_during_a_burst_of_commits() {
     let (peak, sequences, queries) = watcher.join().unwrap();
     writer.close().await;
     let limit = 2 * kabar::store::WAL_RESTART_PAGES as u64 * 4096;
-    eprintln!("WAL peak {:.1} MiB over {sequences} log generations; {queries} queries", peak as f64 / 1048576.0);
+    crate::support::figure(
+        "write-ahead log in a burst",
+        &format!("peak {:.1} MiB, {sequences} log generations, {queries} queries, 0 failed", peak as f64 / 1048576.0),
+    );
     assert!(sequences >= 3, "the log started over {} times", sequences.saturating_sub(1));
     assert!(peak < limit, "the log reached {peak} bytes (limit {limit})");
     assert_eq!(all_rows(&dir).len(), POLLS * PER_POLL);

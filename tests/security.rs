@@ -107,7 +107,7 @@ async fn redirects_and_names_into_internal_addresses_are_refused() {
         assert_eq!(h6.load(Ordering::SeqCst), 0, "the IPv6 canary was reached");
     }
     assert_eq!(server.hits("/canary"), 0);
-    eprintln!("ssrf: {} address forms refused, canary hits 0", forms.len());
+    crate::support::figure("ssrf (F11)", &format!("{} address forms refused, canary hits 0", forms.len()));
 
     // A configured hostname that resolves to loopback is refused before connecting.
     let url = Url::parse(&format!("http://feeds.test:{}/ok.xml", server.addr.port())).unwrap();
@@ -285,5 +285,5 @@ fn feed_text_reaches_a_terminal_inert() {
             checked += 1;
         }
     }
-    eprintln!("terminal: {} outputs, {checked} characters, 0 control characters", outputs.len());
+    crate::support::figure("terminal escapes (F19)", &format!("{} outputs, {checked} characters, 0 control characters", outputs.len()));
 }

@@ -68,9 +68,9 @@ fn digital_cooperation_precision_and_recall() {
     }
     let precision = tp as f64 / (tp + fp).max(1) as f64;
     let recall = tp as f64 / (tp + fn_).max(1) as f64;
-    eprintln!(
-        "topic digital-cooperation: precision {precision:.3}, recall {recall:.3} ({tp} flagged rightly, {fp} wrongly, {fn_} missed, of {} articles)",
-        set.article.len()
+    crate::support::figure(
+        "topic digital-cooperation",
+        &format!("precision {precision:.3}, recall {recall:.3} ({tp} flagged rightly, {fp} wrongly, {fn_} missed, of {} articles)", set.article.len()),
     );
     assert!(precision >= 0.95, "precision {precision:.3}");
     assert!(recall >= 0.95, "recall {recall:.3}");

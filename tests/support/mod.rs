@@ -450,3 +450,32 @@ pub fn corpus() -> PathBuf {
         .find(|p| p.join("MANIFEST.tsv").is_file())
         .expect("the feed corpus: set KABAR_CORPUS to the shared/corpus folder")
 }
+
+/// Records a figure the docs quote: printed, and appended to `target/figures.txt` (or
+/// `$CARGO_TARGET_DIR/figures.txt`) as `name: text`, so one run of the tests (the README's
+/// test command; `.ci/run` prints the file) shows every figure README.md and
+/// ARCHITECTURE.md cite.
+pub fn figure(name: &str, text: &str) {
+    let line = format!("{name}: {text}");
+    eprintln!("{line}");
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("figures.txt")) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// Whether `.ci/run` asks for every tool and data set the tests can use: then a test
+/// that would skip for want of one fails instead.
+pub fn required() -> bool {
+    std::env::var_os("KABAR_REQUIRE_ALL").is_some_and(|v| v == "1")
+}
+
+/// Skips a test (with a line saying why), or fails it when `.ci/run` requires what is
+/// missing.
+pub fn skip_or_fail(why: &str) {
+    assert!(!required(), "required by .ci/run but missing: {why}");
+    eprintln!("skipped: {why}");
+}
