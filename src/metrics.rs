@@ -60,6 +60,8 @@ pub struct WriteTimes {
     /// Jobs per bucket (not cumulative); the last counts those over every bound.
     buckets: [AtomicU64; WRITE_BOUNDS.len() + 1],
     micros: AtomicU64,
+    /// The slowest job, in microseconds.
+    max_micros: AtomicU64,
 }
 
 impl WriteTimes {
@@ -68,6 +70,20 @@ impl WriteTimes {
         let bucket = WRITE_BOUNDS.iter().position(|b| seconds <= *b).unwrap_or(WRITE_BOUNDS.len());
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         self.micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.max_micros.fetch_max(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Jobs done, and how many took longer than `seconds` (a bucket bound).
+    pub fn over(&self, seconds: f64) -> (u64, u64) {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let total = counts.iter().sum();
+        let first_over = WRITE_BOUNDS.iter().position(|b| *b > seconds).unwrap_or(WRITE_BOUNDS.len());
+        (total, counts[first_over..].iter().sum())
+    }
+
+    /// The slowest job so far.
+    pub fn max(&self) -> Duration {
+        Duration::from_micros(self.max_micros.load(Ordering::Relaxed))
     }
 
     fn render(&self, out: &mut String) {
@@ -81,6 +97,9 @@ impl WriteTimes {
         }
         let _ = writeln!(out, "{name}_sum {:.6}", self.micros.load(Ordering::Relaxed) as f64 / 1e6);
         let _ = writeln!(out, "{name}_count {total}");
+        let max = "kabar_write_seconds_max";
+        let _ = writeln!(out, "# HELP {max} The database writer's slowest job.\n# TYPE {max} gauge");
+        let _ = writeln!(out, "{max} {:.6}", self.max().as_secs_f64());
     }
 }
 

@@ -150,7 +150,19 @@ fn no_corpus_file_reads_worse_than_through_feed_rs() {
         "corpus against feed-rs",
         &format!(
             "files parsed {} (was {}), entries {} ({}), titles {} ({}), links {} ({}), dates {} ({}), texts {} ({}); {} files read worse",
-            totals[0], floors[0], totals[1], floors[1], totals[2], floors[2], totals[3], floors[3], totals[4], floors[4], totals[5], floors[5], worse.len()
+            totals[0],
+            floors[0],
+            totals[1],
+            floors[1],
+            totals[2],
+            floors[2],
+            totals[3],
+            floors[3],
+            totals[4],
+            floors[4],
+            totals[5],
+            floors[5],
+            worse.len()
         ),
     );
     assert!(worse.is_empty(), "{}", worse.join("\n"));

@@ -109,6 +109,8 @@ fn sigkill_during_ingest_loses_nothing_committed() {
     assert!(resumed, "no ingestion after the kills");
     crate::support::figure(
         "crash (D1, D2)",
-        &format!("{cycles} SIGKILL cycles, {ingesting} of them with polls under way, {before} articles kept, 0 corrupt, 0 lost, 0 partial, 0 reader errors"),
+        &format!(
+            "{cycles} SIGKILL cycles, {ingesting} of them with polls under way, {before} articles kept, 0 corrupt, 0 lost, 0 partial, 0 reader errors"
+        ),
     );
 }

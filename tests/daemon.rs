@@ -218,5 +218,8 @@ fn a_full_disk_fails_polls_with_storage_errors_and_ingest_resumes_with_room() {
     assert!(integrity_ok(&setup.database()));
     let rows = stored_rows(&setup);
     assert_eq!(rows % ITEMS, 0, "{rows} rows: a poll stored by halves");
-    crate::support::figure("full disk (D4)", &format!("{} storage errors, {when_full} rows when full, {rows} at the end", storage_errors()));
+    crate::support::figure(
+        "full disk (D4)",
+        &format!("{} storage errors, {when_full} rows when full, {rows} at the end", storage_errors()),
+    );
 }

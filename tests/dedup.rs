@@ -115,7 +115,14 @@ async fn evaluate(name: &str, set: &[Labelled]) -> (Counts, Counts) {
     for (kind, c) in [("same-language", &same), ("cross-language", &cross)] {
         crate::support::figure(
             &format!("dedup {name}, {kind} pairs"),
-            &format!("precision {:.3}, recall {:.3} ({} found, {} false, {} missed)", c.precision(), c.recall(), c.tp, c.fp, c.fn_),
+            &format!(
+                "precision {:.3}, recall {:.3} ({} found, {} false, {} missed)",
+                c.precision(),
+                c.recall(),
+                c.tp,
+                c.fp,
+                c.fn_
+            ),
         );
         for e in &c.errors {
             eprintln!("  {e}");

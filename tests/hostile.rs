@@ -212,7 +212,14 @@ fn hostile_servers_fail_alone_and_the_daemon_stays_up() {
     assert_eq!(http_get(port, "/healthz", None).0, 200);
     assert!(server.hits("/healthy.xml") as u64 >= started.elapsed().as_secs() / 2, "{}", server.hits("/healthy.xml"));
     let peak = peak_rss_kib(pid).unwrap();
-    crate::support::figure("hostile servers", &format!("{} hostile feeds in typed errors, the good feed polled; peak RSS {} MiB", expect.len() + 2, peak / 1024));
+    crate::support::figure(
+        "hostile servers",
+        &format!(
+            "{} hostile feeds in typed errors, the good feed polled; peak RSS {} MiB",
+            expect.len() + 2,
+            peak / 1024
+        ),
+    );
     // Three 20 MiB bodies in flight at once (stream, bomb, 200,000 entries) and the rest.
     assert!(peak < 128 * 1024, "peak RSS {} MiB", peak / 1024);
     // Sockets of the stalled and hung fetches are closed again.
@@ -241,7 +248,10 @@ fn a_truncated_feed_never_panics_and_never_stores_half() {
             Err(_) => panic!("panicked at a cut of {cut} bytes"),
         }
     }
-    crate::support::figure("truncations (F14)", &format!("{} cuts, {failed} refused, {parsed} parsed, 0 panics", doc.len()));
+    crate::support::figure(
+        "truncations (F14)",
+        &format!("{} cuts, {failed} refused, {parsed} parsed, 0 panics", doc.len()),
+    );
     assert!(failed > doc.len() / 2);
 }
 

@@ -285,5 +285,8 @@ fn feed_text_reaches_a_terminal_inert() {
             checked += 1;
         }
     }
-    crate::support::figure("terminal escapes (F19)", &format!("{} outputs, {checked} characters, 0 control characters", outputs.len()));
+    crate::support::figure(
+        "terminal escapes (F19)",
+        &format!("{} outputs, {checked} characters, 0 control characters", outputs.len()),
+    );
 }

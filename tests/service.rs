@@ -479,6 +479,10 @@ fn a_frozen_writer_silences_the_watchdog() {
     assert!(last < Duration::from_millis(4500), "pings went on after the writer froze: {pings:?}");
     crate::support::figure(
         "watchdog (S4)",
-        &format!("{} pings, the last {last:?} after start; none in the {:?} after the writer froze", pings.len(), Duration::from_secs(8) - last),
+        &format!(
+            "{} pings, the last {last:?} after start; none in the {:?} after the writer froze",
+            pings.len(),
+            Duration::from_secs(8) - last
+        ),
     );
 }

@@ -70,7 +70,10 @@ fn digital_cooperation_precision_and_recall() {
     let recall = tp as f64 / (tp + fn_).max(1) as f64;
     crate::support::figure(
         "topic digital-cooperation",
-        &format!("precision {precision:.3}, recall {recall:.3} ({tp} flagged rightly, {fp} wrongly, {fn_} missed, of {} articles)", set.article.len()),
+        &format!(
+            "precision {precision:.3}, recall {recall:.3} ({tp} flagged rightly, {fp} wrongly, {fn_} missed, of {} articles)",
+            set.article.len()
+        ),
     );
     assert!(precision >= 0.95, "precision {precision:.3}");
     assert!(recall >= 0.95, "recall {recall:.3}");
