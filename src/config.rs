@@ -63,6 +63,7 @@ pub mod raw {
         pub max_redirects: Option<Spanned<i64>>,
         pub max_entries: Option<Spanned<i64>>,
         pub allow_networks: Option<Vec<Spanned<String>>>,
+        pub ca_certificates: Option<Vec<Spanned<String>>>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -237,6 +238,8 @@ pub struct FetchSettings {
     pub max_entries: usize,
     /// Networks a fetch may reach although they are not public.
     pub allow_networks: Vec<ipnet::IpNet>,
+    /// PEM files of certificate authorities trusted beside the system's (an internal CA).
+    pub ca_certificates: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -482,7 +485,7 @@ impl Validator<'_> {
         let keep_fetches = self
             .duration(raw.storage.keep_fetches.as_ref(), "storage.keep_fetches", false)
             .unwrap_or(Duration::from_secs(90 * 86_400));
-        let fetch = self.fetch(&raw.fetch);
+        let fetch = self.fetch(&raw.fetch, &base);
         let schedule = self.schedule(&raw.schedule);
         let dedup = self.dedup(&raw.dedup);
         let http = self.http(&raw.http);
@@ -647,7 +650,26 @@ impl Validator<'_> {
         }
     }
 
-    fn fetch(&mut self, raw: &raw::RawFetch) -> FetchSettings {
+    fn fetch(&mut self, raw: &raw::RawFetch, base: &Path) -> FetchSettings {
+        let ca_certificates = raw
+            .ca_certificates
+            .iter()
+            .flatten()
+            .filter_map(|p| {
+                let path = base.join(p.get_ref().trim());
+                match std::fs::read_to_string(&path) {
+                    Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Some(path),
+                    Ok(_) => {
+                        self.issue(p, format!("fetch.ca_certificates: {} holds no PEM certificate", path.display()));
+                        None
+                    }
+                    Err(e) => {
+                        self.issue(p, format!("fetch.ca_certificates: cannot read {}: {e}", path.display()));
+                        None
+                    }
+                }
+            })
+            .collect();
         let per_host = raw.per_host.as_ref();
         FetchSettings {
             user_agent: match &raw.user_agent {
@@ -707,6 +729,7 @@ impl Validator<'_> {
                     },
                 })
                 .collect(),
+            ca_certificates,
         }
     }
 

@@ -129,15 +129,13 @@ async fn redirects_and_names_into_internal_addresses_are_refused() {
     }
 }
 
-/// A TLS server (rustls, on a plain thread) with the given certificate; counts the
-/// HTTP requests it reads, which only happen after a successful handshake.
-fn tls_server(params: rcgen::CertificateParams) -> (u16, Arc<AtomicUsize>) {
+/// A TLS server (rustls, on a plain thread) with the given certificate and key; counts
+/// the HTTP requests it reads, which only happen after a successful handshake.
+fn tls_server(cert: rustls::pki_types::CertificateDer<'static>, key: &rcgen::KeyPair) -> (u16, Arc<AtomicUsize>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
     let config = rustls::ServerConfig::builder()
         .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+        .with_single_cert(vec![cert], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
         .unwrap();
     let config = Arc::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -161,29 +159,81 @@ fn tls_server(params: rcgen::CertificateParams) -> (u16, Arc<AtomicUsize>) {
     (port, requests)
 }
 
+/// Certificate parameters for `names`, valid from `from` to `until` (years).
+fn params(names: &[&str], from: i32, until: i32) -> rcgen::CertificateParams {
+    let mut p = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    p.not_before = rcgen::date_time_ymd(from, 1, 1);
+    p.not_after = rcgen::date_time_ymd(until, 1, 1);
+    p
+}
+
+/// Fetches `https://127.0.0.1:PORT/` through `fetch`, with or without the feed's opt-in.
+async fn fetch_tls(fetch: &Fetcher, port: u16, opted_in: bool) -> Result<(), kabar::model::FeedError> {
+    let url = Url::parse(&format!("https://127.0.0.1:{port}/feed.xml")).unwrap();
+    fetch.fetch(&url, &Validators::default(), &Access::for_feed(&url, opted_in)).await.map(|_| ())
+}
+
 #[tokio::test]
-async fn invalid_certificates_fail_as_tls_unless_the_feed_opts_in() {
-    let fetch = fetcher("");
-    let good_names = || rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-    let mut expired = good_names();
-    expired.not_before = rcgen::date_time_ymd(2019, 1, 1);
-    expired.not_after = rcgen::date_time_ymd(2020, 1, 1);
-    let wrong_host = rcgen::CertificateParams::new(vec!["other.example".to_string()]).unwrap();
-    let mut opted_in = 0;
-    for (name, params) in [("self-signed", good_names()), ("expired", expired), ("wrong host", wrong_host)] {
-        let (port, requests) = tls_server(params);
-        let url = Url::parse(&format!("https://127.0.0.1:{port}/feed.xml")).unwrap();
-        let e = fetch.fetch(&url, &Validators::default(), &Access::for_feed(&url, false)).await.unwrap_err();
+async fn certificates_are_checked_for_issuer_expiry_and_host() {
+    // A CA of the test's own, trusted through fetch.ca_certificates, so that expiry and
+    // host checks are reached (an unknown issuer would be refused before them).
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = params(&[], 2020, 2040);
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let fetch = fetcher(&format!("ca_certificates = [\"{}\"]\n", ca_file.display()));
+    let issued = |p: rcgen::CertificateParams| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &ca).unwrap();
+        tls_server(cert.der().clone(), &key)
+    };
+    let (good, good_hits) = issued(params(&["127.0.0.1"], 2020, 2040));
+    fetch_tls(&fetch, good, false).await.expect("a certificate from the trusted CA, in date, for the host");
+    assert_eq!(good_hits.load(Ordering::SeqCst), 1);
+    for (name, p, says) in [
+        ("expired", params(&["127.0.0.1"], 2019, 2020), "expired"),
+        ("not yet valid", params(&["127.0.0.1"], 2099, 2100), "not valid yet"),
+        ("wrong host", params(&["other.example"], 2020, 2040), "not valid for name"),
+    ] {
+        let (port, hits) = issued(p);
+        let e = fetch_tls(&fetch, port, false).await.expect_err(name);
         assert_eq!(e.kind, ErrorKind::Tls, "{name}: {e}");
-        assert_eq!(requests.load(Ordering::SeqCst), 0, "{name}: a request was sent over a bad certificate");
-        // allow_self_signed accepts it, for that feed only.
-        let fetched = fetch.fetch(&url, &Validators::default(), &Access::for_feed(&url, true)).await;
-        assert!(fetched.is_ok_and(|f| f.body.is_some()), "{name} with allow_self_signed");
-        opted_in += requests.load(Ordering::SeqCst);
-        let again = fetch.fetch(&url, &Validators::default(), &Access::for_feed(&url, false)).await;
-        assert_eq!(again.unwrap_err().kind, ErrorKind::Tls, "{name}: the opt-in leaked to another feed");
+        assert!(e.message.to_lowercase().contains(says), "{name}: {e}");
+        // The opt-in for self-signed certificates waives nothing here.
+        let e = fetch_tls(&fetch, port, true).await.expect_err(name);
+        assert_eq!(e.kind, ErrorKind::Tls, "{name} with allow_self_signed: {e}");
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "{name}: a request was sent over a bad certificate");
     }
-    assert_eq!(opted_in, 3);
+}
+
+#[tokio::test]
+async fn a_self_signed_certificate_is_accepted_only_where_the_feed_opts_in_and_only_if_valid() {
+    let fetch = fetcher("");
+    let self_signed = |p: rcgen::CertificateParams| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = p.self_signed(&key).unwrap();
+        tls_server(cert.der().clone(), &key)
+    };
+    let (port, hits) = self_signed(params(&["127.0.0.1"], 2020, 2040));
+    let e = fetch_tls(&fetch, port, false).await.expect_err("self-signed without the opt-in");
+    assert_eq!(e.kind, ErrorKind::Tls, "{e}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    fetch_tls(&fetch, port, true).await.expect("self-signed, in date, for the host, with allow_self_signed");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let e = fetch_tls(&fetch, port, false).await.expect_err("the opt-in leaked to another feed");
+    assert_eq!(e.kind, ErrorKind::Tls);
+    // Self-signed but expired, or for another host: refused even with the opt-in.
+    for (name, p) in
+        [("expired", params(&["127.0.0.1"], 2019, 2020)), ("wrong host", params(&["other.example"], 2020, 2040))]
+    {
+        let (port, hits) = self_signed(p);
+        let e = fetch_tls(&fetch, port, true).await.expect_err(name);
+        assert_eq!(e.kind, ErrorKind::Tls, "{name}: {e}");
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "{name}");
+    }
 }
 
 /// Serves `bytes` with `content_type`.

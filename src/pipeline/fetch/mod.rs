@@ -8,6 +8,7 @@
 //! with its class. `policy` says which addresses may be connected to.
 
 pub mod policy;
+mod tls;
 
 use std::collections::HashMap;
 use std::error::Error as _;
@@ -65,7 +66,8 @@ pub struct Access {
     /// The host of the configured URL when it is an IP literal or `localhost`: that
     /// host is fetched as written, whatever its address.
     pub home: Option<String>,
-    /// Accept a certificate that cannot be verified (the feed's `allow_self_signed`).
+    /// Accept the server's own self-signed certificate, if it is in date and names the
+    /// host (the feed's `allow_self_signed`; see `tls`).
     pub accept_invalid_certs: bool,
 }
 
@@ -91,6 +93,8 @@ pub struct Fetcher {
     strict: Clients,
     /// Built on first use by a feed with `allow_self_signed`.
     lenient: OnceLock<Result<Clients, FeedError>>,
+    /// The roots of `fetch.ca_certificates`, trusted beside the system's.
+    roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     resolver: Arc<dyn Resolver>,
     policy: Policy,
     settings: FetchSettings,
@@ -108,9 +112,11 @@ impl Fetcher {
         // rustls needs one process-wide crypto provider; installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let policy = Policy { allow: settings.allow_networks.clone() };
-        let strict = clients(settings, &resolver, &policy, false)?;
+        let roots = tls::load_roots(&settings.ca_certificates)?;
+        let strict = clients(settings, &resolver, &policy, &roots, false)?;
         Ok(Fetcher {
             strict,
+            roots,
             lenient: OnceLock::new(),
             resolver,
             policy,
@@ -124,7 +130,7 @@ impl Fetcher {
     fn client(&self, url: &Url, access: &Access) -> Result<&Client, FeedError> {
         let clients = if access.accept_invalid_certs {
             self.lenient
-                .get_or_init(|| clients(&self.settings, &self.resolver, &self.policy, true))
+                .get_or_init(|| clients(&self.settings, &self.resolver, &self.policy, &self.roots, true))
                 .as_ref()
                 .map_err(Clone::clone)?
         } else {
@@ -284,8 +290,15 @@ fn clients(
     settings: &FetchSettings,
     resolver: &Arc<dyn Resolver>,
     policy: &Policy,
-    accept_invalid_certs: bool,
+    roots: &[rustls::pki_types::CertificateDer<'static>],
+    self_signed: bool,
 ) -> Result<Clients, FeedError> {
+    let extra: Vec<reqwest::Certificate> = roots
+        .iter()
+        .map(|c| reqwest::Certificate::from_der(c))
+        .collect::<Result<_, _>>()
+        .map_err(|e| FeedError::new(ErrorKind::Internal, format!("fetch.ca_certificates: {e}")))?;
+    let lenient_tls = if self_signed { Some(tls::self_signed_config(roots)?) } else { None };
     let build = |filter: Option<Filtering>| {
         let mut b = Client::builder()
             .user_agent(settings.user_agent.clone())
@@ -294,8 +307,12 @@ fn clients(
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(settings.per_host_concurrency)
             .gzip(true)
-            .brotli(true)
-            .tls_danger_accept_invalid_certs(accept_invalid_certs);
+            .brotli(true);
+        b = match &lenient_tls {
+            Some(config) => b.use_preconfigured_tls(config.clone()),
+            None if extra.is_empty() => b,
+            None => b.tls_certs_merge(extra.iter().cloned()),
+        };
         if let Some(f) = filter {
             b = b.dns_resolver(Arc::new(f));
         }
