@@ -485,7 +485,7 @@ impl Validator<'_> {
         let keep_fetches = self
             .duration(raw.storage.keep_fetches.as_ref(), "storage.keep_fetches", false)
             .unwrap_or(Duration::from_secs(90 * 86_400));
-        let fetch = self.fetch(&raw.fetch, &base);
+        let fetch = self.fetch(&raw.fetch, base);
         let schedule = self.schedule(&raw.schedule);
         let dedup = self.dedup(&raw.dedup);
         let http = self.http(&raw.http);
