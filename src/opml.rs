@@ -113,12 +113,13 @@ pub fn slug(title: &str) -> String {
 /// subscriptions were already configured.
 pub fn to_toml(subs: &[Subscription], configured: &[FeedConfig]) -> (String, usize) {
     let mut names: HashSet<String> = configured.iter().map(|f| f.name.clone()).collect();
-    let urls: HashSet<String> = configured.iter().map(|f| f.url.to_string()).collect();
+    let mut urls: HashSet<String> = configured.iter().map(|f| f.url.to_string()).collect();
     let mut out = String::new();
     let mut skipped = 0;
     for s in subs {
         let normalised = url::Url::parse(&s.url).map(|u| u.to_string()).unwrap_or_else(|_| s.url.clone());
-        if urls.contains(&normalised) {
+        // Configured already, or listed twice in the export (in two folders, say).
+        if !urls.insert(normalised) {
             skipped += 1;
             continue;
         }

@@ -28,12 +28,14 @@ pub enum ShowFormat {
 /// C1 controls (which include the 8-bit CSI and OSC), and bidirectional overrides.
 /// Without ESC, the rest of an escape sequence is plain text.
 pub fn terminal_safe(s: &str) -> Cow<'_, str> {
-    let bad = |c: char| {
-        (c.is_control() && c != '\n' && c != '\t')
-            || ('\u{202a}'..='\u{202e}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-    };
+    let bad = |c: char| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c);
     if s.chars().any(bad) { Cow::Owned(s.chars().filter(|&c| !bad(c)).collect()) } else { Cow::Borrowed(s) }
+}
+
+/// The characters that reorder the text around them on a terminal: embeddings,
+/// overrides and isolates, and the marks.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
 }
 
 /// One line of a table cell: terminal-safe, newlines and tabs as spaces.
@@ -127,12 +129,13 @@ fn json_lines<T: Serialize>(out: &mut dyn Write, items: &[T], format: ListFormat
 /// among them the 8-bit CSI and OSC) as they are; escape them too. They can only occur
 /// inside strings, so the escaped text is the same JSON.
 pub fn json_safe(json: &str) -> Cow<'_, str> {
-    if !json.chars().any(|c| ('\u{7f}'..='\u{9f}').contains(&c)) {
+    let escaped = |c: char| ('\u{7f}'..='\u{9f}').contains(&c) || is_bidi_control(c);
+    if !json.chars().any(escaped) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if ('\u{7f}'..='\u{9f}').contains(&c) {
+        if escaped(c) {
             out.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             out.push(c);

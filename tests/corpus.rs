@@ -43,7 +43,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_corpus_file_parses_or_fails_clearly() {
-    let root = corpus();
+    let Some(root) = corpus() else { return };
     let mut paths = Vec::new();
     files(&root, &mut paths);
     paths.sort();
@@ -104,7 +104,7 @@ fn every_corpus_file_parses_or_fails_clearly() {
 /// link, a date and a text.
 #[test]
 fn no_corpus_file_reads_worse_than_through_feed_rs() {
-    let root = corpus();
+    let Some(root) = corpus() else { return };
     let floor =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus-floor.tsv")).unwrap();
     let url = url::Url::parse("https://corpus.example/feed.xml").unwrap();
@@ -170,7 +170,7 @@ fn no_corpus_file_reads_worse_than_through_feed_rs() {
 
 #[test]
 fn an_html_page_is_refused_as_such() {
-    let page = corpus().join("node-feedparser/test/feeds/notafeed.html");
+    let page = crate::support::fixture("feeds/not-a-feed.html");
     let bytes = std::fs::read(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
     let feed = feed_config("x");
     let e = process(&bytes, None, &feed.url, &feed, &Default::default(), &Default::default(), LIMITS).unwrap_err();

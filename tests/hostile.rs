@@ -191,6 +191,7 @@ fn hostile_servers_fail_alone_and_the_daemon_stays_up() {
         assert_eq!(f["last_error_kind"], kind, "{f}");
         assert!(f["last_error"].as_str().is_some_and(|m| m.len() > 5), "{f}");
         assert_eq!(f["failures"], 1, "{f}");
+        assert_eq!(f["articles"], 0, "a failed poll stored articles: {f}");
     }
     // The body cap held while streaming, and an honest Content-Length was refused early.
     assert!(streamed.load(Ordering::SeqCst) < 64 << 20, "{} bytes sent", streamed.load(Ordering::SeqCst));
@@ -201,6 +202,11 @@ fn hostile_servers_fail_alone_and_the_daemon_stays_up() {
     assert!((250..=310).contains(&wait), "next attempt in {wait}s");
     // Entities stay literal: nothing expanded, no file read, no request made.
     assert_eq!(feed("laughs")["status"], "ok", "{}", feed("laughs"));
+    let laughs = ndjson(&ok(&setup.config, &["search", "--all", "--feed", "laughs", "--format", "ndjson"]));
+    assert_eq!(laughs.len(), 1);
+    let shown = ok(&setup.config, &["show", &laughs[0]["id"].to_string(), "--format", "json"]);
+    assert!(shown.len() < 4_096, "the laughs' entities were expanded: {} bytes", shown.len());
+    assert!(!shown.contains("lollol"), "{shown}");
     assert_eq!(feed("xxe")["status"], "ok", "{}", feed("xxe"));
     assert_eq!(canary.load(Ordering::SeqCst), 0);
     let stored = ndjson(&ok(&setup.config, &["search", "--all", "--feed", "xxe", "--format", "ndjson"]));
@@ -220,8 +226,9 @@ fn hostile_servers_fail_alone_and_the_daemon_stays_up() {
             peak / 1024
         ),
     );
-    // Three 20 MiB bodies in flight at once (stream, bomb, 200,000 entries) and the rest.
-    assert!(peak < 128 * 1024, "peak RSS {} MiB", peak / 1024);
+    // Three 20 MiB bodies in flight at once (stream, bomb, 200,000 entries) and the rest:
+    // 80 MiB measured (ARCHITECTURE.md), the bar a fifth above it.
+    assert!(peak < 96 * 1024, "peak RSS {} MiB", peak / 1024);
     // Sockets of the stalled and hung fetches are closed again.
     let fds = open_fds(pid);
     assert!(fds < 64, "{fds} open descriptors");
@@ -230,17 +237,28 @@ fn hostile_servers_fail_alone_and_the_daemon_stays_up() {
 }
 
 #[test]
-fn a_truncated_feed_never_panics_and_never_stores_half() {
+/// A document cut at every byte: no panic, and whatever a cut yields is whole entries,
+/// each exactly as the uncut document has it (a cut is refused unless only the
+/// containers' end tags are missing). What `process` yields is what the writer stores.
+fn a_truncated_feed_never_panics_and_never_yields_half_an_entry() {
     let feed = feed_config("t");
     let doc =
         rss("t", &(0..12).map(|i| Item::new(&format!("t{i}"), &format!("T {i}"), &body("t", i))).collect::<Vec<_>>());
     assert!(doc.len() > 5_000);
+    let whole = |a: &kabar::model::Article| (a.entry.title.clone(), a.entry.link.clone(), a.text.clone());
+    let full =
+        process(doc.as_bytes(), None, &feed.url, &feed, &Default::default(), &Default::default(), LIMITS).unwrap().1;
+    let full: Vec<_> = full.iter().map(whole).collect();
     let (mut failed, mut parsed) = (0, 0);
     for cut in 0..doc.len() {
         match std::panic::catch_unwind(|| {
             process(&doc.as_bytes()[..cut], None, &feed.url, &feed, &Default::default(), &Default::default(), LIMITS)
         }) {
-            Ok(Ok(_)) => parsed += 1,
+            Ok(Ok((_, articles))) => {
+                parsed += 1;
+                let got: Vec<_> = articles.iter().map(whole).collect();
+                assert_eq!(got[..], full[..got.len()], "a cut of {cut} bytes yielded part of an entry");
+            }
             Ok(Err(e)) => {
                 assert!(matches!(e.kind, ErrorKind::Parse | ErrorKind::Encoding), "{e}");
                 failed += 1;
@@ -255,15 +273,15 @@ fn a_truncated_feed_never_panics_and_never_stores_half() {
     assert!(failed > doc.len() / 2);
 }
 
+/// 60,000 nested elements, both as XML in the document itself and as HTML inside an
+/// entry's text, through every stage on a thread with a blocking thread's 2 MiB stack.
 #[test]
 fn deep_nesting_does_not_exhaust_the_stack() {
     let feed = feed_config("deep");
-    let mut inner = String::new();
-    for _ in 0..60_000 {
-        inner.push_str("<div>");
-    }
+    let inner = format!("{}deep{}", "<div>".repeat(60_000), "</div>".repeat(60_000));
     let doc = format!(
-        "<rss version=\"2.0\"><channel><title>t</title><item><title>x</title><description><![CDATA[{inner}]]></description></item></channel></rss>"
+        "<rss version=\"2.0\"><channel><title>t</title><item><title>x</title><description>{inner}</description></item>\
+         <item><title>y</title><description><![CDATA[{inner}]]></description></item></channel></rss>"
     );
     // Blocking threads have a 2 MiB stack, like this one.
     let handle = std::thread::Builder::new()
@@ -275,6 +293,6 @@ fn deep_nesting_does_not_exhaust_the_stack() {
         })
         .unwrap();
     let (parsed, sanitised) = handle.join().expect("no stack overflow");
-    assert_eq!(parsed, Ok(1));
+    assert_eq!(parsed, Ok(2));
     assert!(sanitised > 0);
 }

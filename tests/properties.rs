@@ -233,7 +233,7 @@ fn fuzz_findings_replay() {
     let feed = feed_config("fuzz");
     let mut replayed = 0;
     for target in ["feed", "query"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(target)) else { continue };
+        let entries = std::fs::read_dir(dir.join(target)).unwrap_or_else(|e| panic!("fixtures/fuzz/{target}: {e}"));
         for e in entries.flatten() {
             let bytes = std::fs::read(e.path()).unwrap();
             match target {
@@ -250,5 +250,6 @@ fn fuzz_findings_replay() {
             replayed += 1;
         }
     }
-    eprintln!("fuzz: {replayed} saved inputs replayed");
+    assert!(replayed > 0, "no saved fuzz input replayed");
+    crate::support::figure("fuzz findings", &format!("{replayed} saved inputs replayed, 0 panics"));
 }

@@ -88,8 +88,14 @@ async fn redirects_and_names_into_internal_addresses_are_refused() {
     .iter()
     .map(|h| format!("http://{h}:{port}/canary"))
     .collect();
-    if let Some((p6, _)) = &v6 {
-        forms.push(format!("http://[::1]:{p6}/canary"));
+    match &v6 {
+        Some((p6, _)) => forms.push(format!("http://[::1]:{p6}/canary")),
+        // Without IPv6 the form cannot be tried; say so (and fail in CI where the kernel
+        // has IPv6 and the loopback is still missing).
+        None if Path::new("/proc/net/if_inet6").exists() => {
+            crate::support::skip_or_fail("no IPv6 loopback although the kernel has IPv6: [::1] not tried")
+        }
+        None => eprintln!("skipped: [::1] (no IPv6 on this machine): {} address forms", forms.len()),
     }
     let fetch = fetcher("");
     for (i, target) in forms.iter().enumerate() {
@@ -298,6 +304,7 @@ fn feed_text_reaches_a_terminal_inert() {
         "Clipboard \u{1b}]52;c;SGVsbG8=\u{7}",
         "Bell \u{7}\u{7} and C1 \u{9b}31m CSI \u{9d}0;x\u{9c}",
         "Bidi \u{202e}txt.exe",
+        "Isolate \u{2067}evil\u{2069} and mark \u{200f}",
     ];
     let items: Vec<Item> = hostile
         .iter()
@@ -329,8 +336,12 @@ fn feed_text_reaches_a_terminal_inert() {
     }
     let mut checked = 0;
     for text in &outputs {
+        // Characters, not bytes: C1 controls are two bytes in UTF-8, and so is no other
+        // control; the bidi controls are three.
         for c in text.chars() {
-            let bad = ((c as u32) < 0x20 && c != '\n' && c != '\t') || ('\u{7f}'..='\u{9f}').contains(&c);
+            let bad = ((c as u32) < 0x20 && c != '\n' && c != '\t')
+                || ('\u{7f}'..='\u{9f}').contains(&c)
+                || kabar::output::is_bidi_control(c);
             assert!(!bad, "control character U+{:04X} in output:\n{text}", c as u32);
             checked += 1;
         }

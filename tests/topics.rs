@@ -192,13 +192,9 @@ proptest::proptest! {
             .join(" ");
         let q = Query::parse(query).unwrap();
         let matched = !Matcher::new([&q.expr]).matches(&Doc::new("", &body, Some("id"), "f")).is_empty();
-        // The index as migrations/0001_init.sql makes it, fed as the store feeds it.
+        // The index as the migrations make it, fed as the store feeds it.
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE VIRTUAL TABLE articles_fts USING fts5(title, body, content = '', contentless_delete = 1,
-             tokenize = 'unicode61 remove_diacritics 2')",
-        )
-        .unwrap();
+        conn.execute_batch(&fts_ddl()).unwrap();
         conn.execute("INSERT INTO articles_fts (rowid, title, body) VALUES (1, '', ?1)", [kabar::text::token_string(&body)])
             .unwrap();
         let admitted: i64 = conn
@@ -206,6 +202,21 @@ proptest::proptest! {
             .unwrap();
         proptest::prop_assert!(!matched || admitted == 1, "{query} matches {body:?} but the index expression does not admit it");
     }
+}
+
+/// The statement that creates the search index, taken from the migrations themselves.
+fn fts_ddl() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for file in files {
+        let sql = std::fs::read_to_string(&file).unwrap();
+        if let Some(start) = sql.find("CREATE VIRTUAL TABLE articles_fts") {
+            let end = start + sql[start..].find(");").expect("the statement ends") + 2;
+            return sql[start..end].to_string();
+        }
+    }
+    panic!("no migration creates articles_fts");
 }
 
 /// A feed with a few stories for topic tests.

@@ -35,6 +35,10 @@ pub enum Child {
     Text(String),
 }
 
+/// Levels of elements built: the tree and every walk over it recurse, so a document of
+/// 100,000 nested elements must not become 100,000 levels (deeper ones are read as text).
+pub const MAX_DEPTH: usize = 256;
+
 /// Namespaces feeds use, by the prefix they are usually bound to: an undeclared
 /// `dc:date` still means Dublin Core's date.
 const USUAL_PREFIXES: &[(&str, &str)] = &[
@@ -73,7 +77,7 @@ pub fn read(text: &str, max_entries: usize) -> Result<Document, Malformed> {
     config.expand_empty_elements = false;
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
-    let (mut entries, mut skipped) = (0usize, 0usize);
+    let (mut entries, mut skipped, mut too_deep) = (0usize, 0usize, 0usize);
     loop {
         let (resolved, event) = reader.read_resolved_event().map_err(|e| Malformed(e.to_string()))?;
         let ns = namespace(&resolved);
@@ -91,6 +95,11 @@ pub fn read(text: &str, max_entries: usize) -> Result<Document, Malformed> {
                         continue;
                     }
                 }
+                if stack.len() >= MAX_DEPTH {
+                    // Deeper than any feed: the element's text joins its ancestor's.
+                    too_deep += 1;
+                    continue;
+                }
                 stack.push(element(&reader, ns, &e));
             }
             Event::Empty(e) => {
@@ -104,6 +113,7 @@ pub fn read(text: &str, max_entries: usize) -> Result<Document, Malformed> {
                 let node = element(&reader, ns, &e);
                 attach(&mut stack, &mut root, node);
             }
+            Event::End(_) if too_deep > 0 => too_deep -= 1,
             Event::End(e) => {
                 let name = e.local_name().into_inner().to_string();
                 // Close up to the matching open element; an end tag matching none is ignored.
@@ -388,6 +398,23 @@ mod tests {
         assert_eq!(entry_elements, 50);
         assert_eq!(root.child(&[""], "channel").unwrap().elements().count(), 10);
         assert_eq!(skipped, 40);
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_read_as_text() {
+        let nested = |n: usize| {
+            format!(
+                "<rss><channel><item><title>t</title><description>{}deep text{}</description></item></channel></rss>",
+                "<div>".repeat(n),
+                "</div>".repeat(n)
+            )
+        };
+        let doc = read(&nested(60_000), 10).unwrap();
+        let item = doc.root.child(&[""], "channel").unwrap().child(&[""], "item").unwrap();
+        assert_eq!(item.child(&[""], "description").unwrap().text(), "deep text");
+        assert!(item.child(&[""], "title").is_some());
+        // Past the XML reader's own limit (65,535 levels): a clear error.
+        assert!(read(&nested(100_000), 10).unwrap_err().0.contains("deeper than"));
     }
 
     #[test]
