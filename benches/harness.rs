@@ -722,6 +722,12 @@ fn run_newsboat(dir: &Path, port: u16, corpus: &Corpus, runs: usize) -> (Run, Ru
         cold.push(measure(cmd()));
         warm.push(measure(cmd()));
     }
+    let stored: i64 = rusqlite::Connection::open(nb.join("cache.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM rss_item", [], |r| r.get(0))
+        .unwrap();
+    let total = corpus.feeds * corpus.items;
+    assert_eq!(stored as usize, total, "newsboat stored {stored} of {total} items: the run is not comparable");
     (median(&cold), median(&warm))
 }
 
@@ -745,6 +751,13 @@ fn run_sfeed(dir: &Path, port: u16, corpus: &Corpus, runs: usize) -> (Run, Run) 
         cold.push(measure(cmd()));
         warm.push(measure(cmd()));
     }
+    // sfeed writes one line per item into a file per feed.
+    let stored: usize = std::fs::read_dir(sf.join("feeds"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default().lines().count())
+        .sum();
+    let total = corpus.feeds * corpus.items;
+    assert_eq!(stored, total, "sfeed stored {stored} of {total} items: the run is not comparable");
     (median(&cold), median(&warm))
 }
 
@@ -803,6 +816,11 @@ fn compare(dir: &Path, feeds: usize, items: usize, runs: usize, peers: bool) {
     );
     let server = nginx(dir, &corpus.www);
     let (k_cold, k_warm, db) = run_kabar(dir, server.port, &corpus, runs);
+    // Items per second count what was stored: a run that failed part of its feeds must
+    // not look faster.
+    let stored: i64 =
+        rusqlite::Connection::open(&db).unwrap().query_row("SELECT count(*) FROM articles", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored as usize, total, "kabar stored {stored} of {total} items: the run is not comparable");
     let mut out = String::new();
     let _ = writeln!(
         out,
