@@ -1146,7 +1146,7 @@ fn topics() {
             let _ = write!(text, "[[topics]]\nname = \"t{t}\"\nquery = '{q}'\n");
         }
         let config = kabar::config::parse(&text, Path::new("topics.toml")).unwrap();
-        let compiled = Topics::new(&config.topics);
+        let compiled = Topics::new(config.topic_queries());
         let started = Instant::now();
         let mut flags = 0;
         for a in &articles {

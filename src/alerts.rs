@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::config::Notify;
 use crate::model::{ArticleRow, DueAlert, TopicMatch};
-use crate::pipeline::Context;
+use crate::poll::Context;
 use crate::store::Reader;
 
 /// How often the outbox is looked at.

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, Config, ConfigError};
 use crate::daemon::Progress;
 use crate::output::{self, ListFormat, ShowFormat};
-use crate::pipeline::{Polled, Report};
+use crate::poll::{Polled, Report};
 use crate::query::Query;
 use crate::query::listing;
 use crate::query::search::{SearchParams, search};

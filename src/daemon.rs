@@ -28,7 +28,8 @@ use tokio::task::{AbortHandle, Id, JoinSet};
 
 use crate::config::{Config, FeedConfig};
 use crate::model::{ErrorKind, FeedError, FeedState, PollOutcome, PollRecord, Reindex};
-use crate::pipeline::{self, Context, Report, Settings, schedule};
+use crate::pipeline::schedule;
+use crate::poll::{self, Context, Report, Settings};
 use crate::store::Writer;
 
 /// How long polls in flight may take to finish after shutdown is asked for.
@@ -89,7 +90,7 @@ pub async fn fetch_once(
     let mut tasks = JoinSet::new();
     for (i, (feed, state)) in chosen.into_iter().enumerate() {
         let ctx = ctx.clone();
-        tasks.spawn(async move { (i, pipeline::poll(&ctx, &feed, &state).await) });
+        tasks.spawn(async move { (i, poll::poll(&ctx, &feed, &state).await) });
     }
     let mut reports: Vec<Option<Report>> = vec![None; total];
     let mut done = 0;
@@ -271,7 +272,7 @@ pub async fn run(
                     let counted = InFlight::new(runtime.clone());
                     let handle = tasks.spawn(async move {
                         let _counted = counted;
-                        pipeline::poll(&ctx, &feed, &state).await
+                        poll::poll(&ctx, &feed, &state).await
                     });
                     running.insert(handle.id(), slot.feed.name.clone());
                     slot.running = Some(handle);

@@ -30,7 +30,9 @@ pub mod config;
 pub mod model;
 pub mod text;
 
+pub mod fetch;
 pub mod pipeline;
+pub mod poll;
 
 pub mod query;
 

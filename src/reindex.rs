@@ -32,7 +32,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     for (name, mut state) in pending {
         let Some(topic) = topics.iter().find(|t| t.name == name) else { continue };
-        let one = std::sync::Arc::new(Topics::new(std::slice::from_ref(topic)));
+        let one = std::sync::Arc::new(Topics::new([(topic.name.as_str(), &topic.query)]));
         let started = std::time::Instant::now();
         loop {
             let (after, upto, matcher, db) = (state.done, state.upto, one.clone(), database.to_path_buf());

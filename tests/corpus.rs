@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use kabar::config::FeedConfig;
 use kabar::model::ErrorKind;
 use kabar::pipeline::parse::Limits;
-use kabar::pipeline::process;
+use kabar::poll::process;
 
 use crate::support::corpus;
 
@@ -20,7 +20,7 @@ pub fn example_topics() -> kabar::pipeline::classify::Topics {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kabar.toml");
     let config = kabar::config::load(&path).unwrap();
     assert!(!config.topics.is_empty());
-    kabar::pipeline::classify::Topics::new(&config.topics)
+    kabar::pipeline::classify::Topics::new(config.topic_queries())
 }
 
 /// A feed configuration for processing files outside any daemon.

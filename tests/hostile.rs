@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use kabar::model::ErrorKind;
-use kabar::pipeline::process;
+use kabar::poll::process;
 
 use crate::corpus::{LIMITS, feed_config};
 use crate::support::{

@@ -8,7 +8,7 @@ use chrono::Utc;
 use kabar::config::FeedConfig;
 use kabar::model::{ArticleRow, FeedState, IngestSummary, PollOutcome, PollRecord};
 use kabar::pipeline::clean::canonical_url;
-use kabar::pipeline::process;
+use kabar::poll::process;
 use kabar::query::search::{SearchParams, search};
 use kabar::store::{Reader, Writer};
 

@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::DateTime;
 use kabar::model::FeedState;
-use kabar::pipeline::{Context, Settings, poll};
+use kabar::poll::{Context, Settings, poll};
 use kabar::store::Writer;
 
 use crate::support::{Item, Response, Server, body, feed_toml, rss};
 
 /// A clock the test moves by hand, in Unix seconds.
-fn manual_clock(start: i64) -> (Arc<AtomicI64>, kabar::pipeline::Clock) {
+fn manual_clock(start: i64) -> (Arc<AtomicI64>, kabar::poll::Clock) {
     let now = Arc::new(AtomicI64::new(start));
     let read = now.clone();
     (now, Arc::new(move || DateTime::from_timestamp(read.load(Ordering::SeqCst), 0).unwrap()))
@@ -29,7 +29,7 @@ struct Run {
 impl Run {
     /// A writer and a poll context on the clock, as after a (re)start; the feeds' stored
     /// state, by name.
-    async fn start(&self, clock: &kabar::pipeline::Clock) -> (Context, Vec<FeedState>) {
+    async fn start(&self, clock: &kabar::poll::Clock) -> (Context, Vec<FeedState>) {
         let writer = Writer::open(&self.db, Default::default()).unwrap();
         let names = self.config.feeds.iter().map(|f| (f.name.clone(), f.url.to_string())).collect();
         let states = writer.sync_feeds(names).await.unwrap();

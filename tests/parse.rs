@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kabar::pipeline::process;
+use kabar::poll::process;
 use serde_json::Value;
 
 use crate::corpus::{LIMITS, feed_config};

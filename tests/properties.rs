@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use kabar::pipeline::{clean, decode, parse, process};
+use kabar::pipeline::{clean, decode, parse};
+use kabar::poll::process;
 use kabar::query::{Doc, Matcher, Query};
 use proptest::prelude::*;
 

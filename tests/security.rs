@@ -8,10 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kabar::config::FetchSettings;
+use kabar::fetch::Settings as FetchSettings;
 use kabar::model::{ErrorKind, Validators};
-use kabar::pipeline::fetch::policy::{Resolved, Resolver};
-use kabar::pipeline::fetch::{Access, Fetcher};
+use kabar::fetch::policy::{Resolved, Resolver};
+use kabar::fetch::{Access, Fetcher};
 use url::Url;
 
 use crate::support::{Item, Response, Server, Setup, body, feed_toml, ndjson, ok, rss, run, stdout};

@@ -48,7 +48,8 @@ fn entry(a: &Labelled) -> Entry {
 fn digital_cooperation_precision_and_recall() {
     let set: Set = toml::from_str(include_str!("fixtures/topics/digital-cooperation.toml")).unwrap();
     assert!(set.article.len() >= 25);
-    let topics = Topics::new(&[example_topic("digital-cooperation")]);
+    let topic = example_topic("digital-cooperation");
+    let topics = Topics::new([(topic.name.as_str(), &topic.query)]);
     let (mut tp, mut fp, mut fn_) = (0, 0, 0);
     for a in &set.article {
         let article = clean::clean(entry(a), Some(&a.lang), None);

@@ -14,7 +14,7 @@ fn setup() -> &'static (FeedConfig, Topics) {
     SETUP.get_or_init(|| {
         let text = "[[feeds]]\nname = \"fuzz\"\nurl = \"https://fuzz.example/feed\"\n\n[[topics]]\nname = \"t\"\nquery = 'digital* NEAR/5 (\"kerja sama\" OR cooperation)'\n";
         let mut config = kabar::config::parse(text, std::path::Path::new("fuzz.toml")).unwrap();
-        let topics = Topics::new(&config.topics);
+        let topics = Topics::new(config.topic_queries());
         (config.feeds.remove(0), topics)
     })
 }
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let limits = Limits { max_entries: 100, max_body: 1 << 20 };
     for charset in [None, Some("iso-8859-1")] {
         if let Ok((_, articles)) =
-            kabar::pipeline::process(data, charset, &feed.url, feed, topics, &Default::default(), limits)
+            kabar::poll::process(data, charset, &feed.url, feed, topics, &Default::default(), limits)
         {
             let _ = kabar::pipeline::dedup::entry_keys(&articles, true);
             let _ = kabar::pipeline::dedup::entry_keys(&articles, false);

@@ -3,9 +3,8 @@
 //! Matching reads the article's index text, which has its boilerplate lines removed,
 //! so a "related news" line cannot flag an unrelated story.
 
-use crate::config::TopicConfig;
 use crate::model::{Article, Field, TopicMatch};
-use crate::query::{Doc, Matcher};
+use crate::query::{Doc, Matcher, Query};
 
 /// Evidence kept per topic match.
 const MAX_EVIDENCE: usize = 20;
@@ -18,11 +17,10 @@ pub struct Topics {
 }
 
 impl Topics {
-    pub fn new(topics: &[TopicConfig]) -> Topics {
-        Topics {
-            names: topics.iter().map(|t| t.name.clone()).collect(),
-            matcher: Matcher::new(topics.iter().map(|t| &t.query.expr)),
-        }
+    /// Topics from their names and queries, in order.
+    pub fn new<'a>(topics: impl IntoIterator<Item = (&'a str, &'a Query)>) -> Topics {
+        let (names, queries): (Vec<&str>, Vec<&Query>) = topics.into_iter().unzip();
+        Topics { names: names.into_iter().map(str::to_string).collect(), matcher: Matcher::new(queries.iter().map(|q| &q.expr)) }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -58,10 +56,10 @@ mod tests {
     use super::*;
     use crate::model::Entry;
     use crate::pipeline::clean::clean;
-    use crate::query::Query;
 
-    fn topic(name: &str, q: &str) -> TopicConfig {
-        TopicConfig { name: name.into(), query: Query::parse(q).unwrap(), description: None, notify: None }
+    fn topics(list: &[(&str, &str)]) -> Topics {
+        let queries: Vec<(&str, Query)> = list.iter().map(|(n, q)| (*n, Query::parse(q).unwrap())).collect();
+        Topics::new(queries.iter().map(|(n, q)| (*n, q)))
     }
 
     const DIGITAL: &str = r#"(digital* OR siber OR cyber* OR "kecerdasan buatan" OR "artificial intelligence")
@@ -72,7 +70,7 @@ mod tests {
         let seed = include_str!("../../tests/fixtures/seed-article.txt");
         let (title, body) = seed.split_once('\n').unwrap();
         let a = clean(Entry { title: title.into(), content_html: Some(body.into()), ..Entry::default() }, None, None);
-        let topics = Topics::new(&[topic("digital-cooperation", DIGITAL), topic("health", "kesehatan OR health")]);
+        let topics = topics(&[("digital-cooperation", DIGITAL), ("health", "kesehatan OR health")]);
         let m = classify(&a, "antara-id", &topics);
         assert_eq!(m.len(), 1, "{m:#?}");
         assert_eq!(m[0].topic, "digital-cooperation");
@@ -95,6 +93,6 @@ mod tests {
             None,
             None,
         );
-        assert!(classify(&a, "x", &Topics::new(&[topic("digital-cooperation", DIGITAL)])).is_empty());
+        assert!(classify(&a, "x", &topics(&[("digital-cooperation", DIGITAL)])).is_empty());
     }
 }

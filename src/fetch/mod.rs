@@ -22,7 +22,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use url::{Host, Url};
 
-use crate::config::FetchSettings;
 use crate::model::{ErrorKind, FeedError, Validators};
 use crate::pipeline::schedule;
 use policy::{Filtering, Policy, Refused, Resolver, SystemResolver};
@@ -89,6 +88,31 @@ struct Clients {
     checked: Client,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+/// How feeds and pages are fetched; `crate::config` builds it from `[fetch]`.
+pub struct Settings {
+    pub user_agent: String,
+    /// Fetches in flight at once, over all hosts.
+    pub concurrency: usize,
+    /// Fetches in flight at once to one host.
+    pub per_host_concurrency: usize,
+    /// Minimum time between two requests to one host.
+    pub per_host_min_interval: Duration,
+    /// Deadline for a whole fetch: connect, headers and body.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Largest body accepted, counted after decompression.
+    pub max_body: u64,
+    pub max_redirects: usize,
+    /// Entries kept from one document; the rest are dropped and the truncation noted.
+    pub max_entries: usize,
+    /// Networks a fetch may reach although they are not public.
+    pub allow_networks: Vec<ipnet::IpNet>,
+    /// PEM files of certificate authorities trusted beside the system's (an internal CA).
+    pub ca_certificates: Vec<std::path::PathBuf>,
+}
+
+
 pub struct Fetcher {
     strict: Clients,
     /// Built on first use by a feed with `allow_self_signed`.
@@ -97,18 +121,18 @@ pub struct Fetcher {
     roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     resolver: Arc<dyn Resolver>,
     policy: Policy,
-    settings: FetchSettings,
+    settings: Settings,
     global: Arc<Semaphore>,
     hosts: Mutex<HashMap<String, Arc<HostGate>>>,
 }
 
 impl Fetcher {
-    pub fn new(settings: &FetchSettings) -> Result<Fetcher, FeedError> {
+    pub fn new(settings: &Settings) -> Result<Fetcher, FeedError> {
         Fetcher::with_resolver(settings, Arc::new(SystemResolver))
     }
 
     /// A fetcher that looks names up with `resolver` (tests give their own).
-    pub fn with_resolver(settings: &FetchSettings, resolver: Arc<dyn Resolver>) -> Result<Fetcher, FeedError> {
+    pub fn with_resolver(settings: &Settings, resolver: Arc<dyn Resolver>) -> Result<Fetcher, FeedError> {
         // rustls needs one process-wide crypto provider; installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let policy = Policy { allow: settings.allow_networks.clone() };
@@ -287,7 +311,7 @@ impl Fetcher {
 }
 
 fn clients(
-    settings: &FetchSettings,
+    settings: &Settings,
     resolver: &Arc<dyn Resolver>,
     policy: &Policy,
     roots: &[rustls::pki_types::CertificateDer<'static>],

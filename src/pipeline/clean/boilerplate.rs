@@ -1,0 +1,197 @@
+//! Boilerplate: the lines matching, fingerprints and the search index leave out ("read
+//! also", credits, comment prompts, datelines, the lines a site repeats), and the text
+//! rebuilt without them for a search over stored articles. Shared by `clean` (at
+//! ingest), the store (which learns a site's lines) and the read side (searches).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::text;
+
+/// Splits text into what matching uses and the boilerplate lines it ignores: "read
+/// also" and related-news lines, credits, copyright, comment prompts, and lines the
+/// site repeats in its articles (`learned`). A dateline such as "Jakarta (ANTARA) - "
+/// is cut from the start of its line.
+pub fn split_boilerplate(text: &str, learned: Option<&HashSet<u64>>) -> (String, Vec<String>) {
+    let (kept, removed, _) = split_lines(text, learned);
+    (kept, removed)
+}
+
+/// [`split_boilerplate`], and the identities of the text's short lines ([`line_hash`]),
+/// each once, in order: each line is hashed once, for both jobs.
+pub(super) fn split_lines(text: &str, learned: Option<&HashSet<u64>>) -> (String, Vec<String>, Vec<u64>) {
+    let mut kept = String::with_capacity(text.len());
+    let mut removed = Vec::new();
+    let mut short = Vec::new();
+    let mut seen = HashSet::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let hash = line_hash(line);
+        if let Some(h) = hash.filter(|h| seen.insert(*h)) {
+            short.push(h);
+        }
+        let repeated = learned.is_some_and(|set| hash.is_some_and(|h| set.contains(&h)));
+        if is_boilerplate_line(line) || repeated {
+            removed.push(line.to_string());
+            continue;
+        }
+        let line = match strip_dateline(line) {
+            Some((dateline, rest)) => {
+                removed.push(dateline.to_string());
+                rest
+            }
+            None => line,
+        };
+        if !kept.is_empty() {
+            kept.push('\n');
+        }
+        kept.push_str(line);
+    }
+    (kept, removed, short)
+}
+
+/// Lines longer than this are never learned as a site's boilerplate.
+const MAX_LEARNED_LINE_WORDS: usize = 25;
+
+/// The identity of a line for learning a site's boilerplate: its folded words.
+/// `None` for a line too long to be boilerplate.
+pub fn line_hash(line: &str) -> Option<u64> {
+    let folded = text::token_string(line);
+    let words = folded.split(' ').filter(|w| !w.is_empty()).count();
+    (words > 0 && words <= MAX_LEARNED_LINE_WORDS).then(|| xxh3_64(folded.as_bytes()))
+}
+
+/// The short lines each site repeats across its articles ("Follow us on …",
+/// "Dapatkan berita terbaru di …"), learned from stored articles by the store and read
+/// by `clean`. Shared between the writer thread and the polls.
+#[derive(Debug, Default)]
+pub struct SiteLines {
+    sites: RwLock<HashMap<String, Arc<HashSet<u64>>>>,
+}
+
+impl SiteLines {
+    /// The lines learned for `site`.
+    pub fn for_site(&self, site: &str) -> Option<Arc<HashSet<u64>>> {
+        self.sites.read().unwrap_or_else(|p| p.into_inner()).get(site).cloned()
+    }
+
+    /// Marks a line as boilerplate for `site`.
+    pub fn learn(&self, site: &str, line: u64) {
+        let mut sites = self.sites.write().unwrap_or_else(|p| p.into_inner());
+        let set = sites.entry(site.to_string()).or_default();
+        if !set.contains(&line) {
+            Arc::make_mut(set).insert(line);
+        }
+    }
+
+    /// Lines learned over all sites.
+    pub fn len(&self) -> usize {
+        self.sites.read().unwrap_or_else(|p| p.into_inner()).values().map(|s| s.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The text matching uses, rebuilt from the stored text and the boilerplate lines
+/// that were set aside when it was stored (so a later search sees exactly what the
+/// topics saw at ingest).
+pub fn kept_text(text: &str, removed: &[String]) -> String {
+    let mut kept = String::with_capacity(text.len());
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if removed.iter().any(|r| r == line) {
+            continue;
+        }
+        let line = removed
+            .iter()
+            .find_map(|r| line.strip_prefix(r.as_str()).filter(|_| strip_dateline(line).is_some()))
+            .map(str::trim_start)
+            .unwrap_or(line);
+        if !kept.is_empty() {
+            kept.push('\n');
+        }
+        kept.push_str(line);
+    }
+    kept
+}
+
+fn is_boilerplate_line(line: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        // "read also" and related links
+        "baca juga",
+        "baca:",
+        "lihat juga",
+        "simak juga",
+        "berita terkait",
+        "artikel terkait",
+        "read also",
+        "also read",
+        "read more",
+        "see also",
+        "related news",
+        "related:",
+        "related stories",
+        // credits
+        "pewarta:",
+        "pewarta :",
+        "editor:",
+        "editor :",
+        "penerjemah:",
+        "translator:",
+        "reporter:",
+        "penulis:",
+        "redaktur:",
+        "fotografer:",
+        "reporting by",
+        "editing by",
+        "writing by",
+        "(reporting by",
+        // calls to action
+        "tinggalkan komentar",
+        "leave a comment",
+        "ikuti kami",
+        "follow us",
+        "share this",
+        "bagikan:",
+        "artikel ini telah tayang",
+        "dapatkan update berita",
+    ];
+    // Non-breaking spaces are common in these lines; compare with plain ones.
+    let lower = line.to_lowercase().replace('\u{a0}', " ");
+    if PREFIXES.iter().any(|p| lower.starts_with(p)) {
+        return true;
+    }
+    // An inserted headline: "MEMBACA  Some other story" (upper case, unlike the verb
+    // "membaca" opening an ordinary sentence).
+    if line.strip_prefix("MEMBACA").is_some_and(|rest| rest.starts_with(char::is_whitespace)) {
+        return true;
+    }
+    let short = line.chars().count() <= 120;
+    short
+        && (lower.contains("hak cipta")
+            || lower.contains("copyright")
+            || lower.contains("all rights reserved")
+            || line.contains('©'))
+}
+
+/// "Jakarta (ANTARA) - The rest" → ("Jakarta (ANTARA) -", "The rest").
+fn strip_dateline(line: &str) -> Option<(&str, &str)> {
+    let open = line.find(" (")?;
+    if open == 0 || open > 40 {
+        return None;
+    }
+    let close = open + line[open..].find(')')?;
+    let agency = &line[open + 2..close];
+    if agency.is_empty() || agency.len() > 20 || !agency.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '/') {
+        return None;
+    }
+    if !line[..open].chars().next()?.is_uppercase() {
+        return None;
+    }
+    let after = line[close + 1..].trim_start();
+    let rest = after.strip_prefix('-').or_else(|| after.strip_prefix('–')).or_else(|| after.strip_prefix('—'))?;
+    let dateline_end = line.len() - rest.len();
+    Some((line[..dateline_end].trim_end(), rest.trim_start()))
+}
