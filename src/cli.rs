@@ -16,8 +16,8 @@ use crate::daemon::Progress;
 use crate::output::{self, ListFormat, ShowFormat};
 use crate::poll::{Polled, Report};
 use crate::query::Query;
-use crate::query::listing;
-use crate::query::search::{SearchParams, search};
+use crate::read::listing;
+use crate::read::{SearchParams, search};
 use crate::store::{Reader, Writer};
 use crate::{daemon, opml, query};
 

@@ -16,8 +16,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -26,7 +26,7 @@ use sd_notify::NotifyState;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, Id, JoinSet};
 
-use crate::config::{Config, FeedConfig};
+use crate::config::{Config, FeedConfig, Live};
 use crate::model::{ErrorKind, FeedError, FeedState, PollOutcome, PollRecord, Reindex};
 use crate::pipeline::schedule;
 use crate::poll::{self, Context, Report, Settings};
@@ -140,18 +140,30 @@ struct Slot {
 
 /// What the daemon's services share: the current configuration, the poll context, and
 /// a few live figures for STATUS, `/healthz` and `/metrics`.
-pub struct Runtime {
-    config: RwLock<Arc<Config>>,
-    pub ctx: Arc<Context>,
+struct Runtime {
+    config: Arc<Live>,
+    ctx: Arc<Context>,
     /// The database in use (a reload cannot move it).
-    pub database: PathBuf,
-    pub in_flight: AtomicUsize,
-    pub started: Instant,
+    database: PathBuf,
+    in_flight: Arc<AtomicUsize>,
+    started: Instant,
 }
 
 impl Runtime {
-    pub fn config(&self) -> Arc<Config> {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    fn config(&self) -> Arc<Config> {
+        self.config.get()
+    }
+
+    /// What the HTTP API reads of this daemon.
+    fn api_state(&self) -> crate::api::AppState {
+        crate::api::AppState {
+            config: self.config.clone(),
+            database: self.database.clone(),
+            metrics: self.ctx.metrics.clone(),
+            writer: self.ctx.writer.clone(),
+            polls_in_flight: self.in_flight.clone(),
+            started: self.started,
+        }
     }
 }
 
@@ -172,9 +184,9 @@ pub async fn run(
     let Prepared { ctx, feeds, reindex } = prepare(&config, writer).await?;
     let runtime = Arc::new(Runtime {
         database: config.database.clone(),
-        config: RwLock::new(Arc::new(config)),
+        config: Arc::new(Live::new(config)),
         ctx: ctx.clone(),
-        in_flight: AtomicUsize::new(0),
+        in_flight: Arc::default(),
         started: Instant::now(),
     });
     let (stop, stopped) = watch::channel(false);
@@ -184,7 +196,7 @@ pub async fn run(
     services.spawn(prune_fetch_log(runtime.clone(), stopped.clone()));
     if let Some(listener) = listener {
         tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
-        services.spawn(crate::api::serve(listener, runtime.clone(), stopped.clone()));
+        services.spawn(crate::api::serve(listener, Arc::new(runtime.api_state()), stopped.clone()));
     }
 
     let now = Utc::now();
@@ -465,7 +477,7 @@ async fn reload(
         }
     }
     tracing::info!(added, removed, changed, topics_to_reevaluate = pending.len(), "configuration reloaded");
-    *runtime.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+    runtime.config.replace(new);
     Ok(pending)
 }
 

@@ -35,6 +35,7 @@ pub mod pipeline;
 pub mod poll;
 
 pub mod query;
+pub mod read;
 
 pub mod store;
 

@@ -16,14 +16,14 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use crate::config::{Config, FeedConfig};
-use crate::pipeline::schedule::Settings as ScheduleSettings;
+use crate::fetch::{self, Fetcher};
 use crate::metrics::{Metrics, PollFigures};
 use crate::model::{
     Article, ErrorKind, FeedError, FeedState, IngestSummary, MoveState, ParsedFeed, PollOutcome, PollRecord,
 };
-use crate::store::Writer;
-use crate::fetch::{self, Fetcher};
+use crate::pipeline::schedule::Settings as ScheduleSettings;
 use crate::pipeline::{classify, clean, parse, schedule};
+use crate::store::Writer;
 
 /// A permanent redirect is applied to the feed's URL once it has been seen this many
 /// times in a row, over at least [`MOVE_MIN_AGE`]; a single 301 may be a mistake.

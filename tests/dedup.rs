@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use kabar::model::{ArticleRow, Entry, PollRecord};
 use kabar::pipeline::clean;
-use kabar::query::search::{SearchParams, search};
+use kabar::read::{SearchParams, search};
 use kabar::store::{Reader, Writer};
 use serde::Deserialize;
 

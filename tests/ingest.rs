@@ -9,7 +9,7 @@ use kabar::config::FeedConfig;
 use kabar::model::{ArticleRow, FeedState, IngestSummary, PollOutcome, PollRecord};
 use kabar::pipeline::clean::canonical_url;
 use kabar::poll::process;
-use kabar::query::search::{SearchParams, search};
+use kabar::read::{SearchParams, search};
 use kabar::store::{Reader, Writer};
 
 use crate::corpus::{LIMITS, feed_config};

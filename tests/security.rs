@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kabar::fetch::Settings as FetchSettings;
-use kabar::model::{ErrorKind, Validators};
 use kabar::fetch::policy::{Resolved, Resolver};
 use kabar::fetch::{Access, Fetcher};
+use kabar::model::{ErrorKind, Validators};
 use url::Url;
 
 use crate::support::{Item, Response, Server, Setup, body, feed_toml, ndjson, ok, rss, run, stdout};

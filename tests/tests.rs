@@ -7,6 +7,7 @@
 //!   bad files fail with line and column.
 //! * `corpus`: every document of the shared corpus goes through parse and clean.
 //! * `hostile`: misbehaving servers and documents against a running daemon.
+//! * `layers`: the modules of `src/` import one way, in ARCHITECTURE.md's order.
 //! * `ingest`: storing polls — entry keys, updates, URL and content copies, the
 //!   tempo-rss positional-GUID trap, dates from the future.
 //! * `cli`: `kabar fetch` from a loopback server, then every listing and format.
@@ -37,6 +38,7 @@ mod dedup;
 mod fetch;
 mod hostile;
 mod ingest;
+mod layers;
 mod moves;
 mod parse;
 mod properties;

@@ -8,8 +8,8 @@ use kabar::config::TopicConfig;
 use kabar::model::Entry;
 use kabar::pipeline::classify::{Topics, classify};
 use kabar::pipeline::clean;
-use kabar::query::search::{SearchParams, search};
 use kabar::query::{Doc, Matcher, Query};
+use kabar::read::{SearchParams, search};
 use kabar::store::{Reader, ScanFilter};
 use serde::Deserialize;
 

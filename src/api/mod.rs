@@ -41,11 +41,14 @@ use chrono::Utc;
 use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 
-use crate::daemon::Runtime;
+use crate::config::Live;
 use crate::metrics::Gauges;
+use crate::metrics::Metrics;
 use crate::model::rfc3339;
-use crate::query::search::{SearchParams, search};
-use crate::query::{Query, listing};
+use crate::query::Query;
+use crate::read::listing;
+use crate::read::{SearchParams, search};
+use crate::store::Writer;
 use crate::store::{Budget, Reader, StoreError};
 
 /// Articles a listing returns at most.
@@ -71,9 +74,28 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection on which no byte moves either way for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the API's handlers share: the daemon's runtime, and the API's own limits.
+/// What the API reads of the daemon it runs in; the daemon builds it.
+pub struct AppState {
+    /// The configuration now (a reload replaces it).
+    pub config: Arc<Live>,
+    /// The database the readers open.
+    pub database: std::path::PathBuf,
+    pub metrics: Arc<Metrics>,
+    /// For the queue depth and write times in `/metrics`.
+    pub writer: Arc<Writer>,
+    pub polls_in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    pub started: std::time::Instant,
+}
+
+impl AppState {
+    fn config(&self) -> Arc<crate::config::Config> {
+        self.config.get()
+    }
+}
+
+/// What the API's handlers share: the daemon's state, and the API's own limits.
 pub struct Api {
-    runtime: Arc<Runtime>,
+    runtime: Arc<AppState>,
     searches: Semaphore,
     /// [`SEARCH_TERMS`], taken by each search for its index terms.
     search_terms: Semaphore,
@@ -85,7 +107,7 @@ pub struct Api {
 }
 
 /// Serves until `stop` turns true.
-pub async fn serve(listener: tokio::net::TcpListener, runtime: Arc<Runtime>, stop: watch::Receiver<bool>) {
+pub async fn serve(listener: tokio::net::TcpListener, runtime: Arc<AppState>, stop: watch::Receiver<bool>) {
     let config = runtime.config();
     let fd_limit = server::raise_fd_limit();
     let connections = server::Limits::connections(
@@ -105,7 +127,7 @@ pub async fn serve(listener: tokio::net::TcpListener, runtime: Arc<Runtime>, sto
     server::serve(listener, router(runtime), limits, stop).await;
 }
 
-pub fn router(runtime: Arc<Runtime>) -> Router {
+pub fn router(runtime: Arc<AppState>) -> Router {
     let http = runtime.config().http.clone();
     let api = Arc::new(Api {
         runtime,
@@ -534,14 +556,14 @@ async fn metrics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
     let wal_bytes = size(&crate::store::wal_path(&db));
     let alerts_pending = read(&api, Work::Other, |r| r.pending_alerts().map_err(ApiError::store)).await.unwrap_or(-1);
     let gauges = Gauges {
-        queue_depth: runtime.ctx.writer.queue_depth(),
+        queue_depth: runtime.writer.queue_depth(),
         database_bytes: size(&db) + wal_bytes,
         wal_bytes,
-        write_times: runtime.ctx.writer.write_times(),
-        polls_in_flight: runtime.in_flight.load(Ordering::Relaxed),
+        write_times: runtime.writer.write_times(),
+        polls_in_flight: runtime.polls_in_flight.load(Ordering::Relaxed),
         alerts_pending,
     };
-    let text = runtime.ctx.metrics.render(&gauges);
+    let text = runtime.metrics.render(&gauges);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 

@@ -21,8 +21,8 @@ use crate::pipeline::dedup::index::Params as DedupParams;
 use crate::pipeline::schedule::{Schedule, Settings as ScheduleSettings};
 use crate::query::Query;
 pub use diagnostics::{ConfigError, Issue};
-pub use validate::{SizeError, parse_size};
 use diagnostics::{line_column, with_suggestion};
+pub use validate::{SizeError, parse_size};
 
 /// Validated configuration.
 #[derive(Debug, Clone)]
@@ -97,7 +97,6 @@ pub struct Notify {
     pub command: Option<Vec<String>>,
 }
 
-
 #[derive(Debug, Clone)]
 pub struct FeedConfig {
     pub name: String,
@@ -110,6 +109,26 @@ pub struct FeedConfig {
     pub tags: Vec<String>,
     /// Accept this feed's TLS certificate without verifying it.
     pub allow_self_signed: bool,
+}
+
+/// The configuration a running daemon goes by: read by each service when it needs it,
+/// replaced whole by a reload.
+#[derive(Debug)]
+pub struct Live(std::sync::RwLock<std::sync::Arc<Config>>);
+
+impl Live {
+    pub fn new(config: Config) -> Live {
+        Live(std::sync::RwLock::new(std::sync::Arc::new(config)))
+    }
+
+    /// The configuration now; a reload after this call does not change what it returns.
+    pub fn get(&self) -> std::sync::Arc<Config> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, config: Config) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(config);
+    }
 }
 
 impl Config {

@@ -1,8 +1,8 @@
 //! Phase two: every schedule, URL, size and topic query checked, and turned into
 //! [`Config`] and the stages' own settings types.
 
-use std::str::FromStr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -523,5 +523,3 @@ fn default_database() -> PathBuf {
         None => PathBuf::from("kabar.db"),
     }
 }
-
-

@@ -112,7 +112,6 @@ pub struct Settings {
     pub ca_certificates: Vec<std::path::PathBuf>,
 }
 
-
 pub struct Fetcher {
     strict: Clients,
     /// Built on first use by a feed with `allow_self_signed`.

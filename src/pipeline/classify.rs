@@ -20,7 +20,10 @@ impl Topics {
     /// Topics from their names and queries, in order.
     pub fn new<'a>(topics: impl IntoIterator<Item = (&'a str, &'a Query)>) -> Topics {
         let (names, queries): (Vec<&str>, Vec<&Query>) = topics.into_iter().unzip();
-        Topics { names: names.into_iter().map(str::to_string).collect(), matcher: Matcher::new(queries.iter().map(|q| &q.expr)) }
+        Topics {
+            names: names.into_iter().map(str::to_string).collect(),
+            matcher: Matcher::new(queries.iter().map(|q| &q.expr)),
+        }
     }
 
     pub fn is_empty(&self) -> bool {

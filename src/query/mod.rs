@@ -18,10 +18,8 @@
 
 pub mod forms;
 mod lexer;
-pub mod listing;
 mod matcher;
 mod parser;
-pub mod search;
 
 pub use forms::MIN_JOINED;
 pub use matcher::{Doc, Hit, Matcher};

@@ -13,28 +13,19 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::Utc;
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, ingest, lock, schema};
+use super::ingest::{self, State};
+use super::{StoreError, lock, schema};
 use crate::metrics::WriteTimes;
 use crate::model::{FeedState, IngestSummary, PollRecord, Reindex, TopicMatch};
 use crate::pipeline::clean::SiteLines;
-use crate::pipeline::dedup::index::{Index, Params};
+use crate::pipeline::dedup::index::Params;
 
 /// Jobs waiting for the writer; a producer past this waits for room. Small: a poll
 /// waiting here holds all its articles, and the writer drains a job in milliseconds.
 pub const QUEUE: usize = 8;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// What the writer thread owns: the connection, and the in-memory window of recent
-/// articles that dedup compares new ones with (kept in step with what is committed).
-pub(super) struct State {
-    pub conn: Connection,
-    pub recent: Index,
-    /// Boilerplate lines learned per site, shared with the polls.
-    pub site_lines: Arc<SiteLines>,
-}
 
 type Job = Box<dyn FnOnce(&mut State) + Send>;
 

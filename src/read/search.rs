@@ -6,9 +6,9 @@
 
 use std::collections::HashSet;
 
-use super::{Doc, Matcher, Query};
 use crate::model::ArticleRow;
 use crate::pipeline::clean;
+use crate::query::{Doc, Matcher, Query};
 use crate::store::{Reader, ScanFilter, StoreError};
 
 #[derive(Debug, Clone, Default)]

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use anyhow::bail;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Config;
@@ -113,7 +112,7 @@ fn topic_rows(config: &Config, mut counted: Vec<TopicCount>) -> Vec<TopicCount> 
 
 /// `--since`/`--until`: a date, an RFC 3339 time, or an age before now. A date given
 /// to `--until` means the end of that day.
-pub fn parse_when(s: &str, now: DateTime<Utc>, end_of_day: bool) -> anyhow::Result<i64> {
+pub fn parse_when(s: &str, now: DateTime<Utc>, end_of_day: bool) -> Result<i64, WhenError> {
     let s = s.trim();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         let day = if end_of_day { d.succ_opt().unwrap_or(d) } else { d };
@@ -125,11 +124,20 @@ pub fn parse_when(s: &str, now: DateTime<Utc>, end_of_day: bool) -> anyhow::Resu
     if let Ok(age) = humantime::parse_duration(s) {
         let age = chrono::Duration::from_std(age).ok();
         let Some(then) = age.and_then(|a| now.checked_sub_signed(a)) else {
-            bail!("{s:?} reaches back past any date kabar can store");
+            return Err(WhenError::TooFarBack(s.to_string()));
         };
         return Ok(then.timestamp());
     }
-    bail!("{s:?} is not a date (2025-01-26), an RFC 3339 time, or an age (7d, 12h)")
+    Err(WhenError::NotATime(s.to_string()))
+}
+
+/// A `--since`/`--until` value that is no time.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WhenError {
+    #[error("{0:?} reaches back past any date kabar can store")]
+    TooFarBack(String),
+    #[error("{0:?} is not a date (2025-01-26), an RFC 3339 time, or an age (7d, 12h)")]
+    NotATime(String),
 }
 
 #[cfg(test)]

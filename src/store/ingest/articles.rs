@@ -1,0 +1,394 @@
+//! Articles: a new one inserted with its sketch and search-index rows, a changed one
+//! updated, the duplicate decision against the recent window, GUIDs a feed reuses, and
+//! the window rebuilt at start.
+
+use super::alerts::queue_alerts;
+use super::site_lines::count_site_lines;
+use super::topics::write_topics;
+use super::*;
+
+/// A published date more than this far past first sight is clamped to first sight.
+const FUTURE_SLACK: i64 = 24 * 3600;
+
+/// The stored fields an update compares against.
+struct Existing {
+    id: i64,
+    title: String,
+    text: String,
+    url: Option<String>,
+    published: Option<i64>,
+}
+
+pub(super) fn ingest_articles(
+    tx: &Transaction,
+    recent: &mut Index,
+    learned: &mut Vec<(String, u64)>,
+    alert_topics: &[(String, String)],
+    feed_id: i64,
+    articles: Vec<Article>,
+    now: i64,
+) -> Result<IngestSummary, StoreError> {
+    let mut summary = IngestSummary { entries: articles.len(), ..IngestSummary::default() };
+    let mut trusted: bool = tx.query_row("SELECT guids_trusted FROM feeds WHERE id = ?1", [feed_id], |r| r.get(0))?;
+    if trusted && !dedup::guids_usable(&articles) {
+        distrust_guids(tx, feed_id, "its GUIDs repeat or are positions")?;
+        trusted = false;
+    }
+    if trusted && let Some(reused) = find_reused_guid(tx, feed_id, &articles)? {
+        distrust_guids(tx, feed_id, &format!("it reused the GUID {reused:?} for another article"))?;
+        trusted = false;
+    }
+    let keys = dedup::entry_keys(&articles, trusted);
+    let mut fts = PendingFts::default();
+    for (mut article, key) in articles.into_iter().zip(keys) {
+        let existing = tx
+            .prepare_cached(
+                "SELECT id, title, text, url, published FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
+            )?
+            .query_row(params![feed_id, key], |r| {
+                Ok(Existing { id: r.get(0)?, title: r.get(1)?, text: r.get(2)?, url: r.get(3)?, published: r.get(4)? })
+            })
+            .optional()?;
+        let (published, published_raw) = clamp_published(article.entry.published, now);
+        match existing {
+            Some(row) => {
+                let changed = row.title != article.entry.title
+                    || row.text != article.text
+                    || row.url != article.entry.link
+                    || row.published != published;
+                if changed {
+                    update_article(tx, row.id, &article, published, published_raw, now)?;
+                    fts.push(row.id, &mut article, true);
+                    summary.updated += 1;
+                } else {
+                    tx.prepare_cached("UPDATE articles SET last_seen = ?2 WHERE id = ?1")?
+                        .execute(params![row.id, now])?;
+                    summary.unchanged += 1;
+                }
+            }
+            None => {
+                let verdict = find_verdict(tx, recent, &article, now)?;
+                let id = insert_article(tx, feed_id, &key, &article, published, published_raw, verdict, now)?;
+                let story = match verdict {
+                    Verdict::Duplicate { of, .. } => of,
+                    Verdict::Original => id,
+                };
+                if let Some(sketch) = &article.sketch {
+                    save_sketch(tx, id, sketch)?;
+                    recent.insert(id, story, now, article.language.clone(), sketch.clone());
+                }
+                queue_alerts(tx, alert_topics, &article, id, story, now)?;
+                let threshold = recent.params().learn_boilerplate;
+                if threshold > 0
+                    && let Some(site) = clean::site_of(article.entry.link.as_deref())
+                {
+                    count_site_lines(tx, &site, &article.short_lines, threshold, now, learned)?;
+                }
+                summary.new += 1;
+                if matches!(verdict, Verdict::Duplicate { .. }) {
+                    summary.duplicates += 1;
+                }
+                fts.push(id, &mut article, false);
+            }
+        }
+    }
+    fts.write(tx)?;
+    Ok(summary)
+}
+
+/// Search-index rows, written after the poll's other writes. FTS5 flushes its in-memory index
+/// whenever a statement in the transaction opens a savepoint, so rows interleaved with other
+/// writes make one small segment per article (and merge work for each); written together they
+/// make one segment per poll.
+#[derive(Default)]
+struct PendingFts(Vec<(i64, bool, String, String)>);
+
+impl PendingFts {
+    /// Takes the article's index text, its last use.
+    fn push(&mut self, id: i64, a: &mut Article, replace: bool) {
+        self.0.push((id, replace, std::mem::take(&mut a.index_title), std::mem::take(&mut a.index_body)));
+    }
+
+    fn write(self, tx: &Transaction) -> Result<(), StoreError> {
+        for (id, replace, title, body) in self.0 {
+            if replace {
+                tx.prepare_cached("DELETE FROM articles_fts WHERE rowid = ?1")?.execute([id])?;
+            }
+            tx.prepare_cached("INSERT INTO articles_fts (rowid, title, body) VALUES (?1, ?2, ?3)")?
+                .execute(params![id, title, body])?;
+        }
+        Ok(())
+    }
+}
+
+/// A GUID this document uses that is stored for a different article.
+fn find_reused_guid(tx: &Transaction, feed_id: i64, articles: &[Article]) -> Result<Option<String>, StoreError> {
+    let mut stmt =
+        tx.prepare_cached("SELECT canonical_url, title FROM articles WHERE feed_id = ?1 AND entry_key = ?2")?;
+    for a in articles {
+        let Some(guid) = a.entry.guid.as_deref() else {
+            continue;
+        };
+        let stored = stmt
+            .query_row(params![feed_id, dedup::guid_key(guid)], |r| {
+                Ok(StoredIdentity { canonical_url: r.get(0)?, title: r.get(1)? })
+            })
+            .optional()?;
+        if stored.is_some_and(|s| dedup::guid_reused(&s, a)) {
+            return Ok(Some(guid.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// Stops using GUIDs as keys for this feed and re-keys its stored rows by link (or
+/// title and date), so the next fetch finds them again.
+fn distrust_guids(tx: &Transaction, feed_id: i64, why: &str) -> Result<(), StoreError> {
+    tx.execute("UPDATE feeds SET guids_trusted = 0 WHERE id = ?1", [feed_id])?;
+    let rows: Vec<(i64, Option<String>, String, Option<i64>)> = tx
+        .prepare(
+            "SELECT id, canonical_url, title, published FROM articles WHERE feed_id = ?1 AND entry_key LIKE 'g:%'",
+        )?
+        .query_map([feed_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut rekey = tx.prepare("UPDATE OR IGNORE articles SET entry_key = ?2 WHERE id = ?1")?;
+    for (id, canonical, title, published) in &rows {
+        let published = published.and_then(|p| DateTime::from_timestamp(p, 0));
+        rekey.execute(params![id, dedup::fallback_key(canonical.as_deref(), title, published)])?;
+    }
+    if rows.is_empty() {
+        tracing::info!(feed_id, "keying this feed's entries by link, not GUID: {why}");
+    } else {
+        tracing::warn!(feed_id, rekeyed = rows.len(), "no longer keying this feed's entries by GUID: {why}");
+    }
+    Ok(())
+}
+
+/// The duplicate decision for a new row: an earlier article with the same canonical
+/// URL or the same text (indexed lookups), else a near copy, teaser or translation
+/// among the recent articles (the in-memory window). Nothing here scans.
+fn find_verdict(tx: &Transaction, recent: &Index, article: &Article, now: i64) -> Result<Verdict, StoreError> {
+    let candidate =
+        |r: &rusqlite::Row| -> rusqlite::Result<Candidate> { Ok(Candidate { id: r.get(0)?, story_id: r.get(1)? }) };
+    let same_url = match article.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)) {
+        Some(u) => tx
+            .prepare_cached("SELECT id, story_id FROM articles WHERE canonical_url = ?1 ORDER BY id LIMIT 1")?
+            .query_row([u], candidate)
+            .optional()?,
+        None => None,
+    };
+    let same_content = match article.content_hash {
+        Some(h) if same_url.is_none() => tx
+            .prepare_cached("SELECT id, story_id FROM articles WHERE content_hash = ?1 ORDER BY id LIMIT 1")?
+            .query_row([h], candidate)
+            .optional()?,
+        _ => None,
+    };
+    let exact = dedup::verdict(same_url, same_content);
+    if exact != Verdict::Original {
+        return Ok(exact);
+    }
+    let Some(sketch) = &article.sketch else {
+        return Ok(Verdict::Original);
+    };
+    let mut load_error = None;
+    let found =
+        recent.find(sketch, &article.index_body, article.language.as_deref(), now, |id| {
+            match stored_shingles(tx, id) {
+                Ok(s) => s,
+                Err(e) => {
+                    load_error = Some(e);
+                    None
+                }
+            }
+        });
+    if let Some(e) = load_error {
+        return Err(e);
+    }
+    Ok(match found {
+        Some(m) => {
+            Verdict::Duplicate { of: m.story, reason: m.reason, similarity: (m.similarity * 1000.0).round() / 1000.0 }
+        }
+        None => Verdict::Original,
+    })
+}
+
+/// The 3-gram hashes of a stored article's text without its boilerplate.
+fn stored_shingles(tx: &Transaction, id: i64) -> Result<Option<Vec<u64>>, StoreError> {
+    let row: Option<(String, Option<String>)> = tx
+        .prepare_cached("SELECT text, boilerplate FROM articles WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.map(|(text, boilerplate)| {
+        let removed: Vec<String> = boilerplate.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default();
+        sketch::shingle_hashes(&clean::kept_text(&text, &removed))
+    }))
+}
+
+fn save_sketch(tx: &Transaction, id: i64, s: &Sketch) -> Result<(), StoreError> {
+    let bins: Vec<u8> = s.bins.iter().flat_map(|b| b.to_le_bytes()).collect();
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO article_sketches (article_id, bins, shingles, signals, numbers)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, bins, s.shingles, u32_bytes(&s.signals), u32_bytes(&s.numbers)])?;
+    Ok(())
+}
+
+fn u32_bytes(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn u32s(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Rebuilds the window of recent articles from their stored sketches.
+pub(in crate::store) fn load_recent(conn: &Connection, params: Params, now: i64) -> Result<Index, StoreError> {
+    let since = now - params.window;
+    let mut index = Index::new(params);
+    let mut stmt = conn.prepare(
+        "SELECT a.id, a.story_id, a.first_seen, a.language, s.bins, s.shingles, s.signals, s.numbers
+         FROM article_sketches s JOIN articles a ON a.id = s.article_id
+         WHERE a.first_seen >= ?1 ORDER BY a.first_seen, a.id",
+    )?;
+    let mut rows = stmt.query([since])?;
+    while let Some(r) = rows.next()? {
+        let bins: Vec<u8> = r.get(4)?;
+        let sketch = Sketch {
+            bins: bins.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
+            shingles: r.get(5)?,
+            signals: u32s(&r.get::<_, Vec<u8>>(6)?),
+            numbers: u32s(&r.get::<_, Vec<u8>>(7)?),
+        };
+        index.insert(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, sketch);
+    }
+    Ok(index)
+}
+
+/// Dates more than a day past first sight are clamped to first sight; the feed's
+/// value is kept beside it.
+fn clamp_published(published: Option<DateTime<Utc>>, now: i64) -> (Option<i64>, Option<String>) {
+    match published.map(|p| p.timestamp()) {
+        Some(p) if p > now + FUTURE_SLACK => (Some(now), Some(rfc3339(p))),
+        other => (other, None),
+    }
+}
+
+/// The stored form of an article's content columns, shared by insert and update.
+struct Columns<'a> {
+    a: &'a Article,
+    authors: Option<String>,
+    boilerplate: Option<String>,
+    published: Option<i64>,
+    published_raw: Option<String>,
+    updated: Option<i64>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(a: &'a Article, published: Option<i64>, published_raw: Option<String>) -> Columns<'a> {
+        Columns {
+            a,
+            authors: json_list(&a.entry.authors),
+            boilerplate: json_list(&a.boilerplate),
+            published,
+            published_raw,
+            updated: a.entry.updated.map(|u| u.timestamp()),
+        }
+    }
+
+    /// Named parameters for the columns both statements write.
+    fn params(&self) -> Vec<(&'static str, &dyn ToSql)> {
+        let a = self.a;
+        vec![
+            (":guid", &a.entry.guid),
+            (":url", &a.entry.link),
+            (":canonical_url", &a.canonical_url),
+            (":title", &a.entry.title),
+            (":authors", &self.authors),
+            (":summary_html", &a.entry.summary_html),
+            (":content_html", &a.entry.content_html),
+            (":text", &a.text),
+            (":boilerplate", &self.boilerplate),
+            (":language", &a.language),
+            (":published", &self.published),
+            (":published_raw", &self.published_raw),
+            (":updated", &self.updated),
+            (":content_hash", &a.content_hash),
+        ]
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_article(
+    tx: &Transaction,
+    feed_id: i64,
+    key: &str,
+    a: &Article,
+    published: Option<i64>,
+    published_raw: Option<String>,
+    verdict: Verdict,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let (duplicate_of, reason, similarity) = match verdict {
+        Verdict::Original => (None, None, None),
+        Verdict::Duplicate { of, reason, similarity } => (Some(of), Some(reason.as_str()), Some(similarity)),
+    };
+    let columns = Columns::new(a, published, published_raw);
+    let sort_time = published.unwrap_or(now);
+    let mut params = columns.params();
+    params.extend_from_slice(&[
+        (":feed_id", &feed_id as &dyn ToSql),
+        (":entry_key", &key),
+        (":now", &now),
+        (":sort_time", &sort_time),
+        (":duplicate_of", &duplicate_of),
+        (":duplicate_reason", &reason),
+        (":similarity", &similarity),
+    ]);
+    tx.prepare_cached(
+        "INSERT INTO articles (feed_id, entry_key, guid, url, canonical_url, title, authors,
+                               summary_html, content_html, text, boilerplate, language, published,
+                               published_raw, updated, first_seen, last_seen, changed_at, sort_time,
+                               content_hash, duplicate_of, duplicate_reason, similarity, story_id)
+         VALUES (:feed_id, :entry_key, :guid, :url, :canonical_url, :title, :authors,
+                 :summary_html, :content_html, :text, :boilerplate, :language, :published,
+                 :published_raw, :updated, :now, :now, :now, :sort_time,
+                 :content_hash, :duplicate_of, :duplicate_reason, :similarity, COALESCE(:duplicate_of, 0))",
+    )?
+    .execute(params.as_slice())?;
+    let id = tx.last_insert_rowid();
+    if duplicate_of.is_none() {
+        tx.prepare_cached("UPDATE articles SET story_id = id WHERE id = ?1")?.execute([id])?;
+    }
+    write_topics(tx, id, a, now, false)?;
+    Ok(id)
+}
+
+fn update_article(
+    tx: &Transaction,
+    id: i64,
+    a: &Article,
+    published: Option<i64>,
+    published_raw: Option<String>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let columns = Columns::new(a, published, published_raw);
+    let mut params = columns.params();
+    params.extend_from_slice(&[(":id", &id as &dyn ToSql), (":now", &now)]);
+    tx.prepare_cached(
+        "UPDATE articles SET guid = :guid, url = :url, canonical_url = :canonical_url, title = :title,
+                authors = :authors, summary_html = :summary_html, content_html = :content_html,
+                text = :text, boilerplate = :boilerplate, language = :language,
+                published = :published, published_raw = :published_raw, updated = :updated,
+                last_seen = :now, changed_at = :now, sort_time = COALESCE(:published, first_seen),
+                content_hash = :content_hash
+         WHERE id = :id",
+    )?
+    .execute(params.as_slice())?;
+    write_topics(tx, id, a, now, true)
+}
+
+fn json_list(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
+}

@@ -1,0 +1,48 @@
+//! The write transactions, one file per thing written: `feeds` (and the fetch log),
+//! `polls`, `articles`, `topics`, `alerts`, `site_lines`.
+//!
+//! Runs on the writer thread only, over the [`State`] it owns. Each function the writer
+//! calls is one `BEGIN IMMEDIATE` transaction: a poll's feed state, fetch record and
+//! articles land together or not at all.
+
+mod alerts;
+mod articles;
+mod feeds;
+mod polls;
+mod site_lines;
+mod topics;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use super::StoreError;
+use crate::model::{
+    Article, FeedState, IngestSummary, MoveState, PollOutcome, PollRecord, Reindex, Sketch, TopicMatch, Validators,
+    rfc3339,
+};
+use crate::pipeline::clean::{self, SiteLines};
+use crate::pipeline::dedup::index::{Index, Params};
+use crate::pipeline::dedup::{self, Candidate, StoredIdentity, Verdict, sketch};
+
+fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+/// What the writer thread owns: the connection, and the in-memory window of recent
+/// articles that dedup compares new ones with (kept in step with what is committed).
+pub(in crate::store) struct State {
+    pub conn: Connection,
+    pub recent: Index,
+    /// Boilerplate lines learned per site, shared with the polls.
+    pub site_lines: Arc<SiteLines>,
+}
+
+pub(in crate::store) use alerts::alert_attempt;
+pub(in crate::store) use articles::load_recent;
+pub(in crate::store) use feeds::{prune_fetches, sync_feeds};
+pub(in crate::store) use polls::record_poll;
+pub(in crate::store) use site_lines::load_site_lines;
+pub(in crate::store) use topics::{replace_topic_matches, sync_topics};

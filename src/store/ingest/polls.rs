@@ -1,0 +1,173 @@
+//! A poll: the feed's new state, its fetch-log row and its articles, in one
+//! transaction.
+
+use super::articles::ingest_articles;
+use super::*;
+
+/// The parts of a poll record every outcome stores.
+struct Head {
+    feed_id: i64,
+    started_at: i64,
+    http_status: Option<u16>,
+    next_attempt_at: i64,
+}
+
+/// Records a poll. The recent-articles window gains the new articles only if the
+/// transaction commits (a failure or a panic rolls it back too).
+pub(in crate::store) fn record_poll(state: &mut State, rec: PollRecord) -> Result<IngestSummary, StoreError> {
+    let now = Utc::now().timestamp();
+    state.recent.evict(now);
+    let mark = state.recent.mark();
+    let mut learned = Vec::new();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        record_poll_tx(&mut state.conn, &mut state.recent, &mut learned, rec, now)
+    }));
+    match result {
+        Ok(Ok(summary)) => {
+            // Committed: what this poll taught about its sites' boilerplate holds now.
+            for (site, line) in learned {
+                state.site_lines.learn(&site, line);
+            }
+            Ok(summary)
+        }
+        Ok(Err(e)) => {
+            state.recent.rollback(mark);
+            Err(e)
+        }
+        Err(panic) => {
+            state.recent.rollback(mark);
+            Err(StoreError::Panicked(crate::panic_message(&*panic)))
+        }
+    }
+}
+
+fn record_poll_tx(
+    conn: &mut Connection,
+    recent: &mut Index,
+    learned: &mut Vec<(String, u64)>,
+    rec: PollRecord,
+    now: i64,
+) -> Result<IngestSummary, StoreError> {
+    let tx = immediate(conn)?;
+    let mut summary = IngestSummary::default();
+    let mut bytes = None;
+    let head = Head {
+        feed_id: rec.feed_id,
+        started_at: rec.started_at.timestamp(),
+        http_status: rec.http_status,
+        next_attempt_at: rec.next_attempt_at.timestamp(),
+    };
+    let alert_topics = rec.alert_topics.clone();
+    let (status, error) = match rec.outcome {
+        PollOutcome::Failed(e) => {
+            tx.prepare_cached(
+                "UPDATE feeds SET last_fetch_at = ?2, last_status = 'error', last_http_status = ?3,
+                        last_error_kind = ?4, last_error = ?5, consecutive_failures = ?6,
+                        next_attempt_at = ?7
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                head.feed_id,
+                head.started_at,
+                head.http_status,
+                e.kind.as_str(),
+                e.message,
+                rec.failures,
+                head.next_attempt_at
+            ])?;
+            ("error", Some(e))
+        }
+        PollOutcome::NotModified { validators, moved, new_url } => {
+            record_success(&tx, &head, "not_modified", &validators, &moved, new_url.as_deref(), None, None)?;
+            ("not_modified", None)
+        }
+        PollOutcome::Fetched {
+            validators,
+            moved,
+            new_url,
+            bytes: n,
+            title,
+            site_url,
+            articles,
+            truncated,
+            warning,
+        } => {
+            record_success(
+                &tx,
+                &head,
+                "ok",
+                &validators,
+                &moved,
+                new_url.as_deref(),
+                title.as_deref(),
+                site_url.as_deref(),
+            )?;
+            bytes = Some(n);
+            tx.prepare_cached("UPDATE feeds SET last_warning = ?2 WHERE id = ?1")?
+                .execute(params![head.feed_id, warning])?;
+            summary = ingest_articles(&tx, recent, learned, &alert_topics, head.feed_id, articles, now)?;
+            summary.truncated = truncated;
+            ("ok", None)
+        }
+    };
+    tx.prepare_cached(
+        "INSERT INTO fetches (feed_id, started_at, duration_ms, status, http_status, bytes, entries,
+                              new, updated, duplicates, truncated, error_kind, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        head.feed_id,
+        head.started_at,
+        rec.duration.as_millis() as i64,
+        status,
+        head.http_status,
+        bytes.map(|b| b as i64),
+        summary.entries as i64,
+        summary.new as i64,
+        summary.updated as i64,
+        summary.duplicates as i64,
+        summary.truncated as i64,
+        error.as_ref().map(|e| e.kind.as_str()),
+        error.as_ref().map(|e| e.message.as_str()),
+    ])?;
+    tx.commit()?;
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_success(
+    tx: &Transaction,
+    head: &Head,
+    status: &str,
+    validators: &Validators,
+    moved: &MoveState,
+    new_url: Option<&str>,
+    title: Option<&str>,
+    site_url: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE feeds SET last_fetch_at = ?2, last_success_at = ?2, last_status = ?3,
+                last_http_status = ?4, last_error_kind = NULL, last_error = NULL,
+                consecutive_failures = 0, next_attempt_at = ?5, etag = ?6, last_modified = ?7,
+                moved_to = ?8, moved_since = ?9, moved_count = ?10,
+                url = COALESCE(?11, url), title = COALESCE(?12, title),
+                site_url = COALESCE(?13, site_url)
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        head.feed_id,
+        head.started_at,
+        status,
+        head.http_status,
+        head.next_attempt_at,
+        validators.etag,
+        validators.last_modified,
+        moved.to,
+        moved.since.map(|t| t.timestamp()),
+        moved.count,
+        new_url,
+        title,
+        site_url,
+    ])?;
+    Ok(())
+}

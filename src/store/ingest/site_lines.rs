@@ -1,0 +1,51 @@
+//! The short lines each site repeats: counted per article, learned past a threshold,
+//! loaded at start.
+
+use super::*;
+
+/// Counts each short line of a new article (`lines`: their identities, each once) for its
+/// site; a line reaching `threshold` articles is learned as that site's boilerplate
+/// (applied once the poll commits).
+pub(super) fn count_site_lines(
+    tx: &Transaction,
+    site: &str,
+    lines: &[u64],
+    threshold: u32,
+    now: i64,
+    learned: &mut Vec<(String, u64)>,
+) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO site_lines (host, line_hash, articles, last_seen) VALUES (?1, ?2, 1, ?3)
+         ON CONFLICT (host, line_hash) DO UPDATE SET articles = articles + 1, last_seen = ?3
+         RETURNING articles",
+    )?;
+    for &hash in lines {
+        let articles: i64 = upsert.query_row(params![site, hash as i64, now], |r| r.get(0))?;
+        if articles == i64::from(threshold) {
+            learned.push((site.to_string(), hash));
+        }
+    }
+    Ok(())
+}
+
+/// Lines not seen for this long, and not learned, are forgotten.
+const FORGET_LINES_AFTER: i64 = 30 * 86_400;
+
+/// Loads the learned boilerplate lines (forgetting stale counts first).
+pub(in crate::store) fn load_site_lines(conn: &Connection, threshold: u32, now: i64) -> Result<SiteLines, StoreError> {
+    let lines = SiteLines::default();
+    if threshold == 0 {
+        return Ok(lines);
+    }
+    conn.execute(
+        "DELETE FROM site_lines WHERE articles < ?1 AND last_seen < ?2",
+        params![threshold, now - FORGET_LINES_AFTER],
+    )?;
+    let mut stmt = conn.prepare("SELECT host, line_hash FROM site_lines WHERE articles >= ?1")?;
+    let mut rows = stmt.query([threshold])?;
+    while let Some(r) = rows.next()? {
+        let host: String = r.get(0)?;
+        lines.learn(&host, r.get::<_, i64>(1)? as u64);
+    }
+    Ok(lines)
+}

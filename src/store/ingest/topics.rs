@@ -1,0 +1,98 @@
+//! Topics: the configured ones kept in step, matches written at ingest and replaced by
+//! a re-evaluation.
+
+use super::*;
+
+pub(in crate::store) fn sync_topics(
+    conn: &mut Connection,
+    topics: &[(String, String)],
+    now: i64,
+) -> Result<Vec<(String, Reindex)>, StoreError> {
+    let tx = immediate(conn)?;
+    let newest: Option<i64> = tx.query_row("SELECT max(id) FROM articles", [], |r| r.get(0))?;
+    let names: Vec<&str> = topics.iter().map(|(n, _)| n.as_str()).collect();
+    // A topic no longer configured is forgotten (its matches stay); if it comes back,
+    // it is re-evaluated from scratch.
+    let stored: Vec<String> =
+        tx.prepare("SELECT name FROM topics")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for name in stored.iter().filter(|n| !names.contains(&n.as_str())) {
+        tx.execute("DELETE FROM topics WHERE name = ?1", [name])?;
+    }
+    for (name, query) in topics {
+        let current: Option<String> =
+            tx.query_row("SELECT query FROM topics WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        if current.as_deref() == Some(query.as_str()) {
+            continue;
+        }
+        // New or changed: every article stored so far is evaluated again.
+        let (done, upto) = match newest {
+            Some(max) => (Some(0), Some(max)),
+            None => (None, None),
+        };
+        tx.execute(
+            "INSERT INTO topics (name, query, reindex_done, reindex_upto, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET query = ?2, reindex_done = ?3, reindex_upto = ?4, updated_at = ?5",
+            params![name, query, done, upto, now],
+        )?;
+        if current.is_some() {
+            tracing::info!(topic = %name, "topic query changed; re-evaluating the stored articles");
+        }
+    }
+    let pending = tx
+        .prepare("SELECT name, reindex_done, reindex_upto FROM topics WHERE reindex_upto IS NOT NULL ORDER BY name")?
+        .query_map([], |r| Ok((r.get(0)?, Reindex { done: r.get(1)?, upto: r.get(2)? })))?
+        .collect::<Result<_, _>>()?;
+    tx.commit()?;
+    Ok(pending)
+}
+
+pub(in crate::store) fn replace_topic_matches(
+    conn: &mut Connection,
+    topic: &str,
+    from: i64,
+    to: i64,
+    matches: &[(i64, TopicMatch)],
+    finished: bool,
+) -> Result<(), StoreError> {
+    let tx = immediate(conn)?;
+    let now = Utc::now().timestamp();
+    tx.execute(
+        "DELETE FROM article_topics WHERE topic = ?1 AND article_id BETWEEN ?2 AND ?3",
+        params![topic, from, to],
+    )?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO article_topics (topic, article_id, score, evidence, matched_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (id, m) in matches {
+            let evidence = serde_json::to_string(&m.evidence).unwrap_or_else(|_| "[]".into());
+            insert.execute(params![topic, id, m.score, evidence, now])?;
+        }
+    }
+    if finished {
+        tx.execute(
+            "UPDATE topics SET reindex_done = NULL, reindex_upto = NULL, updated_at = ?2 WHERE name = ?1",
+            params![topic, now],
+        )?;
+    } else {
+        tx.execute("UPDATE topics SET reindex_done = ?2, updated_at = ?3 WHERE name = ?1", params![topic, to, now])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes the topic matches (replacing old ones on update).
+pub(super) fn write_topics(tx: &Transaction, id: i64, a: &Article, now: i64, replace: bool) -> Result<(), StoreError> {
+    if replace {
+        tx.prepare_cached("DELETE FROM article_topics WHERE article_id = ?1")?.execute([id])?;
+    }
+    let mut topic = tx.prepare_cached(
+        "INSERT INTO article_topics (topic, article_id, score, evidence, matched_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for m in &a.topics {
+        let evidence = serde_json::to_string(&m.evidence).unwrap_or_else(|_| "[]".into());
+        topic.execute(params![m.topic, id, m.score, evidence, now])?;
+    }
+    Ok(())
+}
