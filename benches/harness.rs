@@ -474,7 +474,7 @@ fn copy_of(rng: &mut Rng, a: &Article, words: &Vocab, id: bool, guid: String, li
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    quick_xml::escape::partial_escape(s).into_owned()
 }
 
 fn html(a: &Article) -> String {

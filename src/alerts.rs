@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use crate::config::Notify;
 use crate::model::{ArticleRow, DueAlert, TopicMatch};
 use crate::poll::Context;
-use crate::store::Reader;
+use crate::store::{Reader, StoreError};
 
 /// How often the outbox is looked at.
 const POLL: Duration = Duration::from_secs(1);
@@ -44,6 +44,17 @@ pub struct Payload<'a> {
 /// An alert due, with its article and the topic's evidence (`None` when the article
 /// is gone).
 type Due = (DueAlert, Option<(ArticleRow, Option<TopicMatch>)>);
+
+/// Why a round of deliveries stopped early (the alerts stay queued for the next).
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot encode the alert: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("reading due alerts: {0}")]
+    Read(#[from] tokio::task::JoinError),
+}
 
 /// Delivers due alerts until `stop` turns true.
 pub async fn run(ctx: Arc<Context>, database: PathBuf, mut stop: watch::Receiver<bool>) {
@@ -75,10 +86,10 @@ async fn deliver_due(
     database: &std::path::Path,
     client: &reqwest::Client,
     stop: &mut watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) -> Result<(), RoundError> {
     let db = database.to_path_buf();
     let now = Utc::now().timestamp();
-    let due = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Due>> {
+    let due = tokio::task::spawn_blocking(move || -> Result<Vec<Due>, StoreError> {
         if !db.exists() {
             return Ok(Vec::new());
         }
@@ -100,8 +111,8 @@ async fn deliver_due(
             break;
         }
         let result = match (&found, notify.get(&alert.topic)) {
-            (None, _) => Err("the article is gone".to_string()),
-            (_, None) => Err("the topic no longer has notify".to_string()),
+            (None, _) => Err(Failed::ArticleGone),
+            (_, None) => Err(Failed::NoNotify),
             (Some((row, evidence)), Some(n)) => {
                 let payload = Payload {
                     topic: &alert.topic,
@@ -112,7 +123,7 @@ async fn deliver_due(
                 deliver(client, n, &alert.channel, body).await
             }
         };
-        let error = result.err();
+        let error = result.err().map(|e| e.to_string());
         let backoff = 1i64 << alert.attempts.min(12);
         let next = Utc::now().timestamp() + backoff.min(MAX_BACKOFF_SECS);
         match &error {
@@ -127,25 +138,42 @@ async fn deliver_due(
     Ok(())
 }
 
-async fn deliver(client: &reqwest::Client, notify: &Notify, channel: &str, body: Vec<u8>) -> Result<(), String> {
+/// Why one delivery attempt failed (stored on the alert, and logged).
+#[derive(Debug, thiserror::Error)]
+enum Failed {
+    #[error("the article is gone")]
+    ArticleGone,
+    #[error("the topic no longer has notify")]
+    NoNotify,
+    #[error("the topic has no {0} now")]
+    ChannelGone(&'static str),
+    #[error("unknown channel {0}")]
+    UnknownChannel(String),
+    #[error("webhook: {0}")]
+    Webhook(#[from] reqwest::Error),
+    #[error("webhook answered HTTP {0}")]
+    WebhookStatus(reqwest::StatusCode),
+    #[error("cannot run {program}: {source}")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("{program}: {source}")]
+    Command { program: String, source: std::io::Error },
+    #[error("{program} exited with {status}")]
+    Exit { program: String, status: std::process::ExitStatus },
+    #[error("{program} did not finish within {}s", COMMAND_TIMEOUT.as_secs())]
+    Timeout { program: String },
+}
+
+async fn deliver(client: &reqwest::Client, notify: &Notify, channel: &str, body: Vec<u8>) -> Result<(), Failed> {
     match channel {
         "webhook" => {
-            let url = notify.webhook.clone().ok_or("the topic has no webhook now")?;
-            let response = client
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| format!("webhook: {e}"))?;
-            if response.status().is_success() {
-                Ok(())
-            } else {
-                Err(format!("webhook answered HTTP {}", response.status()))
-            }
+            let url = notify.webhook.clone().ok_or(Failed::ChannelGone("webhook"))?;
+            let response =
+                client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await?;
+            if response.status().is_success() { Ok(()) } else { Err(Failed::WebhookStatus(response.status())) }
         }
         "command" => {
-            let argv = notify.command.clone().ok_or("the topic has no command now")?;
+            let argv = notify.command.clone().ok_or(Failed::ChannelGone("command"))?;
+            let program = || argv[0].clone();
             let mut child = tokio::process::Command::new(&argv[0])
                 .args(&argv[1..])
                 .stdin(Stdio::piped())
@@ -153,17 +181,17 @@ async fn deliver(client: &reqwest::Client, notify: &Notify, channel: &str, body:
                 .stderr(Stdio::inherit())
                 .kill_on_drop(true)
                 .spawn()
-                .map_err(|e| format!("cannot run {}: {e}", argv[0]))?;
+                .map_err(|source| Failed::Spawn { program: program(), source })?;
             if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(&body).await.map_err(|e| format!("{}: {e}", argv[0]))?;
+                stdin.write_all(&body).await.map_err(|source| Failed::Command { program: program(), source })?;
             }
             match tokio::time::timeout(COMMAND_TIMEOUT, child.wait()).await {
                 Ok(Ok(status)) if status.success() => Ok(()),
-                Ok(Ok(status)) => Err(format!("{} exited with {status}", argv[0])),
-                Ok(Err(e)) => Err(format!("{}: {e}", argv[0])),
-                Err(_) => Err(format!("{} did not finish within {}s", argv[0], COMMAND_TIMEOUT.as_secs())),
+                Ok(Ok(status)) => Err(Failed::Exit { program: program(), status }),
+                Ok(Err(source)) => Err(Failed::Command { program: program(), source }),
+                Err(_) => Err(Failed::Timeout { program: program() }),
             }
         }
-        other => Err(format!("unknown channel {other}")),
+        other => Err(Failed::UnknownChannel(other.to_string())),
     }
 }

@@ -326,11 +326,40 @@ fn import_opml(
     );
     // Write only what validates, and atomically: the old file stays until the new one is whole.
     config::parse(&combined, &config.path).map_err(|e| anyhow::anyhow!("the result would not be valid:\n{e}"))?;
-    let tmp = config.path.with_extension("toml.tmp");
-    std::fs::write(&tmp, combined).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &config.path).with_context(|| format!("cannot replace {}", config.path.display()))?;
+    replace_file(&config.path, combined.as_bytes())
+        .with_context(|| format!("cannot replace {}", config.path.display()))?;
     eprintln!("{}: {added} feeds added ({skipped} already configured)", config.path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces the file at `path` with `contents` so that a crash leaves either the old
+/// file or the new one, whole, with the old one's permissions (and owner, where this
+/// process may set it): written beside it under a new name, flushed to disk, renamed
+/// over it, and the folder flushed so the rename itself is durable.
+fn replace_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let old = std::fs::metadata(path)?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(old.mode() & 0o7777).open(&tmp)?;
+        // The mode given at creation is cut by the umask; set it exactly.
+        file.set_permissions(std::fs::Permissions::from_mode(old.mode() & 0o7777))?;
+        // Only root may give a file away; anyone else keeps their own ownership.
+        let _ = std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()));
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(folder)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 fn fetch(config: &Config, only: &[String]) -> anyhow::Result<ExitCode> {

@@ -182,8 +182,8 @@ pub fn write(feeds: &[FeedConfig]) -> String {
     out
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(s)
 }
 
 #[cfg(test)]

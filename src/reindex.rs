@@ -9,19 +9,26 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
-
 use crate::config::TopicConfig;
 use crate::model::Reindex;
 use crate::pipeline::classify::{Topics, classify_doc};
 use crate::pipeline::clean;
 use crate::query::Doc;
-use crate::store::{Reader, Writer};
+use crate::store::{Reader, StoreError, Writer};
 
 /// Articles evaluated per write transaction.
 const BATCH: usize = 500;
 
 /// Re-evaluates each pending topic over the stored articles it has not seen yet.
+/// Why a re-evaluation stopped (it resumes from its last batch at the next start).
+#[derive(Debug, thiserror::Error)]
+pub enum ReindexError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("re-evaluating a topic: {0}")]
+    Batch(#[from] tokio::task::JoinError),
+}
+
 /// `progress` is told (topic, progress) after each batch.
 pub async fn run(
     writer: &Writer,
@@ -29,14 +36,14 @@ pub async fn run(
     topics: &[TopicConfig],
     pending: Vec<(String, Reindex)>,
     mut progress: impl FnMut(&str, Reindex),
-) -> anyhow::Result<()> {
+) -> Result<(), ReindexError> {
     for (name, mut state) in pending {
         let Some(topic) = topics.iter().find(|t| t.name == name) else { continue };
         let one = std::sync::Arc::new(Topics::new([(topic.name.as_str(), &topic.query)]));
         let started = std::time::Instant::now();
         loop {
             let (after, upto, matcher, db) = (state.done, state.upto, one.clone(), database.to_path_buf());
-            let (last, matches) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let (last, matches) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
                 let reader = Reader::open(&db)?;
                 let rows = reader.scan_range(after, upto, BATCH)?;
                 let last = rows.last().map(|r| r.id);
@@ -50,8 +57,7 @@ pub async fn run(
                     .collect::<Vec<_>>();
                 Ok((last, matches))
             })
-            .await
-            .context("re-evaluating a topic")??;
+            .await??;
             let to = last.unwrap_or(state.upto);
             let finished = last.is_none() || to >= state.upto;
             writer.replace_topic_matches(name.clone(), state.done + 1, to, matches, finished).await?;

@@ -436,7 +436,19 @@ fn opml_round_trip() {
     assert_eq!(entries, 11, "{printed}");
     assert_eq!(printed.matches("https://www.antaranews.example/rss/terkini.xml").count(), 1, "{printed}");
     assert!(!printed.contains("https://existing.example/feed/"), "an already configured feed was imported again");
+    // The file keeps its permissions (a token may be in it), and no temporary is left.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&setup.config, std::fs::Permissions::from_mode(0o640)).unwrap();
     ok(&setup.config, &["import-opml", "--append", export.to_str().unwrap()]);
+    let mode = std::fs::metadata(&setup.config).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o640, "the configuration's mode became {mode:o}");
+    let folder = setup.config.parent().unwrap();
+    let left: Vec<_> = std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     let check = ok(&setup.config, &["check"]);
     assert!(check.contains(&format!("ok ({} feeds", entries + 1)), "{check}");
     let exported = ok(&setup.config, &["export-opml"]);

@@ -633,21 +633,12 @@ fn atom(topic: &crate::config::TopicConfig, entries: &[(crate::model::ArticleRow
 }
 
 fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 does not allow at all are dropped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            '\u{fffe}' | '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    // Characters XML 1.0 does not allow at all are dropped; quick-xml escapes the rest.
+    let allowed =
+        |c: &char| ((*c as u32) >= 0x20 || matches!(c, '\t' | '\n' | '\r')) && !matches!(c, '\u{fffe}' | '\u{ffff}');
+    let s: std::borrow::Cow<'_, str> =
+        if s.chars().all(|c| allowed(&c)) { s.into() } else { s.chars().filter(allowed).collect::<String>().into() };
+    quick_xml::escape::escape(s.as_ref()).into_owned()
 }
 
 #[cfg(test)]

@@ -165,8 +165,8 @@ impl Fetcher {
         let blocked =
             |why: String| FeedError::new(ErrorKind::SsrfBlocked, format!("refused by the network policy: {why}"));
         match url.host() {
-            Some(Host::Ipv4(a)) => self.policy.check(IpAddr::V4(a)).map_err(blocked)?,
-            Some(Host::Ipv6(a)) => self.policy.check(IpAddr::V6(a)).map_err(blocked)?,
+            Some(Host::Ipv4(a)) => self.policy.check(IpAddr::V4(a)).map_err(|e| blocked(e.to_string()))?,
+            Some(Host::Ipv6(a)) => self.policy.check(IpAddr::V6(a)).map_err(|e| blocked(e.to_string()))?,
             Some(Host::Domain(d)) => {
                 let d = d.to_ascii_lowercase();
                 if d == "localhost" || d.ends_with(".localhost") {

@@ -17,6 +17,78 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+/// The IPv4 ranges that are not globally reachable, from IANA's IPv4 Special-Purpose
+/// Address Registry (its entries marked "Globally Reachable: False", checked December
+/// 2026), plus multicast (224.0.0.0/4, its own registry) and the limited broadcast
+/// address. Registry entries that are globally reachable (AS112 192.31.196.0/24 and
+/// 192.175.48.0/24, AMT 192.52.193.0/24) stay public. The whole of 192.0.0.0/24 is
+/// refused, its two anycast exceptions (192.0.0.9, 192.0.0.10) included: no feed is
+/// served from them.
+const V4_RANGES: &[(Ipv4Addr, u8, &str)] = &[
+    (Ipv4Addr::new(0, 0, 0, 0), 8, "\"this network\" (unspecified)"),
+    (Ipv4Addr::new(10, 0, 0, 0), 8, "private"),
+    (Ipv4Addr::new(100, 64, 0, 0), 10, "shared (carrier-grade NAT)"),
+    (Ipv4Addr::new(127, 0, 0, 0), 8, "loopback"),
+    (Ipv4Addr::new(169, 254, 0, 0), 16, "link-local"),
+    (Ipv4Addr::new(172, 16, 0, 0), 12, "private"),
+    (Ipv4Addr::new(192, 0, 0, 0), 24, "reserved for protocol assignments"),
+    (Ipv4Addr::new(192, 0, 2, 0), 24, "reserved for documentation"),
+    (Ipv4Addr::new(192, 88, 99, 0), 24, "6to4 relay anycast (deprecated)"),
+    (Ipv4Addr::new(192, 168, 0, 0), 16, "private"),
+    (Ipv4Addr::new(198, 18, 0, 0), 15, "reserved for benchmarking"),
+    (Ipv4Addr::new(198, 51, 100, 0), 24, "reserved for documentation"),
+    (Ipv4Addr::new(203, 0, 113, 0), 24, "reserved for documentation"),
+    (Ipv4Addr::new(224, 0, 0, 0), 4, "multicast"),
+    (Ipv4Addr::new(240, 0, 0, 0), 4, "reserved"),
+    (Ipv4Addr::new(255, 255, 255, 255), 32, "broadcast"),
+];
+
+/// The IPv6 ranges that are not globally reachable, from IANA's IPv6 Special-Purpose
+/// Address Registry (checked December 2026), plus multicast, the deprecated site-local
+/// range, and the globally reachable exceptions inside 2001::/23, which are public.
+/// Ranges that carry an IPv4 address (IPv4-mapped, 6to4, the NAT64 well-known prefix)
+/// are judged by that address in [`non_public_v6`] before this table.
+const V6_RANGES: &[(Ipv6Addr, u8, &str)] = &[
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0), 128, "unspecified"),
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1), 128, "loopback"),
+    (Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0), 48, "local-use IPv4/IPv6 translation"),
+    (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64, "discard-only"),
+    (Ipv6Addr::new(0x100, 0, 0, 1, 0, 0, 0, 0), 64, "dummy prefix"),
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32, "Teredo"),
+    (Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0), 48, "reserved for benchmarking"),
+    (Ipv6Addr::new(0x2001, 0x10, 0, 0, 0, 0, 0, 0), 28, "ORCHID (deprecated)"),
+    (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32, "reserved for documentation"),
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 23, "reserved for protocol assignments"),
+    (Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0), 20, "reserved for documentation"),
+    (Ipv6Addr::new(0x5f00, 0, 0, 0, 0, 0, 0, 0), 16, "segment routing"),
+    (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7, "unique-local"),
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10, "link-local"),
+    (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10, "site-local"),
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8, "multicast"),
+];
+
+/// Inside 2001::/23, the registry's globally reachable assignments: anycast for PCP,
+/// TURN and DNS-SD SRP, AMT, AS112, ORCHIDv2, drone remote ID.
+const V6_PUBLIC_IN_PROTOCOL_ASSIGNMENTS: &[(Ipv6Addr, u8)] = &[
+    (Ipv6Addr::new(0x2001, 1, 0, 0, 0, 0, 0, 1), 128),
+    (Ipv6Addr::new(0x2001, 1, 0, 0, 0, 0, 0, 2), 128),
+    (Ipv6Addr::new(0x2001, 1, 0, 0, 0, 0, 0, 3), 128),
+    (Ipv6Addr::new(0x2001, 3, 0, 0, 0, 0, 0, 0), 32),
+    (Ipv6Addr::new(0x2001, 4, 0x112, 0, 0, 0, 0, 0), 48),
+    (Ipv6Addr::new(0x2001, 0x20, 0, 0, 0, 0, 0, 0), 28),
+    (Ipv6Addr::new(0x2001, 0x30, 0, 0, 0, 0, 0, 0), 28),
+];
+
+fn in_v4(a: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+    u32::from(a) & mask == u32::from(net) & mask
+}
+
+fn in_v6(a: Ipv6Addr, net: Ipv6Addr, len: u8) -> bool {
+    let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+    u128::from(a) & mask == u128::from(net) & mask
+}
+
 /// Why an address is not public, or `None` when it is.
 pub fn non_public(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -26,21 +98,7 @@ pub fn non_public(ip: IpAddr) -> Option<&'static str> {
 }
 
 fn non_public_v4(a: Ipv4Addr) -> Option<&'static str> {
-    let o = a.octets();
-    Some(match o {
-        [0, ..] => "unspecified",
-        [127, ..] => "loopback",
-        [10, ..] | [192, 168, ..] => "private",
-        [172, b, ..] if (16..=31).contains(&b) => "private",
-        [169, 254, ..] => "link-local",
-        [100, b, ..] if (64..=127).contains(&b) => "shared (carrier-grade NAT)",
-        [192, 0, 0, _] => "reserved for protocol assignments",
-        [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => "reserved for documentation",
-        [198, b, ..] if b == 18 || b == 19 => "reserved for benchmarking",
-        [224..=239, ..] => "multicast",
-        [240..=255, ..] => "reserved",
-        _ => return None,
-    })
+    V4_RANGES.iter().find(|(net, len, _)| in_v4(a, *net, *len)).map(|(_, _, why)| *why)
 }
 
 fn non_public_v6(a: Ipv6Addr) -> Option<&'static str> {
@@ -48,27 +106,22 @@ fn non_public_v6(a: Ipv6Addr) -> Option<&'static str> {
         return non_public_v4(v4).or(Some("IPv4-mapped"));
     }
     let s = a.segments();
-    if a.is_unspecified() {
-        return Some("unspecified");
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    // 6to4 and the NAT64 well-known prefix carry an IPv4 address: judge that one.
+    if s[0] == 0x2002 {
+        return non_public_v4(embedded(s[1], s[2]));
     }
-    if a.is_loopback() {
-        return Some("loopback");
+    if in_v6(a, Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96) {
+        return non_public_v4(embedded(s[6], s[7]));
     }
-    Some(match s[0] {
-        0xfc00..=0xfdff => "unique-local",
-        0xfe80..=0xfebf => "link-local",
-        0xfec0..=0xfeff => "site-local",
-        0xff00..=0xffff => "multicast",
-        0x2001 if s[1] == 0x0db8 => "reserved for documentation",
-        // 6to4 and NAT64 carry an IPv4 address: judge that one.
-        0x2002 => return non_public_v4(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8)),
-        0x0064 if s[1] == 0xff9b => {
-            return non_public_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
-        }
-        // The deprecated IPv4-compatible form ::a.b.c.d.
-        0 if s[..6].iter().all(|x| *x == 0) => "IPv4-compatible",
-        _ => return None,
-    })
+    // The deprecated IPv4-compatible form ::a.b.c.d (:: and ::1 are in the table).
+    if s[..6].iter().all(|x| *x == 0) && !matches!(u128::from(a), 0 | 1) {
+        return Some("IPv4-compatible");
+    }
+    if V6_PUBLIC_IN_PROTOCOL_ASSIGNMENTS.iter().any(|(net, len)| in_v6(a, *net, *len)) {
+        return None;
+    }
+    V6_RANGES.iter().find(|(net, len, _)| in_v6(a, *net, *len)).map(|(_, _, why)| *why)
 }
 
 /// What a fetch may connect to, beyond public addresses.
@@ -79,14 +132,22 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// `Err(reason)` when `ip` may not be connected to.
-    pub fn check(&self, ip: IpAddr) -> Result<(), String> {
+    /// An error saying why when `ip` may not be connected to.
+    pub fn check(&self, ip: IpAddr) -> Result<(), NotAllowed> {
         match non_public(ip) {
             None => Ok(()),
             Some(_) if self.allow.iter().any(|n| n.contains(&ip)) => Ok(()),
-            Some(why) => Err(format!("{ip} is a {why} address (allow it with [fetch] allow_networks)")),
+            Some(why) => Err(NotAllowed { ip, why }),
         }
     }
+}
+
+/// An address the policy does not allow, and what kind of address it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ip} is a {why} address (allow it with [fetch] allow_networks)")]
+pub struct NotAllowed {
+    pub ip: IpAddr,
+    pub why: &'static str,
 }
 
 /// A refused connection, carried through reqwest's error chain so `classify` can tell
@@ -143,7 +204,7 @@ impl reqwest::dns::Resolve for Filtering {
                 .filter(|ip| match policy.check(*ip) {
                     Ok(()) => true,
                     Err(why) => {
-                        refused.push(why);
+                        refused.push(why.to_string());
                         false
                     }
                 })
@@ -202,6 +263,99 @@ mod tests {
         }
     }
 
+    /// Every range of IANA's special-purpose registries that is not globally reachable,
+    /// at its first and last address and one inside, with the reason given; and the
+    /// addresses just outside each, and the registry's globally reachable entries, public.
+    #[test]
+    fn each_special_purpose_range_is_refused_at_both_ends() {
+        let refused: &[(&str, &str, &str)] = &[
+            ("0.0.0.0", "0.255.255.255", "this network"),
+            ("10.0.0.0", "10.255.255.255", "private"),
+            ("100.64.0.0", "100.127.255.255", "shared"),
+            ("127.0.0.0", "127.255.255.255", "loopback"),
+            ("169.254.0.0", "169.254.255.255", "link-local"),
+            ("172.16.0.0", "172.31.255.255", "private"),
+            ("192.0.0.0", "192.0.0.255", "protocol assignments"),
+            ("192.0.2.0", "192.0.2.255", "documentation"),
+            ("192.88.99.0", "192.88.99.255", "6to4 relay"),
+            ("192.168.0.0", "192.168.255.255", "private"),
+            ("198.18.0.0", "198.19.255.255", "benchmarking"),
+            ("198.51.100.0", "198.51.100.255", "documentation"),
+            ("203.0.113.0", "203.0.113.255", "documentation"),
+            ("224.0.0.0", "239.255.255.255", "multicast"),
+            ("240.0.0.0", "255.255.255.255", "reserved"),
+            ("::", "::", "unspecified"),
+            ("::1", "::1", "loopback"),
+            ("::ffff:0.0.0.0", "::ffff:0.255.255.255", "this network"),
+            ("64:ff9b:1::", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff", "local-use"),
+            ("100::", "100::ffff:ffff:ffff:ffff", "discard-only"),
+            ("100:0:0:1::", "100:0:0:1:ffff:ffff:ffff:ffff", "dummy"),
+            ("2001::", "2001:0:ffff:ffff:ffff:ffff:ffff:ffff", "Teredo"),
+            ("2001:2::", "2001:2:0:ffff:ffff:ffff:ffff:ffff", "benchmarking"),
+            ("2001:10::", "2001:1f:ffff:ffff:ffff:ffff:ffff:ffff", "ORCHID"),
+            ("2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "documentation"),
+            ("2001:1::", "2001:1::", "protocol assignments"),
+            ("2001:1::4", "2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff", "protocol assignments"),
+            ("3fff::", "3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff", "documentation"),
+            ("5f00::", "5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "segment routing"),
+            ("fc00::", "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "unique-local"),
+            ("fe80::", "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "link-local"),
+            ("fec0::", "feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "site-local"),
+            ("ff00::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "multicast"),
+        ];
+        for (first, last, why) in refused {
+            let (lo, hi) = (ip(first), ip(last));
+            let mid = match (lo, hi) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => {
+                    IpAddr::V4(Ipv4Addr::from(u32::from(a) + (u32::from(b) - u32::from(a)) / 2))
+                }
+                (IpAddr::V6(a), IpAddr::V6(b)) => {
+                    IpAddr::V6(Ipv6Addr::from(u128::from(a) + (u128::from(b) - u128::from(a)) / 2))
+                }
+                _ => unreachable!(),
+            };
+            for a in [lo, mid, hi] {
+                let got = non_public(a).unwrap_or_else(|| panic!("{a} ({why}) passed as public"));
+                assert!(got.contains(why), "{a}: {got:?}, expected {why:?}");
+            }
+        }
+        for a in [
+            "1.0.0.0",
+            "9.255.255.255",
+            "11.0.0.0",
+            "100.63.255.255",
+            "172.15.255.255",
+            "172.32.0.0",
+            "192.0.1.0",
+            "192.88.98.255",
+            "192.88.100.0",
+            "198.17.255.255",
+            "198.20.0.0",
+            "223.255.255.255",
+            // Globally reachable entries of the registries.
+            "192.31.196.1",
+            "192.52.193.1",
+            "192.175.48.1",
+            "2001:1::1",
+            "2001:1::2",
+            "2001:1::3",
+            "2001:3::1",
+            "2001:4:112::1",
+            "2001:20::1",
+            "2001:30::1",
+            "2620:4f:8000::1",
+            // Just outside the IPv6 ranges.
+            "2001:200::1",
+            "3fff:1000::1",
+            "5eff:ffff::1",
+            "5f01::1",
+            "fbff:ffff::1",
+            "2600::1",
+        ] {
+            assert_eq!(non_public(ip(a)), None, "{a} refused");
+        }
+    }
+
     struct Fixed(Vec<IpAddr>);
     impl Resolver for Fixed {
         fn resolve(&self, _: &str) -> Resolved {
@@ -233,7 +387,7 @@ mod tests {
     fn allow_networks_opens_a_range() {
         let p = Policy { allow: vec!["10.0.0.0/8".parse().unwrap()] };
         assert!(p.check(ip("10.2.3.4")).is_ok());
-        let e = p.check(ip("192.168.1.1")).unwrap_err();
+        let e = p.check(ip("192.168.1.1")).unwrap_err().to_string();
         assert!(e.contains("private") && e.contains("allow_networks"), "{e}");
         assert!(p.check(ip("169.254.169.254")).is_err());
     }

@@ -127,7 +127,7 @@ fn web(base: &Url, href: &str) -> Option<String> {
 }
 
 fn escape_text(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    quick_xml::escape::partial_escape(s).into_owned()
 }
 
 /// The text with control characters inside strings written as `\u00XX`.

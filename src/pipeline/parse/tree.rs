@@ -359,15 +359,7 @@ fn write_child(child: &Child, out: &mut String) {
 }
 
 fn escape_into(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
+    out.push_str(&quick_xml::escape::escape(s));
 }
 
 #[cfg(test)]

@@ -402,7 +402,7 @@ fn xhtml_of(node: &Node) -> String {
 
 /// Plain text as HTML that reads back as the same text.
 fn escape_text(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    quick_xml::escape::partial_escape(s).into_owned()
 }
 
 /// Whitespace squeezed to single spaces, control characters dropped.
