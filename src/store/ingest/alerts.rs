@@ -45,3 +45,35 @@ pub(super) fn queue_alerts(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    #[test]
+    fn a_story_is_queued_once_per_channel_and_marked_when_delivered() {
+        let (_dir, mut state) = state();
+        let ids = feeds(&mut state, &["wire", "copy"]);
+        let channels = std::sync::Arc::new(vec![
+            ("digital".to_string(), "webhook".to_string()),
+            ("digital".to_string(), "command".to_string()),
+        ]);
+        for (feed, guid) in [(ids[0], "w1"), (ids[1], "c1")] {
+            let mut a = article(guid, "Indonesia and India sign", BODY);
+            a.topics = vec![TopicMatch { topic: "digital".into(), score: 1.0, evidence: Vec::new() }];
+            let mut rec = PollRecord::fetched(feed, vec![a]);
+            rec.alert_topics = channels.clone();
+            record_poll(&mut state, rec).unwrap();
+        }
+        // Two channels, one story (the second feed's copy joins it): two alerts.
+        assert_eq!(count(&state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
+        assert_eq!(count(&state, "SELECT count(*) FROM alerts"), 2);
+        let first = count(&state, "SELECT min(id) FROM alerts");
+        alert_attempt(&mut state.conn, first, Some("HTTP 500"), 99).unwrap();
+        assert_eq!(count(&state, &format!("SELECT next_attempt_at FROM alerts WHERE id = {first}")), 99);
+        alert_attempt(&mut state.conn, first, None, 0).unwrap();
+        assert_eq!(count(&state, "SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"), 1);
+        assert_eq!(count(&state, &format!("SELECT attempts FROM alerts WHERE id = {first}")), 2);
+    }
+}

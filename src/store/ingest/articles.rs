@@ -392,3 +392,50 @@ fn update_article(
 fn json_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    #[test]
+    fn a_copy_on_another_feed_joins_the_first_copys_story() {
+        let (_dir, mut state) = state();
+        let ids = feeds(&mut state, &["wire", "aggregator"]);
+        record_poll(&mut state, PollRecord::fetched(ids[0], vec![article("w1", "Indonesia and India sign", BODY)]))
+            .unwrap();
+        let copy = article("a1", "Indonesia, India sign digital pact", BODY);
+        let summary = record_poll(&mut state, PollRecord::fetched(ids[1], vec![copy])).unwrap();
+        assert_eq!((summary.new, summary.duplicates), (1, 1));
+        assert_eq!(count(&state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
+        let first: i64 = count(&state, &format!("SELECT id FROM articles WHERE feed_id = {}", ids[0]));
+        assert_eq!(count(&state, &format!("SELECT duplicate_of FROM articles WHERE feed_id = {}", ids[1])), first);
+    }
+
+    #[test]
+    fn the_window_is_rebuilt_from_the_stored_sketches() {
+        let (_dir, mut state) = state();
+        let id = feeds(&mut state, &["a"])[0];
+        let articles =
+            vec![article("g1", "Indonesia and India sign", BODY), article("g2", "Rice", "<p>Rice prices rise.</p>")];
+        record_poll(&mut state, PollRecord::fetched(id, articles)).unwrap();
+        let rebuilt = load_recent(&state.conn, Params::default(), Utc::now().timestamp()).unwrap();
+        assert_eq!(rebuilt.len(), state.recent.len());
+        assert_eq!(rebuilt.len(), 2);
+    }
+
+    #[test]
+    fn a_date_far_past_first_sight_is_clamped_and_the_written_date_kept() {
+        let (_dir, mut state) = state();
+        let id = feeds(&mut state, &["a"])[0];
+        let mut a = article("g1", "From the future", BODY);
+        a.entry.published = Some(Utc::now() + chrono::Duration::days(400));
+        record_poll(&mut state, PollRecord::fetched(id, vec![a])).unwrap();
+        let (published, first_seen): (i64, i64) = state
+            .conn
+            .query_row("SELECT published, first_seen FROM articles", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(published, first_seen);
+        assert_eq!(count(&state, "SELECT count(*) FROM articles WHERE published_raw IS NOT NULL"), 1);
+    }
+}

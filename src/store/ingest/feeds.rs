@@ -69,3 +69,45 @@ pub(in crate::store) fn prune_fetches(conn: &mut Connection, before: i64, limit:
     tx.commit()?;
     Ok(deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+    use crate::model::{ErrorKind, FeedError};
+
+    #[test]
+    fn a_feed_keeps_its_id_and_forgets_its_validators_when_its_url_changes() {
+        let (_dir, mut state) = state();
+        let ids = feeds(&mut state, &["a", "b"]);
+        state.conn.execute("UPDATE feeds SET etag = 'x', last_modified = 'y' WHERE id = ?1", [ids[0]]).unwrap();
+        // Listed again, unchanged: the validators stay.
+        assert_eq!(feeds(&mut state, &["a", "b"]), ids);
+        let kept = sync_feeds(&mut state.conn, &[("a".into(), "https://a.example/feed".into())], Utc::now()).unwrap();
+        assert_eq!(kept[0].validators.etag.as_deref(), Some("x"));
+        let moved = sync_feeds(&mut state.conn, &[("a".into(), "https://a.example/new".into())], Utc::now()).unwrap();
+        assert_eq!((moved[0].id, moved[0].url.as_str()), (ids[0], "https://a.example/new"));
+        assert_eq!(moved[0].validators, Validators::default());
+        assert_eq!(count(&state, "SELECT count(*) FROM feeds"), 2, "a feed left out of the list is not deleted");
+    }
+
+    #[test]
+    fn pruning_the_fetch_log_deletes_only_older_rows_a_batch_at_a_time() {
+        let (_dir, mut state) = state();
+        let id = feeds(&mut state, &["a"])[0];
+        let day = |d: i64| DateTime::from_timestamp(1_700_000_000 + d * 86_400, 0).unwrap();
+        for d in 0..5 {
+            let mut rec = PollRecord::fetched(id, Vec::new());
+            rec.started_at = day(d);
+            rec.outcome = PollOutcome::Failed(FeedError::new(ErrorKind::Timeout, "slow"));
+            record_poll(&mut state, rec).unwrap();
+        }
+        assert_eq!(count(&state, "SELECT count(*) FROM fetches"), 5);
+        let before = day(3).timestamp();
+        assert_eq!(prune_fetches(&mut state.conn, before, 2).unwrap(), 2);
+        assert_eq!(prune_fetches(&mut state.conn, before, 2).unwrap(), 1);
+        assert_eq!(prune_fetches(&mut state.conn, before, 2).unwrap(), 0);
+        assert_eq!(count(&state, &format!("SELECT count(*) FROM fetches WHERE started_at >= {before}")), 2);
+        assert_eq!(count(&state, "SELECT count(*) FROM fetches"), 2);
+    }
+}

@@ -46,3 +46,45 @@ pub(in crate::store) use feeds::{prune_fetches, sync_feeds};
 pub(in crate::store) use polls::record_poll;
 pub(in crate::store) use site_lines::load_site_lines;
 pub(in crate::store) use topics::{replace_topic_matches, sync_topics};
+
+/// A migrated database in a temporary folder and the writer's state over it, and the
+/// articles the entity tests store, for the unit tests of this folder.
+#[cfg(test)]
+mod testing {
+    pub(super) use super::record_poll;
+    use super::*;
+    use crate::model::Entry;
+
+    pub(super) fn state() -> (tempfile::TempDir, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::schema::open_writer(&dir.path().join("k.db")).unwrap();
+        let recent = articles::load_recent(&conn, Params::default(), Utc::now().timestamp()).unwrap();
+        (dir, State { conn, recent, site_lines: Arc::default() })
+    }
+
+    /// Feeds by name, created with their ids.
+    pub(super) fn feeds(state: &mut State, names: &[&str]) -> Vec<i64> {
+        let list: Vec<(String, String)> =
+            names.iter().map(|n| (n.to_string(), format!("https://{n}.example/feed"))).collect();
+        feeds::sync_feeds(&mut state.conn, &list, Utc::now()).unwrap().iter().map(|f| f.id).collect()
+    }
+
+    pub(super) fn article(guid: &str, title: &str, body: &str) -> Article {
+        let entry = Entry {
+            guid: Some(guid.to_string()),
+            link: Some(format!("https://news.example/{guid}")),
+            title: title.to_string(),
+            content_html: Some(body.to_string()),
+            ..Entry::default()
+        };
+        clean::clean(entry, Some("en"), None)
+    }
+
+    pub(super) fn count(state: &State, sql: &str) -> i64 {
+        state.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    pub(super) const BODY: &str = "<p>The ministers of Indonesia and India signed a memorandum on digital \
+        cooperation in Jakarta on Tuesday, covering data centres, cyber security and training \
+        for forty thousand engineers over the next five years.</p>";
+}

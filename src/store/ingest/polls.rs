@@ -171,3 +171,48 @@ fn record_success(
     ])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+    use crate::model::{ErrorKind, FeedError};
+
+    #[test]
+    fn a_poll_lands_whole_and_the_same_entries_again_add_nothing() {
+        let (_dir, mut state) = state();
+        let id = feeds(&mut state, &["a"])[0];
+        let batch =
+            || vec![article("g1", "Indonesia and India sign", BODY), article("g2", "Rice prices rise", "<p>Rice.</p>")];
+        let first = record_poll(&mut state, PollRecord::fetched(id, batch())).unwrap();
+        assert_eq!((first.entries, first.new, first.updated), (2, 2, 0));
+        let again = record_poll(&mut state, PollRecord::fetched(id, batch())).unwrap();
+        assert_eq!((again.new, again.updated, again.unchanged), (0, 0, 2));
+        assert_eq!(count(&state, "SELECT count(*) FROM articles"), 2);
+        assert_eq!(count(&state, "SELECT count(*) FROM fetches"), 2);
+        assert_eq!(count(&state, "SELECT count(*) FROM articles_fts"), 2);
+        assert_eq!(state.recent.len(), 2, "the window holds what was committed");
+    }
+
+    #[test]
+    fn a_failed_poll_is_stored_on_the_feed_and_counted() {
+        let (_dir, mut state) = state();
+        let id = feeds(&mut state, &["a"])[0];
+        for failures in 1..=2 {
+            let mut rec = PollRecord::fetched(id, Vec::new());
+            rec.outcome = PollOutcome::Failed(FeedError::new(ErrorKind::Timeout, "no answer"));
+            rec.failures = failures;
+            record_poll(&mut state, rec).unwrap();
+        }
+        let (kind, failures, status): (String, i64, String) = state
+            .conn
+            .query_row(
+                "SELECT last_error_kind, consecutive_failures, last_status FROM feeds WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((kind.as_str(), failures, status.as_str()), ("timeout", 2, "error"));
+        assert_eq!(count(&state, "SELECT count(*) FROM articles"), 0);
+    }
+}

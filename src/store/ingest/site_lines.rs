@@ -49,3 +49,30 @@ pub(in crate::store) fn load_site_lines(conn: &Connection, threshold: u32, now: 
     }
     Ok(lines)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    #[test]
+    fn a_line_is_learned_at_the_threshold_and_stale_counts_are_forgotten() {
+        let (_dir, mut state) = state();
+        let now = 1_700_000_000;
+        let tx = immediate(&mut state.conn).unwrap();
+        let mut learned = Vec::new();
+        for _ in 0..3 {
+            count_site_lines(&tx, "a.example", &[7, 8], 3, now, &mut learned).unwrap();
+        }
+        count_site_lines(&tx, "a.example", &[9], 3, now, &mut learned).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(learned, vec![("a.example".to_string(), 7), ("a.example".to_string(), 8)]);
+        let lines = load_site_lines(&state.conn, 3, now).unwrap();
+        assert_eq!(lines.len(), 2);
+        assert!(lines.for_site("a.example").unwrap().contains(&7));
+        // Line 9 was seen once, long ago: forgotten; the learned lines stay.
+        let later = now + FORGET_LINES_AFTER + 1;
+        load_site_lines(&state.conn, 3, later).unwrap();
+        assert_eq!(count(&state, "SELECT count(*) FROM site_lines"), 2);
+    }
+}

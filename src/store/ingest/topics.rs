@@ -96,3 +96,42 @@ pub(super) fn write_topics(tx: &Transaction, id: i64, a: &Article, now: i64, rep
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    fn flagged(topic: &str) -> Article {
+        let mut a = article("g1", "Indonesia and India sign", BODY);
+        a.topics = vec![TopicMatch { topic: topic.to_string(), score: 2.0, evidence: Vec::new() }];
+        a
+    }
+
+    #[test]
+    fn a_new_or_changed_topic_is_re_evaluated_over_what_is_stored() {
+        let (_dir, mut state) = state();
+        let id = feeds(&mut state, &["a"])[0];
+        let q = |s: &str| vec![("digital".to_string(), s.to_string())];
+        // No articles yet: nothing to re-evaluate.
+        assert!(sync_topics(&mut state.conn, &q("digital"), 0).unwrap().is_empty());
+        record_poll(&mut state, PollRecord::fetched(id, vec![flagged("digital")])).unwrap();
+        assert!(sync_topics(&mut state.conn, &q("digital"), 0).unwrap().is_empty(), "unchanged");
+        let pending = sync_topics(&mut state.conn, &q("digital OR cyber"), 0).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!((pending[0].1.done, pending[0].1.upto), (0, 1));
+    }
+
+    #[test]
+    fn matches_are_written_at_ingest_and_replaced_by_a_re_evaluation() {
+        let (_dir, mut state) = state();
+        let id = feeds(&mut state, &["a"])[0];
+        sync_topics(&mut state.conn, &[("digital".into(), "digital".into())], 0).unwrap();
+        record_poll(&mut state, PollRecord::fetched(id, vec![flagged("digital")])).unwrap();
+        assert_eq!(count(&state, "SELECT count(*) FROM article_topics WHERE topic = 'digital'"), 1);
+        // The new query matches nothing in the range: the old match goes, the topic is done.
+        replace_topic_matches(&mut state.conn, "digital", 1, 1, &[], true).unwrap();
+        assert_eq!(count(&state, "SELECT count(*) FROM article_topics WHERE topic = 'digital'"), 0);
+        assert_eq!(count(&state, "SELECT count(*) FROM topics WHERE reindex_upto IS NOT NULL"), 0);
+    }
+}
