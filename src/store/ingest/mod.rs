@@ -51,7 +51,6 @@ pub(in crate::store) use topics::{replace_topic_matches, sync_topics};
 /// articles the entity tests store, for the unit tests of this folder.
 #[cfg(test)]
 mod testing {
-    pub(super) use super::record_poll;
     use super::*;
     use crate::model::Entry;
 
