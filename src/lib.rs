@@ -2,29 +2,25 @@
 //!
 //! # Layout
 //!
-//! The crate follows the pipeline an article travels, then the ways out:
+//! The crate follows the pipeline an article travels, then the ways out, in layers
+//! that import one way (ARCHITECTURE.md, "Layers"; `tests/layers.rs` checks it):
 //!
-//! * `config`: reads the TOML file strictly (unknown keys are errors with line and
-//!   column) and turns it into validated settings the rest of the program trusts.
-//! * `model`: the plain data that passes between stages (entries, articles, errors).
-//! * `text`: normalisation shared by documents and queries (NFKC, case and accent
-//!   folding, tokens).
-//! * `pipeline`: the stages, in order — `schedule` (when each feed is due),
-//!   `fetch` (the only network code), `parse` (RSS, Atom, JSON Feed), `clean` (HTML to
-//!   text, boilerplate, canonical URL, language), `dedup` (entry keys and the
-//!   duplicate decision), `classify` (topic flags with evidence); `pipeline::poll`
-//!   runs one feed through all of them.
-//! * `query`: the topic and search language (lexer, parser, matcher) and the search
-//!   that the CLI and any other front end share.
-//! * `store`: SQLite — migrations, the single writer thread, read-only readers. The
+//! * `model`, `text`, `metrics`, `fault`: plain data, text folding, counters, injected
+//!   failures for tests.
+//! * `query`: the topic and search language (lexer, parser, forms, matcher), pure.
+//! * `pipeline`: the stages, each a synchronous function with its own settings types:
+//!   `schedule`, `decode`, `parse`, `clean`, `dedup`, `classify`.
+//! * `fetch`: the only network code.
+//! * `config`: reads the TOML file strictly and builds the stages' settings from it.
+//! * `store`: SQLite (migrations, the single writer thread, read-only readers); the
 //!   only module that names rusqlite.
+//! * `poll`: runs one feed through fetch and the stages and hands it to the store.
+//! * `read`: searches and listings over the stored archive, for `cli` and `api`.
+//! * `opml`, `output`: subscription lists; table/json/ndjson/csv printing.
+//! * `alerts`, `reindex`: the outbox's delivery; topics re-evaluated over the archive.
+//! * `api`: the HTTP API over its own `AppState`.
 //! * `daemon`: the scheduler loop; shutdown is an argument.
-//! * `reindex`: re-evaluates new and changed topics over the stored archive.
-//! * `metrics`: counters for `/metrics`.
-//! * `alerts`: delivers new stories of topics with `notify` from the outbox.
-//! * `api`: the HTTP API, topic Atom feeds, `/metrics`, `/healthz`.
-//! * `cli` and `output`: the command line and its table/json/ndjson/csv printing;
-//!   `opml`: subscription lists in and out; `fault`: injected failures for tests.
+//! * `cli`: the command line.
 
 pub mod config;
 pub mod model;
