@@ -206,7 +206,12 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs).min(MAX_HINT));
     }
-    let at: DateTime<Utc> = httpdate::parse_http_date(value).ok()?.into();
+    // Servers also send RFC 2822 dates with a numeric zone ("+0000"), which HTTP does not
+    // allow but which mean the same.
+    let at: DateTime<Utc> = match httpdate::parse_http_date(value) {
+        Ok(t) => t.into(),
+        Err(_) => DateTime::parse_from_rfc2822(value).ok()?.to_utc(),
+    };
     Some((at - now).to_std().unwrap_or(Duration::ZERO).min(MAX_HINT))
 }
 
@@ -420,6 +425,7 @@ mod tests {
         // The two obsolete forms HTTP still requires a recipient to read.
         assert_eq!(parse_retry_after("Sunday, 26-Jan-25 10:05:00 GMT", now), date);
         assert_eq!(parse_retry_after("Sun Jan 26 10:05:00 2025", now), date);
+        assert_eq!(parse_retry_after("Sun, 26 Jan 2025 17:05:00 +0700", now), date);
         let huge = parse_retry_after("999999999", now);
         assert_eq!(huge, Some(MAX_HINT));
         assert_eq!(after_failure(&every, now, 1, 0.0, cap, huge, &mut Fixed(0.5)), t("2025-01-27T10:00:00Z"));
