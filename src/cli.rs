@@ -89,6 +89,17 @@ enum Command {
     },
     /// Write the configured feeds as OPML to standard output
     ExportOpml,
+    /// Print what kabar extracts from an article page: its main text, boilerplate lines,
+    /// language, published time and canonical URL
+    Extract {
+        /// An HTML file, or - for standard input
+        file: PathBuf,
+        /// The page's address (resolves a relative canonical link)
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, value_enum, default_value_t = ExtractFormat::Text)]
+        format: ExtractFormat,
+    },
     /// Per topic: stories flagged in the last 24 hours, 7 days, and ever
     Topics {
         #[command(subcommand)]
@@ -149,7 +160,9 @@ pub fn main() -> ExitCode {
 fn init_logging(default: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KABAR_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        // html5ever warns about every odd tag of a page it builds a tree from; that is the
+        // page's business, not the operator's.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},html5ever=error,markup5ever=error")));
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false);
     if json {
@@ -192,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Fetch { feeds } => fetch(&load_config(config_path)?, &feeds),
         Command::ImportOpml { file, append } => import_opml(config_path, &file, append),
+        Command::Extract { file, url, format } => extract(&file, url.as_deref(), format),
         Command::ExportOpml => {
             let config = load_config(config_path)?;
             print(|out| out.write_all(opml::write(&config.feeds).as_bytes()))
@@ -330,6 +344,55 @@ fn import_opml(
         .with_context(|| format!("cannot replace {}", config.path.display()))?;
     eprintln!("{}: {added} feeds added ({skipped} already configured)", config.path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExtractFormat {
+    /// The main text, paragraphs separated by blank lines
+    Text,
+    /// Title, text, boilerplate lines, language, published, canonical URL
+    Json,
+}
+
+/// The largest page `extract` reads (the daemon's page fetches have `fetch.max_body`).
+const MAX_PAGE: u64 = 64 << 20;
+
+fn extract(file: &std::path::Path, url: Option<&str>, format: ExtractFormat) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let reading = if file.as_os_str() == "-" {
+        io::stdin().lock().take(MAX_PAGE + 1).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(MAX_PAGE + 1).read_to_end(&mut bytes))
+    };
+    reading.with_context(|| format!("cannot read {}", file.display()))?;
+    if bytes.len() as u64 > MAX_PAGE {
+        bail!("{} is larger than {} MiB", file.display(), MAX_PAGE >> 20);
+    }
+    let base = url.map(url::Url::parse).transpose().with_context(|| format!("--url {url:?} is not a URL"))?;
+    let page = match crate::pipeline::extract::extract(&bytes, None, base.as_ref()) {
+        Ok(page) => page,
+        Err(e) => {
+            eprintln!("kabar: {}: {e} ({})", file.display(), e.status());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match format {
+        ExtractFormat::Json => print(|out| {
+            serde_json::to_writer_pretty(&mut *out, &page)?;
+            writeln!(out)
+        }),
+        ExtractFormat::Text => print(|out| {
+            let paragraphs: Vec<String> = page
+                .text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| output::terminal_safe(l).into_owned())
+                .collect();
+            writeln!(out, "{}", paragraphs.join("\n\n"))
+        }),
+    }
 }
 
 /// Replaces the file at `path` with `contents` so that a crash leaves either the old

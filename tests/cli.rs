@@ -188,3 +188,40 @@ fn bad_invocations_fail_clearly() {
     assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
     assert!(stdout(&o).is_empty());
 }
+
+#[test]
+fn extract_prints_a_pages_main_text_and_what_it_knows() {
+    let page = crate::support::fixture("pages/wire.html");
+    let page = page.to_str().unwrap();
+    let out = crate::support::kabar().args(["extract", page, "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["language"], "id");
+    assert_eq!(json["published"], "2025-01-26T07:05:00Z");
+    assert_eq!(
+        json["canonical_url"],
+        "https://www.antaranews.example/berita/4610001/indonesia-dan-india-memperkuat-kerjasama-digital"
+    );
+    assert!(json["title"].as_str().unwrap().starts_with("Indonesia dan India"), "{json}");
+    assert!(json["boilerplate"].as_array().unwrap().iter().any(|b| b == "Editor: Primayanti"), "{json}");
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    // Text: paragraphs separated by blank lines; the same from standard input.
+    let text = crate::support::kabar().args(["extract", page]).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    let paragraphs: Vec<&str> = text.trim_end().split("\n\n").collect();
+    assert!(paragraphs.len() >= 12 && paragraphs.iter().all(|p| !p.trim().is_empty() && !p.contains('\n')), "{text}");
+    let mut child = crate::support::kabar()
+        .args(["extract", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(&std::fs::read(page).unwrap()).unwrap();
+    assert_eq!(String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap(), text);
+    // Not a page: exit 1 with the status.
+    let feed = crate::support::fixture("parse/userland.xml");
+    let refused = crate::support::kabar().args(["extract", feed.to_str().unwrap()]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("not_html") || stderr(&refused).contains("no_main_text"), "{}", stderr(&refused));
+}

@@ -14,6 +14,7 @@
 //! * `clients`: hostile and careless clients — API requests, queries, configuration
 //!   files, a second writer — against the real binary.
 //! * `dedup`: precision and recall of duplicate pairs on the labelled set.
+//! * `extract`: page extraction over WCXB's dev articles (word F1).
 //! * `fetch`: failure classes, each stored on its own feed.
 //! * `moves`: permanent redirects over days (a clock the test sets), and retention.
 //! * `parse`: golden feeds, one for each way real feeds lost entries, titles, links or
@@ -35,6 +36,7 @@ mod corpus;
 mod crash;
 mod daemon;
 mod dedup;
+mod extract;
 mod fetch;
 mod hostile;
 mod ingest;

@@ -16,16 +16,19 @@
 //!   the write-ahead log's largest size during the round, and the writer's time per job
 //!   (the daemon's `/metrics` histogram).
 //! * `topics`: matching throughput with 10, 1,000 and 10,000 topics.
+//! * `extract DIR`: page extraction against gold main text (word F1, time per page).
 //!
 //! Options: `--feeds N --items M --runs R --articles A --out DIR` (DIR keeps the
 //! corpus and databases; default a temporary folder), `--no-peers` (kabar alone).
 
 mod compare;
 mod corpus;
+mod extract;
 mod feeds;
 mod measure;
 mod nginx;
 mod scale_db;
+mod score;
 mod topics;
 
 /// What the modes share: the standard library's pieces and each other's helpers.
@@ -74,8 +77,15 @@ fn main() {
         "scale-db" => scale_db(&dir, opt("--articles", 1_000_000), runs),
         "feeds" => many_feeds(&dir, feeds, items),
         "topics" => topics(),
+        "extract" => match args.iter().skip_while(|a| *a != "extract").nth(1) {
+            Some(d) => extract::extract(Path::new(d)),
+            None => {
+                eprintln!("extract DIR: the folder with html/ and ground-truth/");
+                std::process::exit(2);
+            }
+        },
         other => {
-            eprintln!("unknown mode {other}: compare, scale-db, feeds, topics");
+            eprintln!("unknown mode {other}: compare, scale-db, feeds, topics, extract");
             std::process::exit(2);
         }
     }

@@ -14,5 +14,6 @@ pub mod classify;
 pub mod clean;
 pub mod decode;
 pub mod dedup;
+pub mod extract;
 pub mod parse;
 pub mod schedule;

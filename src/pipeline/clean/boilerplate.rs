@@ -165,10 +165,16 @@ fn is_boilerplate_line(line: &str) -> bool {
     }
     // An inserted headline: "MEMBACA  Some other story" (upper case, unlike the verb
     // "membaca" opening an ordinary sentence).
-    if line.strip_prefix("MEMBACA").is_some_and(|rest| rest.starts_with(char::is_whitespace)) {
+    if line.strip_prefix("MEMBACA").is_some_and(|rest| rest.starts_with(char::is_whitespace) || rest.starts_with(':')) {
         return true;
     }
-    let short = line.chars().count() <= 120;
+    let chars = line.chars().count();
+    // A source credit: "Sumber: ANTARA", "Source: Reuters" (short: a sentence that
+    // begins so is kept).
+    if chars <= 60 && (lower.starts_with("sumber:") || lower.starts_with("source:")) {
+        return true;
+    }
+    let short = chars <= 120;
     short
         && (lower.contains("hak cipta")
             || lower.contains("copyright")
