@@ -16,11 +16,13 @@
 
 mod charset;
 mod meta;
+mod teaser;
 
 use chrono::{DateTime, Utc};
 use url::Url;
 
 use crate::pipeline::clean;
+pub use teaser::{LEAD_WORDS, SHORT_WORDS, Teaser, teaser};
 
 /// Bumped whenever a change to extraction changes what it returns for some page, so
 /// stored articles can be re-extracted.
