@@ -437,7 +437,7 @@ fn fetch(config: &Config, only: &[String]) -> anyhow::Result<ExitCode> {
     }
     let writer = Writer::open(&config.database, config.dedup.clone())?;
     let progress_on = io::stderr().is_terminal();
-    let reports = runtime()?.block_on(daemon::fetch_once(
+    let (reports, pages) = runtime()?.block_on(daemon::fetch_once(
         config,
         writer,
         only,
@@ -462,10 +462,10 @@ fn fetch(config: &Config, only: &[String]) -> anyhow::Result<ExitCode> {
     if progress_on {
         let _ = write!(io::stderr(), "\r\x1b[2K");
     }
-    print(|out| fetch_summary(out, &reports))
+    print(|out| fetch_summary(out, &reports, pages))
 }
 
-fn fetch_summary(out: &mut dyn Write, reports: &[Report]) -> io::Result<()> {
+fn fetch_summary(out: &mut dyn Write, reports: &[Report], pages: crate::pages::Counts) -> io::Result<()> {
     let (mut ok, mut failed, mut new, mut dups, mut updated) = (0, 0, 0, 0, 0);
     for r in reports {
         let (status, detail) = match &r.result {
@@ -509,7 +509,15 @@ fn fetch_summary(out: &mut dyn Write, reports: &[Report]) -> io::Result<()> {
         plural(reports.len(), "feed", "feeds"),
         plural(new, "new article", "new articles"),
         plural(dups, "copy", "copies"),
-    )
+    )?;
+    if pages.fetched + pages.failed + pages.retried > 0 {
+        writeln!(
+            out,
+            "pages: {} read, {} gave no text, {} to retry later",
+            pages.fetched, pages.failed, pages.retried
+        )?;
+    }
+    Ok(())
 }
 
 /// A query error with the query and a caret under the column.

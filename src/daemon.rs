@@ -82,7 +82,7 @@ pub async fn fetch_once(
     only: &[String],
     mut progress: impl FnMut(Progress),
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<Vec<Report>> {
+) -> anyhow::Result<(Vec<Report>, crate::pages::Counts)> {
     let Prepared { ctx, feeds, reindex } = prepare(config, writer).await?;
     let chosen: Vec<(FeedConfig, FeedState)> =
         feeds.into_iter().filter(|(f, _)| only.is_empty() || only.contains(&f.name)).collect();
@@ -117,7 +117,11 @@ pub async fn fetch_once(
         }
     }
     drop(tasks);
+    // The pages of what was stored, waited for within a bound: those that fail for now
+    // stay queued for the next fetch or the daemon.
+    let mut pages = crate::pages::Counts::default();
     if !interrupted {
+        pages = crate::pages::drain(&ctx, &config.database, config.fetch.timeout * 3).await;
         prune_once(&ctx, config.keep_fetches).await;
     }
     if !interrupted && !reindex.is_empty() {
@@ -127,7 +131,7 @@ pub async fn fetch_once(
         .await?;
     }
     finish(ctx).await;
-    Ok(reports.into_iter().flatten().collect())
+    Ok((reports.into_iter().flatten().collect(), pages))
 }
 
 struct Slot {
@@ -193,6 +197,7 @@ pub async fn run(
     let mut services: JoinSet<()> = JoinSet::new();
     let mut reindexing = start_reindex(&runtime, reindex);
     services.spawn(crate::alerts::run(ctx.clone(), runtime.database.clone(), stopped.clone()));
+    services.spawn(crate::pages::run(ctx.clone(), runtime.database.clone(), stopped.clone()));
     services.spawn(prune_fetch_log(runtime.clone(), stopped.clone()));
     if let Some(listener) = listener {
         tracing::info!(address = %listener.local_addr()?, "HTTP API listening");

@@ -17,7 +17,8 @@
 //! * `poll`: runs one feed through fetch and the stages and hands it to the store.
 //! * `read`: searches and listings over the stored archive, for `cli` and `api`.
 //! * `opml`, `output`: subscription lists; table/json/ndjson/csv printing.
-//! * `alerts`, `reindex`: the outbox's delivery; topics re-evaluated over the archive.
+//! * `alerts`, `reindex`, `pages`: the outbox's delivery; topics re-evaluated over the
+//!   archive; article pages fetched for their full text.
 //! * `api`: the HTTP API over its own `AppState`.
 //! * `daemon`: the scheduler loop; shutdown is an argument.
 //! * `cli`: the command line.
@@ -40,6 +41,7 @@ pub mod metrics;
 
 pub mod alerts;
 pub mod api;
+pub mod pages;
 pub mod reindex;
 
 pub mod cli;

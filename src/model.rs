@@ -66,6 +66,9 @@ pub struct Article {
     /// so the writer, the pipeline's one serial stage, only counts them.
     pub short_lines: Vec<u64>,
     pub topics: Vec<TopicMatch>,
+    /// Its page is to be fetched for the full text (the feed's `full_text` and the
+    /// teaser rule); the store queues it.
+    pub wants_page: bool,
 }
 
 /// The fingerprint of an article's text (see `pipeline::dedup::sketch`).
@@ -297,6 +300,10 @@ pub struct ArticleDetail {
     #[serde(flatten)]
     pub row: ArticleRow,
     pub canonical_url: Option<String>,
+    /// The feed's own text, when the page's main text replaced it as `text`.
+    pub summary: Option<String>,
+    /// `queued`, `ok`, or why the page gave no text; absent when no page was wanted.
+    pub page_status: Option<String>,
     pub authors: Vec<String>,
     pub first_seen: String,
     pub published_raw: Option<String>,
@@ -385,4 +392,39 @@ pub fn is_web_url(link: &str) -> bool {
 /// Unix seconds as RFC 3339 (UTC).
 pub fn rfc3339(secs: i64) -> String {
     DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A page due for fetching, with what fetching it needs.
+#[derive(Debug, Clone)]
+pub struct DuePage {
+    pub article_id: i64,
+    pub url: String,
+    /// The feed's configured URL: a page on the same IP-literal or localhost host as the
+    /// feed may be fetched as the feed is (the network policy's "home" host).
+    pub feed_url: String,
+    pub feed: String,
+    pub title: String,
+    /// The article's language hint (its feed's, as stored).
+    pub language: Option<String>,
+    pub attempts: u32,
+}
+
+/// What fetching an article's page came to.
+#[derive(Debug, Clone)]
+pub enum PageOutcome {
+    /// The page's main text, cleaned and classified like feed text.
+    Extracted { article: Box<Article>, extractor: u32 },
+    /// A transient failure: tried again at `at` (Unix seconds).
+    Retry { error: String, at: i64 },
+    /// A final one, stored on the article as `status`.
+    Failed { status: String, error: String },
+}
+
+/// One page done, for the writer.
+#[derive(Debug, Clone)]
+pub struct PageDone {
+    pub article_id: i64,
+    pub outcome: PageOutcome,
+    /// (topic, channel) of every alert channel, as for a poll.
+    pub alert_topics: std::sync::Arc<Vec<(String, String)>>,
 }

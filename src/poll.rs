@@ -69,6 +69,8 @@ pub struct Settings {
     pub notify: Arc<std::collections::HashMap<String, crate::config::Notify>>,
     pub schedule: ScheduleSettings,
     pub limits: parse::Limits,
+    /// Pages one poll of one feed queues at most.
+    pub max_pages: usize,
 }
 
 impl Settings {
@@ -91,6 +93,7 @@ impl Settings {
             notify: Arc::new(config.topics.iter().filter_map(|t| Some((t.name.clone(), t.notify.clone()?))).collect()),
             schedule: config.schedule.clone(),
             limits: parse::Limits { max_entries: config.fetch.max_entries, max_body: config.fetch.max_body },
+            max_pages: config.max_pages,
         })
     }
 }
@@ -344,7 +347,10 @@ async fn fetch_and_process(
         };
         Err(FeedError::new(ErrorKind::Internal, format!("internal error while processing the feed: {message}")))
     });
-    let (parsed, articles) = processed.map_err(|e| FeedError { http_status: Some(status), ..e })?;
+    let (parsed, mut articles) = processed.map_err(|e| FeedError { http_status: Some(status), ..e })?;
+    for a in articles.iter_mut().filter(|a| a.wants_page).skip(settings.max_pages) {
+        a.wants_page = false;
+    }
     let hint = [fetched.max_age, parsed.ttl].into_iter().flatten().max();
     Ok(Processed {
         http_status: status,
@@ -377,6 +383,7 @@ pub fn process(
             let learned = site.and_then(|s| site_lines.for_site(&s));
             let mut article = clean::clean(entry, feed.language.as_deref(), learned.as_deref());
             article.topics = classify::classify(&article, &feed.name, topics);
+            article.wants_page = feed.full_text.wants_page(&article);
             article
         })
         .collect();
@@ -384,7 +391,7 @@ pub fn process(
 }
 
 /// The `charset` parameter of a Content-Type header.
-fn charset_of(content_type: &str) -> Option<&str> {
+pub(crate) fn charset_of(content_type: &str) -> Option<&str> {
     content_type.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;
         k.trim().eq_ignore_ascii_case("charset").then(|| v.trim().trim_matches('"'))

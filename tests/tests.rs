@@ -17,6 +17,7 @@
 //! * `extract`: page extraction over WCXB's dev articles (word F1).
 //! * `fetch`: failure classes, each stored on its own feed.
 //! * `moves`: permanent redirects over days (a clock the test sets), and retention.
+//! * `pages`: teaser feeds whose pages are read, re-decided, or recorded as failed.
 //! * `parse`: golden feeds, one for each way real feeds lost entries, titles, links or
 //!   dates.
 //! * `properties`: no input makes a stage panic (proptest); fuzz findings replayed.
@@ -42,6 +43,7 @@ mod hostile;
 mod ingest;
 mod layers;
 mod moves;
+mod pages;
 mod parse;
 mod properties;
 mod security;

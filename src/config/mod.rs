@@ -33,6 +33,9 @@ pub struct Config {
     /// How long the fetch log (`fetches`, one row per poll) keeps a poll.
     pub keep_fetches: Duration,
     pub fetch: FetchSettings,
+    /// Pages queued from one poll of one feed at most (`fetch.max_pages`); the entries
+    /// past it keep their feed text.
+    pub max_pages: usize,
     pub schedule: ScheduleSettings,
     pub dedup: DedupParams,
     pub http: HttpSettings,
@@ -109,6 +112,8 @@ pub struct FeedConfig {
     pub tags: Vec<String>,
     /// Accept this feed's TLS certificate without verifying it.
     pub allow_self_signed: bool,
+    /// When an entry's page is fetched for its full text.
+    pub full_text: crate::pipeline::extract::FullText,
 }
 
 /// The configuration a running daemon goes by: read by each service when it needs it,

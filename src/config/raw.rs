@@ -45,6 +45,8 @@ pub struct RawFetch {
     pub max_entries: Option<Spanned<i64>>,
     pub allow_networks: Option<Vec<Spanned<String>>>,
     pub ca_certificates: Option<Vec<Spanned<String>>>,
+    pub full_text: Option<Spanned<String>>,
+    pub max_pages: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +90,7 @@ pub struct RawFeed {
     #[serde(default)]
     pub tags: Vec<String>,
     pub allow_self_signed: Option<bool>,
+    pub full_text: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

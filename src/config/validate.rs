@@ -12,6 +12,7 @@ use url::Url;
 
 use super::diagnostics::{Issue, byte_offset_of_column, string_content_start};
 use super::*;
+use crate::pipeline::extract::FullText;
 
 /// Checks `raw` (read from `text`, the file at `path`): the configuration, or every
 /// problem found, in the order they appear in the file.
@@ -58,6 +59,8 @@ impl Validator<'_> {
             .duration(raw.storage.keep_fetches.as_ref(), "storage.keep_fetches", false)
             .unwrap_or(Duration::from_secs(90 * 86_400));
         let fetch = self.fetch(&raw.fetch, base);
+        let full_text = self.full_text(raw.fetch.full_text.as_ref(), "fetch.full_text").unwrap_or_default();
+        let max_pages = self.count(raw.fetch.max_pages.as_ref(), "fetch.max_pages", 20, 0, 1000);
         let schedule = self.schedule(&raw.schedule);
         let dedup = self.dedup(&raw.dedup);
         let http = self.http(&raw.http);
@@ -68,7 +71,7 @@ impl Validator<'_> {
             if !feed_names.insert(f.name.get_ref().as_str()) {
                 self.issue(&f.name, format!("feed name {:?} is used twice", f.name.get_ref()));
             }
-            if let Some(feed) = self.feed(f, &schedule) {
+            if let Some(feed) = self.feed(f, &schedule, full_text) {
                 feeds.push(feed);
             }
         }
@@ -93,7 +96,19 @@ impl Validator<'_> {
                 }
             }
         }
-        Config { path: path.to_path_buf(), database, keep_fetches, fetch, schedule, dedup, http, log, feeds, topics }
+        Config {
+            path: path.to_path_buf(),
+            database,
+            keep_fetches,
+            fetch,
+            max_pages,
+            schedule,
+            dedup,
+            http,
+            log,
+            feeds,
+            topics,
+        }
     }
 
     fn http(&mut self, raw: &raw::RawHttp) -> HttpSettings {
@@ -338,7 +353,17 @@ impl Validator<'_> {
         }
     }
 
-    fn feed(&mut self, raw: &raw::RawFeed, schedules: &ScheduleSettings) -> Option<FeedConfig> {
+    /// `auto`, `always` or `never`.
+    fn full_text(&mut self, value: Option<&Spanned<String>>, key: &str) -> Option<FullText> {
+        let v = value?;
+        let parsed = FullText::parse(v.get_ref().trim());
+        if parsed.is_none() {
+            self.issue(v, format!("{key} must be \"auto\", \"always\" or \"never\", not {:?}", v.get_ref()));
+        }
+        parsed
+    }
+
+    fn feed(&mut self, raw: &raw::RawFeed, schedules: &ScheduleSettings, full_text: FullText) -> Option<FeedConfig> {
         let before = self.issues.len();
         self.check_name(&raw.name, "feed");
         let url = match Url::parse(raw.url.get_ref().trim()) {
@@ -371,6 +396,7 @@ impl Validator<'_> {
                 None
             }
         });
+        let full_text = self.full_text(raw.full_text.as_ref(), "full_text").unwrap_or(full_text);
         if self.issues.len() > before {
             return None;
         }
@@ -382,6 +408,7 @@ impl Validator<'_> {
             language,
             tags: raw.tags.clone(),
             allow_self_signed: raw.allow_self_signed.unwrap_or(false),
+            full_text,
         })
     }
 

@@ -13,7 +13,7 @@ use super::{StoreError, schema};
 use std::collections::HashMap;
 
 use crate::model::{
-    ArticleDetail, ArticleRow, DueAlert, FeedStatus, Reindex, StoryCopy, TopicCount, TopicMatch, rfc3339,
+    ArticleDetail, ArticleRow, DueAlert, DuePage, FeedStatus, Reindex, StoryCopy, TopicCount, TopicMatch, rfc3339,
 };
 
 pub struct Reader {
@@ -206,6 +206,34 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Pages due for fetching by `now`, oldest first, with their feeds.
+    pub fn due_pages(&self, now: i64, limit: usize) -> Result<Vec<DuePage>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.article_id, p.url, f.config_url, f.name, a.title, a.language, p.attempts
+             FROM pages p JOIN articles a ON a.id = p.article_id JOIN feeds f ON f.id = a.feed_id
+             WHERE p.next_attempt_at <= ?1 ORDER BY p.next_attempt_at, p.article_id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit as i64], |r| {
+            Ok(DuePage {
+                article_id: r.get(0)?,
+                url: r.get(1)?,
+                feed_url: r.get(2)?,
+                feed: r.get(3)?,
+                title: r.get(4)?,
+                language: r.get(5)?,
+                attempts: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Pages queued, and the soonest one's due time.
+    pub fn queued_pages(&self) -> Result<(i64, Option<i64>), StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*), min(next_attempt_at) FROM pages", [], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
+
     /// Alerts not delivered yet.
     pub fn pending_alerts(&self) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("SELECT count(*) FROM alerts WHERE delivered_at IS NULL", [], |r| r.get(0))?)
@@ -250,20 +278,24 @@ impl Reader {
         let Some(row) = self.rows(&[id], false)?.pop() else {
             return Ok(None);
         };
-        let (canonical_url, authors, first_seen, published_raw, text, boilerplate) = self.conn.query_row(
-            "SELECT canonical_url, authors, first_seen, published_raw, text, boilerplate FROM articles WHERE id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    r.get::<_, Option<String>>(0)?,
-                    json_list(r.get(1)?),
-                    rfc3339(r.get(2)?),
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
-                    json_list(r.get(5)?),
-                ))
-            },
-        )?;
+        let (canonical_url, authors, first_seen, published_raw, text, boilerplate, summary, page_status) =
+            self.conn.query_row(
+                "SELECT canonical_url, authors, first_seen, published_raw, text, boilerplate, summary, page_status
+                 FROM articles WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        json_list(r.get(1)?),
+                        rfc3339(r.get(2)?),
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, String>(4)?,
+                        json_list(r.get(5)?),
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                    ))
+                },
+            )?;
         let topic_matches = self
             .conn
             .prepare("SELECT topic, score, evidence FROM article_topics WHERE article_id = ?1 ORDER BY topic")?
@@ -298,6 +330,8 @@ impl Reader {
         Ok(Some(ArticleDetail {
             row,
             canonical_url,
+            summary,
+            page_status,
             authors,
             first_seen,
             published_raw,

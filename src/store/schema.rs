@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_topics.sql"),
     include_str!("../../migrations/0004_alerts.sql"),
     include_str!("../../migrations/0005_first_seen.sql"),
+    include_str!("../../migrations/0006_pages.sql"),
 ];
 
 /// How long a connection waits for a lock before reporting "busy".

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::ingest::{self, State};
 use super::{StoreError, lock, schema};
 use crate::metrics::WriteTimes;
-use crate::model::{FeedState, IngestSummary, PollRecord, Reindex, TopicMatch};
+use crate::model::{FeedState, IngestSummary, PageDone, PageOutcome, PollRecord, Reindex, TopicMatch};
 use crate::pipeline::clean::SiteLines;
 use crate::pipeline::dedup::index::Params;
 
@@ -175,6 +175,25 @@ impl Writer {
 
     /// Records one delivery attempt of an alert: delivered, or failed with `error` and
     /// tried again at `next_attempt_at`.
+    /// Stores what fetching an article's page came to.
+    pub async fn page_done(&self, done: PageDone) -> Result<(), StoreError> {
+        self.call(move |state| {
+            let now = Utc::now().timestamp();
+            match done.outcome {
+                PageOutcome::Extracted { article, extractor } => {
+                    ingest::apply_page(state, done.article_id, *article, extractor, &done.alert_topics, now)
+                }
+                PageOutcome::Retry { error, at } => {
+                    ingest::page_failed(&mut state.conn, done.article_id, &error, Some(at), None)
+                }
+                PageOutcome::Failed { status, error } => {
+                    ingest::page_failed(&mut state.conn, done.article_id, &error, None, Some(&status))
+                }
+            }
+        })
+        .await
+    }
+
     pub async fn alert_attempt(&self, id: i64, error: Option<String>, next_attempt_at: i64) -> Result<(), StoreError> {
         self.call(move |state| ingest::alert_attempt(&mut state.conn, id, error.as_deref(), next_attempt_at)).await
     }

@@ -52,6 +52,7 @@ pub fn clean(entry: Entry, hint: Option<&str>, learned: Option<&HashSet<u64>>) -
         index_title,
         index_body,
         topics: Vec::new(),
+        wants_page: false,
         entry,
     }
 }

@@ -176,6 +176,13 @@ impl Index {
     }
 
     /// Drops the articles older than the window.
+    /// Story `from` is now part of story `into`: its articles in the window say so.
+    pub fn merge_story(&mut self, from: i64, into: i64) {
+        for item in self.items.iter_mut().filter(|i| i.story == from) {
+            item.story = into;
+        }
+    }
+
     pub fn evict(&mut self, now: i64) {
         while self.items.front().is_some_and(|i| i.time < now - self.params.window) {
             let item = self.items.pop_front().expect("checked");
@@ -271,6 +278,20 @@ impl Index {
         text: &str,
         language: Option<&str>,
         time: i64,
+        load: impl FnMut(i64) -> Option<Vec<u64>>,
+    ) -> Option<Match> {
+        self.find_outside(sketch, text, language, time, None, load)
+    }
+
+    /// [`Index::find`], ignoring the articles of story `outside` (an article whose text
+    /// changed is compared with every story but its own).
+    pub fn find_outside(
+        &self,
+        sketch: &Sketch,
+        text: &str,
+        language: Option<&str>,
+        time: i64,
+        outside: Option<i64>,
         mut load: impl FnMut(i64) -> Option<Vec<u64>>,
     ) -> Option<Match> {
         let p = &self.params;
@@ -280,6 +301,9 @@ impl Index {
         let mut own: Option<Vec<u64>> = None;
         for (idx, _) in self.candidates(sketch) {
             let c = &self.items[idx];
+            if outside == Some(c.story) {
+                continue;
+            }
             if !numbers_agree(&sketch.numbers, c.numbers(&mut [0; MAX_SIGNALS])) {
                 continue;
             }

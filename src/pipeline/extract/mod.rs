@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use crate::pipeline::clean;
-pub use teaser::{LEAD_WORDS, SHORT_WORDS, Teaser, teaser};
+pub use teaser::{FullText, LEAD_WORDS, SHORT_WORDS, Teaser, teaser};
 
 /// Bumped whenever a change to extraction changes what it returns for some page, so
 /// stored articles can be re-extracted.

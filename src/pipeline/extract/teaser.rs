@@ -15,6 +15,38 @@ pub const SHORT_WORDS: usize = 80;
 /// A single paragraph of fewer words than this is only the lead.
 pub const LEAD_WORDS: usize = 150;
 
+/// When an entry's page is fetched for its full text (`full_text` in the configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FullText {
+    /// When the entry's own text is a [`teaser`].
+    Auto,
+    /// For every entry with a link.
+    Always,
+    /// Never: the feed's text is the article.
+    #[default]
+    Never,
+}
+
+impl FullText {
+    /// Whether `article`'s page should be fetched.
+    pub fn wants_page(self, article: &Article) -> bool {
+        match self {
+            FullText::Never => false,
+            FullText::Always => article.entry.link.is_some(),
+            FullText::Auto => teaser(article).is_some(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FullText> {
+        match s {
+            "auto" => Some(FullText::Auto),
+            "always" => Some(FullText::Always),
+            "never" => Some(FullText::Never),
+            _ => None,
+        }
+    }
+}
+
 /// Why an article's text is a teaser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Teaser {

@@ -3,6 +3,7 @@
 //! the window rebuilt at start.
 
 use super::alerts::queue_alerts;
+use super::pages::{dequeue_page, queue_page};
 use super::site_lines::count_site_lines;
 use super::topics::write_topics;
 use super::*;
@@ -17,6 +18,8 @@ struct Existing {
     text: String,
     url: Option<String>,
     published: Option<i64>,
+    /// The feed's text, when the page's text replaced it.
+    summary: Option<String>,
 }
 
 pub(super) fn ingest_articles(
@@ -43,21 +46,39 @@ pub(super) fn ingest_articles(
     for (mut article, key) in articles.into_iter().zip(keys) {
         let existing = tx
             .prepare_cached(
-                "SELECT id, title, text, url, published FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
+                "SELECT id, title, text, url, published, summary FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
             )?
             .query_row(params![feed_id, key], |r| {
-                Ok(Existing { id: r.get(0)?, title: r.get(1)?, text: r.get(2)?, url: r.get(3)?, published: r.get(4)? })
+                Ok(Existing {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    text: r.get(2)?,
+                    url: r.get(3)?,
+                    published: r.get(4)?,
+                    summary: r.get(5)?,
+                })
             })
             .optional()?;
         let (published, published_raw) = clamp_published(article.entry.published, now);
         match existing {
             Some(row) => {
+                // An article whose page replaced its text is compared by the feed's text.
+                let feed_text = row.summary.as_deref().unwrap_or(&row.text);
                 let changed = row.title != article.entry.title
-                    || row.text != article.text
+                    || feed_text != article.text
                     || row.url != article.entry.link
                     || row.published != published;
                 if changed {
+                    // The feed changed the entry: its text again, and its page read again.
                     update_article(tx, row.id, &article, published, published_raw, now)?;
+                    tx.prepare_cached("UPDATE articles SET summary = NULL, page_status = NULL WHERE id = ?1")?
+                        .execute([row.id])?;
+                    dequeue_page(tx, row.id)?;
+                    if article.wants_page
+                        && let Some(url) = article.entry.link.as_deref().filter(|u| crate::model::is_web_url(u))
+                    {
+                        queue_page(tx, row.id, url, now)?;
+                    }
                     fts.push(row.id, &mut article, true);
                     summary.updated += 1;
                 } else {
@@ -168,19 +189,34 @@ fn distrust_guids(tx: &Transaction, feed_id: i64, why: &str) -> Result<(), Store
 /// URL or the same text (indexed lookups), else a near copy, teaser or translation
 /// among the recent articles (the in-memory window). Nothing here scans.
 fn find_verdict(tx: &Transaction, recent: &Index, article: &Article, now: i64) -> Result<Verdict, StoreError> {
+    find_verdict_outside(tx, recent, article, now, None)
+}
+
+/// The duplicate decision for `article` against every story but `outside`.
+fn find_verdict_outside(
+    tx: &Transaction,
+    recent: &Index,
+    article: &Article,
+    now: i64,
+    outside: Option<i64>,
+) -> Result<Verdict, StoreError> {
     let candidate =
         |r: &rusqlite::Row| -> rusqlite::Result<Candidate> { Ok(Candidate { id: r.get(0)?, story_id: r.get(1)? }) };
     let same_url = match article.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)) {
         Some(u) => tx
-            .prepare_cached("SELECT id, story_id FROM articles WHERE canonical_url = ?1 ORDER BY id LIMIT 1")?
-            .query_row([u], candidate)
+            .prepare_cached(
+                "SELECT id, story_id FROM articles WHERE canonical_url = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![u, outside.unwrap_or(0)], candidate)
             .optional()?,
         None => None,
     };
     let same_content = match article.content_hash {
         Some(h) if same_url.is_none() => tx
-            .prepare_cached("SELECT id, story_id FROM articles WHERE content_hash = ?1 ORDER BY id LIMIT 1")?
-            .query_row([h], candidate)
+            .prepare_cached(
+                "SELECT id, story_id FROM articles WHERE content_hash = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![h, outside.unwrap_or(0)], candidate)
             .optional()?,
         _ => None,
     };
@@ -192,16 +228,15 @@ fn find_verdict(tx: &Transaction, recent: &Index, article: &Article, now: i64) -
         return Ok(Verdict::Original);
     };
     let mut load_error = None;
-    let found =
-        recent.find(sketch, &article.index_body, article.language.as_deref(), now, |id| {
-            match stored_shingles(tx, id) {
-                Ok(s) => s,
-                Err(e) => {
-                    load_error = Some(e);
-                    None
-                }
+    let found = recent.find_outside(sketch, &article.index_body, article.language.as_deref(), now, outside, |id| {
+        match stored_shingles(tx, id) {
+            Ok(s) => s,
+            Err(e) => {
+                load_error = Some(e);
+                None
             }
-        });
+        }
+    });
     if let Some(e) = load_error {
         return Err(e);
     }
@@ -362,6 +397,11 @@ fn insert_article(
         tx.prepare_cached("UPDATE articles SET story_id = id WHERE id = ?1")?.execute([id])?;
     }
     write_topics(tx, id, a, now, false)?;
+    if a.wants_page
+        && let Some(url) = a.entry.link.as_deref().filter(|u| crate::model::is_web_url(u))
+    {
+        queue_page(tx, id, url, now)?;
+    }
     Ok(id)
 }
 
@@ -391,6 +431,80 @@ fn update_article(
 
 fn json_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| serde_json::to_string(items).unwrap_or_default())
+}
+
+/// The page of article `id` was read: its main text (`page`, cleaned and classified)
+/// becomes the article's text, the feed's text is kept as `summary`, and the article is
+/// indexed, matched and decided again in this one transaction. A teaser stored as a new
+/// story that the page shows to be a copy joins the earlier story, with every copy that
+/// had joined it. A story a topic now flags is queued for alerts once, as at ingest.
+pub(in crate::store) fn apply_page(
+    state: &mut State,
+    id: i64,
+    mut page: Article,
+    extractor: u32,
+    alert_topics: &[(String, String)],
+    now: i64,
+) -> Result<(), StoreError> {
+    let tx = immediate(&mut state.conn)?;
+    let row: Option<(i64, Option<String>)> = tx
+        .query_row("SELECT story_id, canonical_url FROM articles WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((old_story, canonical)) = row else {
+        dequeue_page(&tx, id)?;
+        tx.commit()?;
+        return Ok(());
+    };
+    if canonical.is_some() {
+        page.canonical_url = canonical;
+    }
+    let verdict = find_verdict_outside(&tx, &state.recent, &page, now, Some(old_story))?;
+    tx.prepare_cached(
+        "UPDATE articles SET summary = COALESCE(summary, text), text = ?2, boilerplate = ?3,
+                language = COALESCE(?4, language), content_hash = ?5, canonical_url = ?6,
+                page_status = 'ok', page_extractor = ?7, changed_at = ?8
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        page.text,
+        json_list(&page.boilerplate),
+        page.language,
+        page.content_hash,
+        page.canonical_url,
+        extractor,
+        now
+    ])?;
+    if let Some(sketch) = &page.sketch {
+        save_sketch(&tx, id, sketch)?;
+    }
+    write_topics(&tx, id, &page, now, true)?;
+    let story = match verdict {
+        Verdict::Duplicate { of, reason, similarity } if of != old_story => {
+            tx.prepare_cached(
+                "UPDATE articles SET duplicate_of = ?2, duplicate_reason = ?3, similarity = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, of, reason.as_str(), similarity])?;
+            tx.prepare_cached("UPDATE articles SET story_id = ?2 WHERE story_id = ?1")?
+                .execute(params![old_story, of])?;
+            of
+        }
+        _ => old_story,
+    };
+    queue_alerts(&tx, alert_topics, &page, id, story, now)?;
+    let mut fts = PendingFts::default();
+    fts.push(id, &mut page, true);
+    fts.write(&tx)?;
+    dequeue_page(&tx, id)?;
+    tx.commit()?;
+    // The window learns what was committed, and only then.
+    if story != old_story {
+        state.recent.merge_story(old_story, story);
+    }
+    if let Some(sketch) = page.sketch.take() {
+        state.recent.insert(id, story, now, page.language.clone(), sketch);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 mod alerts;
 mod articles;
 mod feeds;
+mod pages;
 mod polls;
 mod site_lines;
 mod topics;
@@ -41,8 +42,9 @@ pub(in crate::store) struct State {
 }
 
 pub(in crate::store) use alerts::alert_attempt;
-pub(in crate::store) use articles::load_recent;
+pub(in crate::store) use articles::{apply_page, load_recent};
 pub(in crate::store) use feeds::{prune_fetches, sync_feeds};
+pub(in crate::store) use pages::page_failed;
 pub(in crate::store) use polls::record_poll;
 pub(in crate::store) use site_lines::load_site_lines;
 pub(in crate::store) use topics::{replace_topic_matches, sync_topics};
