@@ -32,6 +32,11 @@ type Family = (&'static str, &'static str, &'static str, fn(&FeedCounters) -> St
 pub struct Metrics {
     feeds: Mutex<BTreeMap<String, FeedCounters>>,
     topics: Mutex<BTreeMap<String, u64>>,
+    /// Article pages by outcome (`ok`, `retry`, or the final status).
+    pages: Mutex<BTreeMap<String, u64>>,
+    /// Time spent extracting pages, in microseconds, and how many.
+    extract_micros: std::sync::atomic::AtomicU64,
+    extracted: std::sync::atomic::AtomicU64,
 }
 
 /// What one poll did, for the counters.
@@ -132,6 +137,16 @@ impl Metrics {
         c.warnings += u64::from(p.warned);
     }
 
+    /// One page done: `outcome` is `ok`, `retry` or its final status; `extract` the time
+    /// extraction took, when it ran.
+    pub fn record_page(&self, outcome: &str, extract: Option<std::time::Duration>) {
+        *self.pages.lock().unwrap_or_else(|e| e.into_inner()).entry(outcome.to_string()).or_default() += 1;
+        if let Some(d) = extract {
+            self.extract_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+            self.extracted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub fn record_topic_hits(&self, topic: &str, n: u64) {
         *self.topics.lock().unwrap_or_else(|e| e.into_inner()).entry(topic.to_string()).or_default() += n;
     }
@@ -181,6 +196,15 @@ impl Metrics {
         for (topic, n) in &topics {
             let _ = writeln!(out, "kabar_topic_hits_total{{topic=\"{}\"}} {n}", label(topic));
         }
+        let p = "kabar_pages_total";
+        let _ = writeln!(out, "# HELP {p} Article pages fetched, by outcome.\n# TYPE {p} counter");
+        for (outcome, n) in self.pages.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "{p}{{outcome=\"{}\"}} {n}", label(outcome));
+        }
+        let e = "kabar_page_extract_seconds";
+        let _ = writeln!(out, "# HELP {e} Time spent extracting the main text of pages.\n# TYPE {e} summary");
+        let _ = writeln!(out, "{e}_sum {:.6}", self.extract_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{e}_count {}", self.extracted.load(Ordering::Relaxed));
         gauges.write_times.render(&mut out);
         let gauges = [
             ("kabar_writer_queue_depth", "Writes waiting for the database writer.", gauges.queue_depth as f64),

@@ -124,9 +124,9 @@ pub async fn round(ctx: &Context, database: &Path) -> Result<Counts, RoundError>
     loop {
         while tasks.len() < CONCURRENCY {
             let Some(page) = due.next() else { break };
-            let (ctx_settings, site_lines) = (ctx.settings(), ctx.site_lines.clone());
+            let (ctx_settings, site_lines, metrics) = (ctx.settings(), ctx.site_lines.clone(), ctx.metrics.clone());
             tasks.spawn(async move {
-                let outcome = fetch_one(&ctx_settings, &site_lines, &page).await;
+                let outcome = fetch_one(&ctx_settings, &site_lines, &metrics, &page).await;
                 (page, outcome)
             });
         }
@@ -176,7 +176,12 @@ fn retry_or_fail(attempts: u32, kind: &str, error: String) -> PageOutcome {
     PageOutcome::Retry { error, at: Utc::now().timestamp() + wait }
 }
 
-async fn fetch_one(settings: &crate::poll::Settings, site_lines: &clean::SiteLines, page: &DuePage) -> PageOutcome {
+async fn fetch_one(
+    settings: &crate::poll::Settings,
+    site_lines: &clean::SiteLines,
+    metrics: &crate::metrics::Metrics,
+    page: &DuePage,
+) -> PageOutcome {
     let Ok(url) = Url::parse(&page.url) else {
         return PageOutcome::Failed { status: "bad_url".into(), error: format!("{:?} is not a URL", page.url) };
     };
@@ -184,11 +189,18 @@ async fn fetch_one(settings: &crate::poll::Settings, site_lines: &clean::SiteLin
     let access = fetch::Access::for_feed(&feed_url, false);
     let fetched = match settings.fetcher.fetch(&url, &Validators::default(), &access).await {
         Ok(f) => f,
-        Err(e) if transient(&e) => return retry_or_fail(page.attempts, e.kind.as_str(), e.message),
-        Err(e) => return PageOutcome::Failed { status: e.kind.as_str().into(), error: e.message },
+        Err(e) if transient(&e) => {
+            metrics.record_page("retry", None);
+            return retry_or_fail(page.attempts, e.kind.as_str(), e.message);
+        }
+        Err(e) => {
+            metrics.record_page(e.kind.as_str(), None);
+            return PageOutcome::Failed { status: e.kind.as_str().into(), error: e.message };
+        }
     };
     let content_type = fetched.content_type.clone().unwrap_or_default().to_ascii_lowercase();
     if !content_type.is_empty() && !content_type.contains("html") {
+        metrics.record_page("not_html", None);
         return PageOutcome::Failed { status: "not_html".into(), error: format!("served as {content_type}") };
     }
     let charset = crate::poll::charset_of(&content_type).map(str::to_string);
@@ -199,21 +211,23 @@ async fn fetch_one(settings: &crate::poll::Settings, site_lines: &clean::SiteLin
         (page.title.clone(), page.language.clone(), page.feed.clone(), page.url.clone());
     let learned = clean::site_of(Some(&page.url)).and_then(|s| site_lines.for_site(&s));
     let work = tokio::task::spawn_blocking(move || {
-        let page = extract::extract(&body, charset.as_deref(), Some(&final_url))?;
-        Ok::<_, extract::ExtractError>(article_from_page(
-            page,
-            title,
-            link,
-            language.as_deref(),
-            &feed,
-            &topics,
-            learned,
-        ))
+        let started = std::time::Instant::now();
+        let page = extract::extract(&body, charset.as_deref(), Some(&final_url));
+        let took = started.elapsed();
+        let article = page.map(|p| article_from_page(p, title, link, language.as_deref(), &feed, &topics, learned));
+        (article, took)
     });
     match work.await {
-        Ok(Ok(article)) => PageOutcome::Extracted { article: Box::new(article), extractor: extract::VERSION },
-        Ok(Err(e)) => PageOutcome::Failed { status: e.status().into(), error: e.to_string() },
+        Ok((Ok(article), took)) => {
+            metrics.record_page("ok", Some(took));
+            PageOutcome::Extracted { article: Box::new(article), extractor: extract::VERSION }
+        }
+        Ok((Err(e), took)) => {
+            metrics.record_page(e.status(), Some(took));
+            PageOutcome::Failed { status: e.status().into(), error: e.to_string() }
+        }
         Err(e) => {
+            metrics.record_page("internal", None);
             PageOutcome::Failed { status: "internal".into(), error: format!("internal error while extracting: {e}") }
         }
     }

@@ -114,3 +114,74 @@ fn a_transient_failure_stays_queued_across_runs_and_never_is_feed_text() {
     assert!(show(&plain, rows[0]["id"].as_i64().unwrap())["page_status"].is_null());
     assert_eq!(server.hits("/busy"), 1);
 }
+
+/// The whole path in a running daemon: two teaser feeds, their pages read, the two
+/// stories become one, the topic only the pages name alerts once, `/metrics` counts the
+/// pages; and a page that redirects to an internal address is refused, not fetched.
+#[test]
+fn a_daemon_reads_pages_joins_the_story_and_alerts_once() {
+    let server = Server::start();
+    let wire = rss(
+        "Wire",
+        &[teaser(
+            "w1",
+            "Indonesia dan India memperkuat kerjasama strategis di sektor digital",
+            "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital…",
+            server.url("/berita/1"),
+        )],
+    );
+    let aggregator = rss(
+        "Aggregator",
+        &[
+            teaser(
+                "a1",
+                "RI-India teken nota kesepahaman",
+                "Kedua negara meneken nota kesepahaman di New Delhi. Selengkapnya",
+                server.url("/2025/01/26/ri-india/"),
+            ),
+            teaser("a2", "Dialihkan", "Ringkasan singkat…", server.url("/redirect")),
+        ],
+    );
+    server.route("/wire.xml", move |_| Response::new(200, wire.clone()));
+    server.route("/agg.xml", move |_| Response::new(200, aggregator.clone()));
+    server.route("/berita/1", |_| Response::new(200, WIRE).header("Content-Type", "text/html"));
+    server.route("/2025/01/26/ri-india/", |_| Response::new(200, AGGREGATOR).header("Content-Type", "text/html"));
+    server
+        .route("/redirect", |_| Response::new(302, "").header("Location", "http://169.254.169.254/latest/meta-data/"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("alerts.jsonl");
+    let script = dir.path().join("alert.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat >> {}\necho >> {}\n", out.display(), out.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let port = crate::support::free_port();
+    let setup = Setup::new(&format!(
+        "[http]\nlisten = \"127.0.0.1:{port}\"\n\n{}{}{TOPICS}notify = {{ command = [\"{}\"] }}\n",
+        feed_toml("wire", &server.url("/wire.xml"), "full_text = \"auto\"\ninterval = \"1h\""),
+        feed_toml("aggregator", &server.url("/agg.xml"), "full_text = \"auto\"\ninterval = \"1h\""),
+        script.display()
+    ));
+    let child = crate::support::spawn_daemon(&setup);
+    let alerted = crate::support::wait_for(std::time::Duration::from_secs(30), || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.lines().any(|l| !l.trim().is_empty()))
+    });
+    let settled = crate::support::wait_for(std::time::Duration::from_secs(20), || {
+        let (_, _, metrics) = crate::support::http_get(port, "/metrics", None);
+        metrics.contains("kabar_pages_total{outcome=\"ok\"} 2") && metrics.contains("outcome=\"ssrf_blocked\"")
+    });
+    // Time for a second alert, were one to come.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (_, _, metrics) = crate::support::http_get(port, "/metrics", None);
+    crate::support::terminate(&child);
+    assert!(alerted && settled, "{metrics}\n{}", crate::support::daemon_log(&setup));
+    assert!(metrics.contains("kabar_page_extract_seconds_count 2"), "{metrics}");
+    let lines: Vec<String> =
+        std::fs::read_to_string(&out).unwrap().lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
+    assert_eq!(lines.len(), 1, "alerted {} times: {lines:?}", lines.len());
+    let alert: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(alert["topic"], "iot");
+    let rows = ndjson(&ok(&setup.config, &["search", "--format", "ndjson"]));
+    let stories: Vec<&serde_json::Value> = rows.iter().filter(|r| r["title"] != "Dialihkan").collect();
+    assert_eq!(stories.len(), 1, "{rows:#?}");
+    let redirected = rows.iter().find(|r| r["title"] == "Dialihkan").unwrap()["id"].as_i64().unwrap();
+    assert_eq!(show(&setup, redirected)["page_status"], "ssrf_blocked");
+}

@@ -527,6 +527,40 @@ mod tests {
     }
 
     #[test]
+    fn a_teaser_whose_page_repeats_a_stored_story_joins_it_with_its_copies() {
+        let (_dir, mut state) = state();
+        let ids = feeds(&mut state, &["wire", "aggregator", "mirror"]);
+        record_poll(&mut state, PollRecord::fetched(ids[0], vec![article("w1", "Indonesia and India sign", BODY)]))
+            .unwrap();
+        let teaser = "<p>A short note on a pact signed in Jakarta.</p>";
+        record_poll(&mut state, PollRecord::fetched(ids[1], vec![article("t1", "Pact signed", teaser)])).unwrap();
+        // A mirror of the teaser, which joins the teaser's story.
+        record_poll(&mut state, PollRecord::fetched(ids[2], vec![article("m1", "Pact signed", teaser)])).unwrap();
+        assert_eq!(count(&state, "SELECT count(DISTINCT story_id) FROM articles"), 2);
+        let teaser_id = count(&state, &format!("SELECT id FROM articles WHERE feed_id = {}", ids[1]));
+        let wire_id = count(&state, &format!("SELECT id FROM articles WHERE feed_id = {}", ids[0]));
+        let mut page = article("t1", "Pact signed", BODY);
+        page.topics = vec![TopicMatch { topic: "digital".into(), score: 1.0, evidence: Vec::new() }];
+        let channels = [("digital".to_string(), "webhook".to_string())];
+        apply_page(&mut state, teaser_id, page.clone(), 1, &channels, Utc::now().timestamp()).unwrap();
+        // One story now, the mirror included; the teaser kept as the summary.
+        assert_eq!(count(&state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
+        assert_eq!(count(&state, &format!("SELECT story_id FROM articles WHERE id = {teaser_id}")), wire_id);
+        assert_eq!(count(&state, "SELECT count(*) FROM articles WHERE summary IS NOT NULL AND page_status = 'ok'"), 1);
+        assert_eq!(count(&state, "SELECT count(*) FROM article_topics WHERE topic = 'digital'"), 1);
+        assert_eq!(count(&state, "SELECT count(*) FROM alerts"), 1);
+        // The window knows: a new copy of the teaser's text joins the one story.
+        let later =
+            record_poll(&mut state, PollRecord::fetched(ids[2], vec![article("m2", "Pact signed again", teaser)]))
+                .unwrap();
+        assert_eq!(later.duplicates, 1);
+        assert_eq!(count(&state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
+        // The same page again queues no second alert for the story.
+        apply_page(&mut state, teaser_id, page, 1, &channels, Utc::now().timestamp()).unwrap();
+        assert_eq!(count(&state, "SELECT count(*) FROM alerts"), 1);
+    }
+
+    #[test]
     fn the_window_is_rebuilt_from_the_stored_sketches() {
         let (_dir, mut state) = state();
         let id = feeds(&mut state, &["a"])[0];
