@@ -160,7 +160,7 @@ fn a_daemon_reads_pages_joins_the_story_and_alerts_once() {
         feed_toml("aggregator", &server.url("/agg.xml"), "full_text = \"auto\"\ninterval = \"1h\""),
         script.display()
     ));
-    let child = crate::support::spawn_daemon(&setup);
+    let mut child = crate::support::spawn_daemon(&setup);
     let alerted = crate::support::wait_for(std::time::Duration::from_secs(30), || {
         std::fs::read_to_string(&out).is_ok_and(|t| t.lines().any(|l| !l.trim().is_empty()))
     });
@@ -172,6 +172,7 @@ fn a_daemon_reads_pages_joins_the_story_and_alerts_once() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     let (_, _, metrics) = crate::support::http_get(port, "/metrics", None);
     crate::support::terminate(&child);
+    let _ = child.wait();
     assert!(alerted && settled, "{metrics}\n{}", crate::support::daemon_log(&setup));
     assert!(metrics.contains("kabar_page_extract_seconds_count 2"), "{metrics}");
     let lines: Vec<String> =
