@@ -89,6 +89,16 @@ enum Command {
     },
     /// Write the configured feeds as OPML to standard output
     ExportOpml,
+    /// Queue article pages again and read them: those that gave no text, and those read by
+    /// an older extractor (both unless one is chosen); stop and run again at any time
+    RefetchPages {
+        /// Only the pages that failed for good
+        #[arg(long)]
+        failed: bool,
+        /// Only the pages read by an older extractor
+        #[arg(long)]
+        outdated: bool,
+    },
     /// Print what kabar extracts from an article page: its main text, boilerplate lines,
     /// language, published time and canonical URL
     Extract {
@@ -206,6 +216,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch { feeds } => fetch(&load_config(config_path)?, &feeds),
         Command::ImportOpml { file, append } => import_opml(config_path, &file, append),
         Command::Extract { file, url, format } => extract(&file, url.as_deref(), format),
+        Command::RefetchPages { failed, outdated } => {
+            let config = load_config(config_path)?;
+            let (failed, outdated) = if failed || outdated { (failed, outdated) } else { (true, true) };
+            let writer = Writer::open(&config.database, config.dedup.clone())?;
+            let within = config.fetch.timeout * 30;
+            let (queued, pages) =
+                runtime()?.block_on(daemon::refetch_pages(&config, writer, failed, outdated, within))?;
+            print(|out| {
+                writeln!(
+                    out,
+                    "{queued} pages queued; {} read, {} gave no text, {} to retry later",
+                    pages.fetched, pages.failed, pages.retried
+                )
+            })
+        }
         Command::ExportOpml => {
             let config = load_config(config_path)?;
             print(|out| out.write_all(opml::write(&config.feeds).as_bytes()))

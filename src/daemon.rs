@@ -134,6 +134,24 @@ pub async fn fetch_once(
     Ok((reports.into_iter().flatten().collect(), pages))
 }
 
+/// `kabar refetch-pages`: queues again the pages that failed for good (`failed`) or
+/// were read by an older extractor (`outdated`), and reads what it can of them within
+/// `within`; the rest stay queued for the daemon or the next run, so the command can be
+/// stopped and run again. Returns how many were queued, and what the reading did.
+pub async fn refetch_pages(
+    config: &Config,
+    writer: Writer,
+    failed: bool,
+    outdated: bool,
+    within: std::time::Duration,
+) -> anyhow::Result<(usize, crate::pages::Counts)> {
+    let Prepared { ctx, .. } = prepare(config, writer).await?;
+    let queued = ctx.writer.requeue_pages(failed, outdated, crate::pipeline::extract::VERSION).await?;
+    let counts = crate::pages::drain(&ctx, &config.database, within).await;
+    finish(ctx).await;
+    Ok((queued, counts))
+}
+
 struct Slot {
     feed: FeedConfig,
     state: FeedState,

@@ -252,6 +252,7 @@ pub fn article_detail(out: &mut dyn Write, d: &ArticleDetail, format: ShowFormat
     field("fetched", d.first_seen.clone())?;
     field("language", opt(&r.language))?;
     field("authors", d.authors.join(", "))?;
+    field("page", opt(&d.page_status))?;
     match (&r.duplicate_of, &r.duplicate_reason) {
         (Some(of), reason) => {
             field("copy of", format!("{of} ({}, similarity {:.2})", opt(reason), r.similarity.unwrap_or(1.0)))?
@@ -288,6 +289,10 @@ pub fn article_detail(out: &mut dyn Write, d: &ArticleDetail, format: ShowFormat
         for line in &d.boilerplate {
             writeln!(out, "  {}", cell(line))?;
         }
+    }
+    if let Some(summary) = &d.summary {
+        writeln!(out, "\nthe feed's text")?;
+        writeln!(out, "  {}", cell(summary))?;
     }
     writeln!(out, "\n{}", terminal_safe(&d.text))
 }

@@ -77,6 +77,8 @@ fn teasers_get_their_pages_read_and_their_stories_decided_again() {
         // The topic only the page names.
         assert!(article["topic_matches"].as_array().unwrap().iter().any(|m| m["topic"] == "iot"), "{article:#}");
     }
+    let shown = ok(&setup.config, &["show", &wire["id"].to_string()]);
+    assert!(shown.contains("page        ok") && shown.contains("the feed's text"), "{shown}");
     // The two teasers were different stories until their pages arrived; now one.
     assert_eq!(wire["copies"].as_array().unwrap().len(), 2, "{wire:#}");
     assert_eq!(wire["copies"], copy["copies"]);
@@ -88,6 +90,11 @@ fn teasers_get_their_pages_read_and_their_stories_decided_again() {
     for path in ["/berita/1", "/2025/01/26/ri-india/", "/gone", "/file.pdf"] {
         assert_eq!(server.hits(path), 1, "{path} fetched again");
     }
+    // Asked to, the failed pages are queued and read again (still failing); the read
+    // ones are not (their extractor is current).
+    let refetched = ok(&setup.config, &["refetch-pages"]);
+    assert!(refetched.contains("2 pages queued; 0 read, 2 gave no text"), "{refetched}");
+    assert_eq!((server.hits("/gone"), server.hits("/berita/1")), (2, 1));
 }
 
 #[test]

@@ -175,6 +175,15 @@ impl Writer {
 
     /// Records one delivery attempt of an alert: delivered, or failed with `error` and
     /// tried again at `next_attempt_at`.
+    /// Queues again the pages that failed for good (`failed`) or were read by an
+    /// extractor older than `version` (`outdated`); returns how many.
+    pub async fn requeue_pages(&self, failed: bool, outdated: bool, version: u32) -> Result<usize, StoreError> {
+        self.call(move |state| {
+            ingest::requeue_pages(&mut state.conn, failed, outdated, version, Utc::now().timestamp())
+        })
+        .await
+    }
+
     /// Stores what fetching an article's page came to.
     pub async fn page_done(&self, done: PageDone) -> Result<(), StoreError> {
         self.call(move |state| {

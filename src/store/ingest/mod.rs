@@ -44,7 +44,7 @@ pub(in crate::store) struct State {
 pub(in crate::store) use alerts::alert_attempt;
 pub(in crate::store) use articles::{apply_page, load_recent};
 pub(in crate::store) use feeds::{prune_fetches, sync_feeds};
-pub(in crate::store) use pages::page_failed;
+pub(in crate::store) use pages::{page_failed, requeue_pages};
 pub(in crate::store) use polls::record_poll;
 pub(in crate::store) use site_lines::load_site_lines;
 pub(in crate::store) use topics::{replace_topic_matches, sync_topics};

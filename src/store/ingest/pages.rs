@@ -46,3 +46,28 @@ pub(in crate::store) fn page_failed(
     tx.commit()?;
     Ok(())
 }
+
+/// Queues again the pages of articles whose page failed for good (`failed`) or was read
+/// by an older extractor than `version` (`outdated`); returns how many.
+pub(in crate::store) fn requeue_pages(
+    conn: &mut Connection,
+    failed: bool,
+    outdated: bool,
+    version: u32,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let tx = immediate(conn)?;
+    let ids: Vec<(i64, String)> = tx
+        .prepare(
+            "SELECT id, url FROM articles
+             WHERE url IS NOT NULL AND page_status IS NOT NULL AND page_status <> 'queued'
+               AND ((?1 AND page_status <> 'ok') OR (?2 AND page_status = 'ok' AND COALESCE(page_extractor, 0) < ?3))",
+        )?
+        .query_map(params![failed, outdated, version], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, url) in &ids {
+        queue_page(&tx, *id, url, now)?;
+    }
+    tx.commit()?;
+    Ok(ids.len())
+}
