@@ -193,3 +193,82 @@ fn a_daemon_reads_pages_joins_the_story_and_alerts_once() {
     let redirected = rows.iter().find(|r| r["title"] == "Dialihkan").unwrap()["id"].as_i64().unwrap();
     assert_eq!(show(&setup, redirected)["page_status"], "ssrf_blocked");
 }
+
+/// The seed story as such sites publish it: a wire page, an aggregator's copy in a
+/// WordPress template, the wire's English version, and beside them another story in the
+/// wire's own template (the same navigation, lists, "Baca juga" widget and footer). Once
+/// the pages are read the first three are one story, the English one as a translation,
+/// and the neighbour stays a story of its own: shared chrome makes no copy.
+#[test]
+fn the_seed_story_across_templates_and_languages_is_one_story_and_its_neighbour_is_not() {
+    let server = Server::start();
+    let item = |id: &str, title: &str, text: &str, path: &str| teaser(id, title, text, server.url(path));
+    let wire = rss(
+        "Wire",
+        &[
+            item(
+                "w1",
+                "Indonesia dan India memperkuat kerjasama strategis di sektor digital",
+                "Pemerintah Indonesia dan India telah membentuk kerja sama strategis…",
+                "/berita/1",
+            ),
+            item("w2", "Harga cabai rawit naik dua kali lipat", "Harga cabai rawit di pasar induk naik…", "/berita/2"),
+        ],
+    );
+    let english = rss(
+        "Wire English",
+        &[item(
+            "e1",
+            "Indonesia, India strengthen strategic cooperation in digital sector",
+            "The governments of Indonesia and India have formed a strategic partnership…",
+            "/en/1",
+        )],
+    );
+    let aggregator = rss(
+        "Aggregator",
+        &[item(
+            "a1",
+            "RI-India teken nota kesepahaman",
+            "Kedua negara meneken nota kesepahaman. Selengkapnya",
+            "/agg/1",
+        )],
+    );
+    server.route("/wire.xml", move |_| Response::new(200, wire.clone()));
+    server.route("/en.xml", move |_| Response::new(200, english.clone()));
+    server.route("/agg.xml", move |_| Response::new(200, aggregator.clone()));
+    let html = |body: &'static str| {
+        move |_: &crate::support::Request| Response::new(200, body).header("Content-Type", "text/html")
+    };
+    server.route("/berita/1", html(WIRE));
+    server.route("/berita/2", html(include_str!("fixtures/pages/wire-other-story.html")));
+    server.route("/en/1", html(include_str!("fixtures/pages/wire-en.html")));
+    server.route("/agg/1", html(AGGREGATOR));
+    let setup = Setup::new(
+        &[
+            feed_toml("wire", &server.url("/wire.xml"), "full_text = \"auto\"\nlanguage = \"id\""),
+            feed_toml("wire-en", &server.url("/en.xml"), "full_text = \"auto\"\nlanguage = \"en\""),
+            feed_toml("aggregator", &server.url("/agg.xml"), "full_text = \"auto\"\nlanguage = \"id\""),
+        ]
+        .concat(),
+    );
+    let summary = ok(&setup.config, &["fetch"]);
+    assert!(summary.contains("pages: 4 read"), "{summary}");
+    let rows = ndjson(&ok(&setup.config, &["search", "--all", "--format", "ndjson"]));
+    let by_title = |t: &str| rows.iter().find(|r| r["title"].as_str().unwrap().starts_with(t)).unwrap().clone();
+    let seed = by_title("Indonesia dan India");
+    let english = by_title("Indonesia, India");
+    let copy = by_title("RI-India");
+    let neighbour = by_title("Harga cabai");
+    assert_eq!(seed["story"], english["story"], "{rows:#?}");
+    assert_eq!(seed["story"], copy["story"], "{rows:#?}");
+    assert_ne!(neighbour["story"], seed["story"], "{rows:#?}");
+    let reasons: Vec<String> = show(&setup, seed["id"].as_i64().unwrap())["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["duplicate_reason"].as_str().unwrap_or("first").to_string())
+        .collect();
+    assert!(reasons.iter().any(|r| r == "translation"), "{reasons:?}");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(show(&setup, english["id"].as_i64().unwrap())["language"], "en");
+}
