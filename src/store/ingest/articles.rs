@@ -455,7 +455,9 @@ pub(in crate::store) fn apply_page(
         tx.commit()?;
         return Ok(());
     };
-    if canonical.is_some() {
+    // The page's own canonical link (or og:url) says which article it is, better than a
+    // feed's link, which may be a tracking URL; without one the stored URL stays.
+    if page.canonical_url.is_none() {
         page.canonical_url = canonical;
     }
     let verdict = find_verdict_outside(&tx, &state.recent, &page, now, Some(old_story))?;
