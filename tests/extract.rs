@@ -51,6 +51,6 @@ fn wcxb_dev_articles_extract_with_their_quoted_word_f1() {
     crate::support::figure("extraction (WCXB dev)", &format!("{pages} pages, word F1 {f1:.3}, {panics} panics"));
     assert_eq!(panics, 0);
     assert!(pages >= 700, "{pages} pages");
-    // Measured 0.929 (README, Full text).
-    assert!(f1 >= 0.925, "word F1 {f1:.3}");
+    // Measured 0.933 (README, Article pages).
+    assert!(f1 >= 0.93, "word F1 {f1:.3}");
 }
