@@ -31,7 +31,7 @@ fn pour(stream: &mut TcpStream, chunk: &[u8], limit: u64) -> u64 {
     sent
 }
 
-fn gzip_bomb() -> Vec<u8> {
+pub fn gzip_bomb() -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let zeros = vec![0u8; 1 << 20];
     for _ in 0..1024 {

@@ -272,3 +272,34 @@ fn the_seed_story_across_templates_and_languages_is_one_story_and_its_neighbour_
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert_eq!(show(&setup, english["id"].as_i64().unwrap())["language"], "en");
 }
+
+/// Pages that are too big, a gzip bomb, or nested 100,000 deep end in a typed status, the
+/// feed's text stays the article's, and `kabar fetch` finishes.
+#[test]
+fn hostile_pages_end_in_a_typed_status_and_the_feed_text_stays() {
+    let server = Server::start();
+    let items: Vec<Item> = ["huge", "bomb", "deep"]
+        .iter()
+        .map(|p| teaser(p, &format!("Judul {p}"), "Ringkasan singkat…", server.url(&format!("/{p}"))))
+        .collect();
+    let feed = rss("Wire", &items);
+    server.route("/wire.xml", move |_| Response::new(200, feed.clone()));
+    let huge = format!("<html><body><p>{}</p></body></html>", "kata ".repeat(17 << 20 >> 2));
+    server.route("/huge", move |_| Response::new(200, huge.clone()).header("Content-Type", "text/html"));
+    let bomb = crate::hostile::gzip_bomb();
+    server.route("/bomb", move |_| {
+        Response::new(200, bomb.clone()).header("Content-Type", "text/html").header("Content-Encoding", "gzip")
+    });
+    let deep = format!("<html><body>{}<p>deep</p></body></html>", "<div>".repeat(100_000));
+    server.route("/deep", move |_| Response::new(200, deep.clone()).header("Content-Type", "text/html"));
+    let setup = Setup::new(&feed_toml("wire", &server.url("/wire.xml"), "full_text = \"always\""));
+    let summary = ok(&setup.config, &["fetch"]);
+    assert!(summary.contains("pages: 0 read, 3 gave no text, 0 to retry later"), "{summary}");
+    let rows = ndjson(&ok(&setup.config, &["search", "--all", "--format", "ndjson"]));
+    for (title, status) in [("Judul huge", "too_large"), ("Judul bomb", "too_large"), ("Judul deep", "too_complex")] {
+        let id = rows.iter().find(|r| r["title"] == title).unwrap()["id"].as_i64().unwrap();
+        let article = show(&setup, id);
+        assert_eq!(article["page_status"], status, "{article:#}");
+        assert_eq!(article["text"], "Ringkasan singkat…");
+    }
+}
