@@ -16,6 +16,7 @@
 //!   the write-ahead log's largest size during the round, and the writer's time per job
 //!   (the daemon's `/metrics` histogram).
 //! * `topics`: matching throughput with 10, 1,000 and 10,000 topics.
+//! * `translations DIR`: translation links on pseudo-articles of real sentence pairs.
 //! * `extract DIR`: page extraction against gold main text (word F1, time per page).
 //!
 //! Options: `--feeds N --items M --runs R --articles A --out DIR` (DIR keeps the
@@ -30,6 +31,7 @@ mod nginx;
 mod scale_db;
 mod score;
 mod topics;
+mod translations;
 
 /// What the modes share: the standard library's pieces and each other's helpers.
 mod prelude {
@@ -77,6 +79,13 @@ fn main() {
         "scale-db" => scale_db(&dir, opt("--articles", 1_000_000), runs),
         "feeds" => many_feeds(&dir, feeds, items),
         "topics" => topics(),
+        "translations" => match args.iter().skip_while(|a| *a != "translations").nth(1) {
+            Some(d) => translations::translations(Path::new(d)),
+            None => {
+                eprintln!("translations DIR: the folder with news-test.en and news-test.id");
+                std::process::exit(2);
+            }
+        },
         "extract" => match args.iter().skip_while(|a| *a != "extract").nth(1) {
             Some(d) => extract::extract(Path::new(d)),
             None => {

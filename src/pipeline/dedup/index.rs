@@ -59,6 +59,11 @@ const MAX_CONTAINMENT_CHECKS: usize = 3;
 /// Signals two languages' copies must share at least (a teaser with a handful of
 /// signals cannot be told from another story about the same people).
 const MIN_SHARED_SIGNALS: usize = 5;
+/// Loanwords shared, and their rarity-weighted share, for a translation whose names and
+/// numbers agree less than `translation`; and the share of that the names must still reach.
+const MIN_SHARED_WORDS: usize = 4;
+const WORDS_AGREE: f64 = 0.6;
+const NAMES_WITH_WORDS: f64 = 0.8;
 /// A shorter text at most this share of the longer one's length may be its teaser.
 const TEASER_RATIO: f64 = 0.6;
 
@@ -232,15 +237,24 @@ impl Index {
     /// set found in the other (copies in two languages drop and add different words,
     /// so the smaller side is the fair measure), and how many signals they share.
     pub fn signal_similarity(&self, a: &[u32], b: &[u32]) -> (f64, usize) {
-        let weight = |v: &[u32]| v.iter().map(|s| self.idf(*s)).sum::<f64>();
-        let shared: Vec<u32> = a.iter().filter(|s| b.contains(s)).copied().collect();
+        self.signal_similarity_of(a, b, |_| true)
+    }
+
+    /// [`Index::signal_similarity`] over the signals `keep` accepts.
+    fn signal_similarity_of(&self, a: &[u32], b: &[u32], keep: impl Fn(u32) -> bool) -> (f64, usize) {
+        let weight = |v: &[u32]| v.iter().filter(|s| keep(**s)).map(|s| self.idf(*s)).sum::<f64>();
+        let shared: Vec<u32> = a.iter().filter(|s| keep(**s) && b.contains(s)).copied().collect();
         let smaller = weight(a).min(weight(b));
         let sim = if smaller == 0.0 { 0.0 } else { weight(&shared) / smaller };
         (sim, shared.len())
     }
 
     /// Earlier articles sharing rare signals with `sketch`, most shared weight first.
-    fn candidates(&self, sketch: &Sketch) -> Vec<(usize, f64)> {
+    /// Loanword signals (`sketch::is_word_signal`) count only towards articles in another
+    /// language than `language`: they find translations, and must not change which
+    /// same-language articles are compared.
+    fn candidates(&self, sketch: &Sketch, language: Option<&str>) -> Vec<(usize, f64)> {
+        let own = language.and_then(|l| self.languages.iter().position(|k| k == l)).map(|i| i as u16);
         let mut scratch = self.scratch.borrow_mut();
         let (scores, touched) = &mut *scratch;
         scores.resize(self.items.len(), 0.0);
@@ -250,8 +264,12 @@ impl Index {
                 continue;
             }
             let w = self.idf(*s);
+            let word = super::sketch::is_word_signal(*s);
             for seq in list {
                 let idx = seq.wrapping_sub(self.first) as usize;
+                if word && (own.is_none() || own == Some(self.items[idx].language)) {
+                    continue;
+                }
                 if scores[idx] == 0.0 {
                     touched.push(idx as u32);
                 }
@@ -299,7 +317,7 @@ impl Index {
         let mut checks = 0;
         // The text's own shingles, computed for the first teaser check (most articles have none).
         let mut own: Option<Vec<u64>> = None;
-        for (idx, _) in self.candidates(sketch) {
+        for (idx, _) in self.candidates(sketch, language) {
             let c = &self.items[idx];
             if outside == Some(c.story) {
                 continue;
@@ -333,8 +351,20 @@ impl Index {
                     None
                 }
             } else if (time - c.time).abs() <= p.translation_window {
-                let (sim, shared) = self.signal_similarity(&sketch.signals, &c.signals);
-                (sim >= p.translation && shared >= MIN_SHARED_SIGNALS).then_some((Reason::Translation, sim))
+                // Names, numbers, months and acronyms agree; or, with fewer of them in
+                // common, the loanwords both copies write alike agree on their own (another
+                // story about the same people shares the names, not the words).
+                let word = super::sketch::is_word_signal;
+                let (names, shared_names) = self.signal_similarity_of(&sketch.signals, &c.signals, |s| !word(s));
+                let (words, shared_words) = self.signal_similarity_of(&sketch.signals, &c.signals, word);
+                if names >= p.translation && shared_names >= MIN_SHARED_SIGNALS {
+                    Some((Reason::Translation, names))
+                } else {
+                    (words >= WORDS_AGREE
+                        && shared_words >= MIN_SHARED_WORDS
+                        && names >= p.translation * NAMES_WITH_WORDS)
+                        .then_some((Reason::Translation, (names + words) / 2.0))
+                }
             } else {
                 None
             };
