@@ -259,7 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show { id, format } => {
             let config = load_config(config_path)?;
             let reader = Reader::open(&config.database)?;
-            let Some(detail) = reader.detail(id)? else {
+            let Some(detail) = crate::read::show::article(&reader, id)? else {
                 bail!("no article with id {id}");
             };
             print(|out| output::article_detail(out, &detail, format))

@@ -311,6 +311,20 @@ pub struct ArticleDetail {
     pub boilerplate: Vec<String>,
     pub topic_matches: Vec<TopicMatch>,
     pub copies: Vec<StoryCopy>,
+    /// For a translation of its story's first copy: what the two share.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub translation_evidence: Option<TranslationEvidence>,
+}
+
+/// Why two articles in two languages were taken for one story: the names, numbers,
+/// months and acronyms both have, and the loanwords both write alike (as the skeletons
+/// dedup compares, e.g. "teknologi" for technology/teknologi).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TranslationEvidence {
+    /// The first copy it translates.
+    pub of: i64,
+    pub names: Vec<String>,
+    pub words: Vec<String>,
 }
 
 /// One copy of a story.

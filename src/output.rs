@@ -262,6 +262,11 @@ pub fn article_detail(out: &mut dyn Write, d: &ArticleDetail, format: ShowFormat
             field("story", format!("{} ({copies})", r.story))?
         }
     }
+    if let Some(e) = &d.translation_evidence {
+        writeln!(out, "\ntranslation of {}", e.of)?;
+        writeln!(out, "  names and numbers both have: {}", cell(&e.names.join(", ")))?;
+        writeln!(out, "  loanwords both write alike: {}", cell(&e.words.join(", ")))?;
+    }
     if !d.topic_matches.is_empty() {
         writeln!(out, "\ntopics")?;
         for m in &d.topic_matches {

@@ -269,6 +269,16 @@ fn the_seed_story_across_templates_and_languages_is_one_story_and_its_neighbour_
         .map(|c| c["duplicate_reason"].as_str().unwrap_or("first").to_string())
         .collect();
     assert!(reasons.iter().any(|r| r == "translation"), "{reasons:?}");
+    // The translation says why: the names and numbers, and the loanwords, both share.
+    let copies = show(&setup, seed["id"].as_i64().unwrap())["copies"].as_array().unwrap().clone();
+    let translated = copies.iter().find(|c| c["duplicate_reason"] == "translation").unwrap()["id"].as_i64().unwrap();
+    let evidence = show(&setup, translated)["translation_evidence"].clone();
+    let names: Vec<&str> = evidence["names"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let words: Vec<&str> = evidence["words"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert!(["india", "indonesia", "hafid", "mou"].iter().all(|n| names.contains(n)), "{evidence:#}");
+    assert!(words.contains(&"digital") && words.contains(&"teknologi"), "{evidence:#}");
+    let shown = ok(&setup.config, &["show", &translated.to_string()]);
+    assert!(shown.contains("translation of") && shown.contains("loanwords both write alike"), "{shown}");
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert_eq!(show(&setup, english["id"].as_i64().unwrap())["language"], "en");
 }

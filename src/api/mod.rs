@@ -499,7 +499,7 @@ async fn article(State(api): State<Arc<Api>>, id: Result<Path<String>, PathRejec
     let Path(id) = id.map_err(|e| ApiError::bad("id", format!("bad article id: {}", e.body_text())))?;
     let id: i64 = id.parse().map_err(|_| ApiError::bad("id", format!("{id:?} is not an article id")))?;
     let view = read(&api, Work::Other, move |r| {
-        let Some(detail) = r.detail(id).map_err(ApiError::store)? else {
+        let Some(detail) = crate::read::show::article(r, id).map_err(ApiError::store)? else {
             return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no article with id {id}"), Some("id")));
         };
         let html = r.article_html(id).map_err(ApiError::store)?.and_then(sanitised);

@@ -5,6 +5,7 @@
 
 pub mod listing;
 pub mod search;
+pub mod show;
 
 pub use listing::{FilterError, WhenError, check_filters, parse_when};
 pub use search::{SearchParams, search};

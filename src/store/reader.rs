@@ -339,6 +339,7 @@ impl Reader {
             boilerplate,
             topic_matches,
             copies,
+            translation_evidence: None,
         }))
     }
 

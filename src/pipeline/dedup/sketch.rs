@@ -265,6 +265,31 @@ fn signal_hash(s: &str) -> u32 {
 /// inside a sentence ("Indonesia and India …" then "… between Indonesia and …"). A
 /// title written in title case gives no names (every word is capitalised there).
 pub fn signals(title: &str, kept: &str) -> (Vec<u32>, Vec<u32>) {
+    let mut out = Signals::default();
+    for (key, kind) in signal_keys(title, kept) {
+        match kind {
+            SignalKind::Number => out.push(&key, true),
+            SignalKind::Name => out.push(&key, false),
+            SignalKind::Word => out.push_word(&key),
+        }
+    }
+    (out.signals, out.numbers)
+}
+
+/// What a signal stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SignalKind {
+    Number,
+    /// A name, month or acronym.
+    Name,
+    /// A loanword or cognate.
+    Word,
+}
+
+/// The signals of an article as keys, in the order [`signals`] takes them: numbers
+/// ("#35"), months ("m1"), acronyms and names, then loanwords, all as their skeletons
+/// (`cognate`). What `kabar show` lists as a translation's evidence.
+pub fn signal_keys(title: &str, kept: &str) -> Vec<(String, SignalKind)> {
     let title_case = {
         let words: Vec<&str> = title.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).collect();
         let capitalised = words.iter().filter(|w| w.chars().next().is_some_and(char::is_uppercase)).count();
@@ -275,13 +300,13 @@ pub fn signals(title: &str, kept: &str) -> (Vec<u32>, Vec<u32>) {
     scan(kept, true, &mut words);
     let inside: HashSet<&str> =
         words.iter().filter(|w| w.kind == Kind::Capitalised && w.inside).map(|w| w.folded.as_str()).collect();
-    let mut out = Signals::default();
+    let mut out = Vec::new();
     for w in &words {
         match w.kind {
-            Kind::Number => out.push(&w.folded, true),
-            Kind::Month | Kind::Acronym => out.push(&cognate::name_key(&w.folded), false),
+            Kind::Number => out.push((w.folded.clone(), SignalKind::Number)),
+            Kind::Month | Kind::Acronym => out.push((cognate::name_key(&w.folded), SignalKind::Name)),
             Kind::Capitalised if w.inside || inside.contains(w.folded.as_str()) => {
-                out.push(&cognate::name_key(&w.folded), false)
+                out.push((cognate::name_key(&w.folded), SignalKind::Name))
             }
             Kind::Capitalised => {}
         }
@@ -291,11 +316,11 @@ pub fn signals(title: &str, kept: &str) -> (Vec<u32>, Vec<u32>) {
     for part in [title, kept] {
         text::for_each_token(part, |t| {
             if let Some(key) = cognate::word_key(t) {
-                out.push_word(&key);
+                out.push((key, SignalKind::Word));
             }
         });
     }
-    (out.signals, out.numbers)
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
