@@ -19,9 +19,10 @@ fn show(setup: &Setup, id: i64) -> serde_json::Value {
     serde_json::from_str(&ok(&setup.config, &["show", &id.to_string(), "--format", "json"])).unwrap()
 }
 
-#[test]
-fn teasers_get_their_pages_read_and_their_stories_decided_again() {
-    let server = Server::start();
+/// A wire feed and an aggregator feed, each with a teaser of the seed story whose link
+/// leads to its page on `server`, the aggregator's also carrying `more` items; the pages
+/// are served.
+fn seed_feeds(server: &Server, more: Vec<Item>) {
     let wire = rss(
         "Wire",
         &[teaser(
@@ -31,23 +32,30 @@ fn teasers_get_their_pages_read_and_their_stories_decided_again() {
             server.url("/berita/1"),
         )],
     );
-    let aggregator = rss(
-        "Aggregator",
-        &[
-            teaser(
-                "a1",
-                "RI-India teken nota kesepahaman",
-                "Kedua negara meneken nota kesepahaman di New Delhi. Selengkapnya",
-                server.url("/2025/01/26/ri-india/"),
-            ),
-            teaser("a2", "Halaman yang hilang", "Ringkasan singkat…", server.url("/gone")),
-            teaser("a3", "Bukan halaman", "Ringkasan singkat lain…", server.url("/file.pdf")),
-        ],
-    );
+    let mut items = vec![teaser(
+        "a1",
+        "RI-India teken nota kesepahaman",
+        "Kedua negara meneken nota kesepahaman di New Delhi. Selengkapnya",
+        server.url("/2025/01/26/ri-india/"),
+    )];
+    items.extend(more);
+    let aggregator = rss("Aggregator", &items);
     server.route("/wire.xml", move |_| Response::new(200, wire.clone()));
     server.route("/agg.xml", move |_| Response::new(200, aggregator.clone()));
     server.route("/berita/1", |_| Response::new(200, WIRE).header("Content-Type", "text/html; charset=utf-8"));
     server.route("/2025/01/26/ri-india/", |_| Response::new(200, AGGREGATOR).header("Content-Type", "text/html"));
+}
+
+#[test]
+fn teasers_get_their_pages_read_and_their_stories_decided_again() {
+    let server = Server::start();
+    seed_feeds(
+        &server,
+        vec![
+            teaser("a2", "Halaman yang hilang", "Ringkasan singkat…", server.url("/gone")),
+            teaser("a3", "Bukan halaman", "Ringkasan singkat lain…", server.url("/file.pdf")),
+        ],
+    );
     server.route("/gone", |_| Response::new(404, "not here").header("Content-Type", "text/html"));
     server.route("/file.pdf", |_| Response::new(200, "%PDF-1.7").header("Content-Type", "application/pdf"));
     let setup = Setup::new(&format!(
@@ -128,31 +136,7 @@ fn a_transient_failure_stays_queued_across_runs_and_never_is_feed_text() {
 #[test]
 fn a_daemon_reads_pages_joins_the_story_and_alerts_once() {
     let server = Server::start();
-    let wire = rss(
-        "Wire",
-        &[teaser(
-            "w1",
-            "Indonesia dan India memperkuat kerjasama strategis di sektor digital",
-            "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital…",
-            server.url("/berita/1"),
-        )],
-    );
-    let aggregator = rss(
-        "Aggregator",
-        &[
-            teaser(
-                "a1",
-                "RI-India teken nota kesepahaman",
-                "Kedua negara meneken nota kesepahaman di New Delhi. Selengkapnya",
-                server.url("/2025/01/26/ri-india/"),
-            ),
-            teaser("a2", "Dialihkan", "Ringkasan singkat…", server.url("/redirect")),
-        ],
-    );
-    server.route("/wire.xml", move |_| Response::new(200, wire.clone()));
-    server.route("/agg.xml", move |_| Response::new(200, aggregator.clone()));
-    server.route("/berita/1", |_| Response::new(200, WIRE).header("Content-Type", "text/html"));
-    server.route("/2025/01/26/ri-india/", |_| Response::new(200, AGGREGATOR).header("Content-Type", "text/html"));
+    seed_feeds(&server, vec![teaser("a2", "Dialihkan", "Ringkasan singkat…", server.url("/redirect"))]);
     server
         .route("/redirect", |_| Response::new(302, "").header("Location", "http://169.254.169.254/latest/meta-data/"));
     let dir = tempfile::tempdir().unwrap();
