@@ -6,7 +6,7 @@
 //! accepted it, so a crash or a stop during delivery loses nothing (the receiver may
 //! then see an alert twice, never zero times).
 //!
-//! Besides `pipeline::fetch`, this is the only code that makes outbound connections;
+//! Besides `fetch`, this is the only code that makes outbound connections;
 //! its destinations come from the configuration, not from feeds.
 
 use std::path::PathBuf;
