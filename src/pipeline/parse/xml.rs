@@ -89,6 +89,14 @@ fn with_base(base: &Url, node: &Node) -> Url {
     }
 }
 
+/// The first date `node` has that reads, taking the elements `names` (namespace, name)
+/// in order of preference.
+fn first_date(node: &Node, names: &[(&[&str], &str)], timezone: Tz) -> Option<DateTime<Utc>> {
+    names
+        .iter()
+        .find_map(|(ns, name)| node.elements().filter(|n| n.is(ns, name)).find_map(|n| parse_date(&n.text(), timezone)))
+}
+
 fn lang(node: &Node) -> Option<String> {
     node.attr_ns(XML, "lang").map(str::trim).filter(|l| !l.is_empty()).map(clean::language_code)
 }
@@ -167,11 +175,7 @@ impl Reader<'_> {
             .map(html_of)
             .or_else(|| item.child(XHTML, "body").or_else(|| item.child(XHTML, "div")).map(Node::inner_markup))
             .or_else(|| item.child(ATOM_ONLY, "content").map(|c| self.atom_html(c)));
-        let date = |nodes: &[(&[&str], &str)]| -> Option<DateTime<Utc>> {
-            nodes.iter().find_map(|(ns, name)| {
-                item.elements().filter(|n| n.is(ns, name)).find_map(|n| parse_date(&n.text(), self.timezone))
-            })
-        };
+        let date = |names: &[(&[&str], &str)]| first_date(item, names, self.timezone);
         let published = date(&[
             (RSS, "pubDate"),
             (DC, "date"),
@@ -228,11 +232,7 @@ impl Reader<'_> {
             .unwrap_or_default();
         let summary = entry.child(ATOM, "summary").map(|s| self.atom_html(s));
         let content = entry.child(ATOM, "content").filter(|c| c.attr("src").is_none()).map(|c| self.atom_html(c));
-        let date = |names: &[(&[&str], &str)]| -> Option<DateTime<Utc>> {
-            names.iter().find_map(|(ns, name)| {
-                entry.elements().filter(|n| n.is(ns, name)).find_map(|n| parse_date(&n.text(), self.timezone))
-            })
-        };
+        let date = |names: &[(&[&str], &str)]| first_date(entry, names, self.timezone);
         let published = date(&[
             (ATOM, "published"),
             (ATOM, "issued"),
