@@ -45,6 +45,14 @@ pub struct Counts {
     pub retried: usize,
 }
 
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, other: Counts) {
+        self.fetched += other.fetched;
+        self.failed += other.failed;
+        self.retried += other.retried;
+    }
+}
+
 impl Counts {
     fn total(&self) -> usize {
         self.fetched + self.failed + self.retried
@@ -93,11 +101,7 @@ pub async fn drain(ctx: &Context, database: &Path, within: Duration) -> Counts {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         match tokio::time::timeout_at(deadline, round(ctx, database)).await {
-            Ok(Ok(c)) if c.total() > 0 => {
-                all.fetched += c.fetched;
-                all.failed += c.failed;
-                all.retried += c.retried;
-            }
+            Ok(Ok(c)) if c.total() > 0 => all += c,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "page round failed; the pages stay queued");
                 return all;
