@@ -140,10 +140,7 @@ fn a_daemon_reads_pages_joins_the_story_and_alerts_once() {
     server
         .route("/redirect", |_| Response::new(302, "").header("Location", "http://169.254.169.254/latest/meta-data/"));
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("alerts.jsonl");
-    let script = dir.path().join("alert.sh");
-    std::fs::write(&script, format!("#!/bin/sh\ncat >> {}\necho >> {}\n", out.display(), out.display())).unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (script, out) = crate::support::alert_recorder(dir.path());
     let port = crate::support::free_port();
     let setup = Setup::new(&format!(
         "[http]\nlisten = \"127.0.0.1:{port}\"\n\n{}{}{TOPICS}notify = {{ command = [\"{}\"] }}\n",
@@ -153,7 +150,7 @@ fn a_daemon_reads_pages_joins_the_story_and_alerts_once() {
     ));
     let mut child = crate::support::spawn_daemon(&setup);
     let alerted = crate::support::wait_for(std::time::Duration::from_secs(30), || {
-        std::fs::read_to_string(&out).is_ok_and(|t| t.lines().any(|l| !l.trim().is_empty()))
+        !crate::support::recorded_alerts(&out).is_empty()
     });
     let settled = crate::support::wait_for(std::time::Duration::from_secs(20), || {
         let (_, _, metrics) = crate::support::http_get(port, "/metrics", None);
@@ -166,8 +163,7 @@ fn a_daemon_reads_pages_joins_the_story_and_alerts_once() {
     let _ = child.wait();
     assert!(alerted && settled, "{metrics}\n{}", crate::support::daemon_log(&setup));
     assert!(metrics.contains("kabar_page_extract_seconds_count 2"), "{metrics}");
-    let lines: Vec<String> =
-        std::fs::read_to_string(&out).unwrap().lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
+    let lines = crate::support::recorded_alerts(&out);
     assert_eq!(lines.len(), 1, "alerted {} times: {lines:?}", lines.len());
     let alert: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(alert["topic"], "iot");

@@ -275,10 +275,7 @@ fn alerts_are_delivered_once_after_failures() {
     let (server, wire_first) = news_server();
     let calls = receiver(&server, 2, Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("alerts.jsonl");
-    let script = dir.path().join("alert.sh");
-    std::fs::write(&script, format!("#!/bin/sh\ncat >> {}\necho >> {}\n", out.display(), out.display())).unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (script, out) = crate::support::alert_recorder(dir.path());
     let topic = TOPIC.replace(
         "description = \"Digital cooperation\"",
         &format!("notify = {{ webhook = \"{}\", command = [\"{}\"] }}", server.url("/hook"), script.display()),
@@ -307,8 +304,7 @@ fn alerts_are_delivered_once_after_failures() {
     assert!(bodies[0]["evidence"].as_array().is_some_and(|e| !e.is_empty()));
     assert_eq!(calls.load(Ordering::SeqCst), 3, "no further attempt after success");
     // The command got the same story once.
-    let lines: Vec<String> =
-        std::fs::read_to_string(&out).unwrap().lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
+    let lines = crate::support::recorded_alerts(&out);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(json(&lines[0])["article"]["title"], "Indonesia dan India perkuat kerja sama digital");
 }

@@ -485,3 +485,23 @@ pub fn skip_or_fail(why: &str) {
     assert!(!required(), "required by .ci/run but missing: {why}");
     eprintln!("skipped: {why}");
 }
+
+/// An alert command for `notify = { command = [...] }`: a script in `dir` that appends each
+/// alert it is given, one per line, to a file; and that file.
+pub fn alert_recorder(dir: &Path) -> (PathBuf, PathBuf) {
+    let out = dir.join("alerts.jsonl");
+    let script = dir.join("alert.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat >> {}\necho >> {}\n", out.display(), out.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (script, out)
+}
+
+/// The alerts an [`alert_recorder`] received, one JSON text each.
+pub fn recorded_alerts(out: &Path) -> Vec<String> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect()
+}
