@@ -391,8 +391,10 @@ async fn read_capped(response: &mut reqwest::Response, cap: u64) -> Result<Vec<u
     {
         return Err(too_large(format!("the server announced {len} bytes; the limit is {cap}")));
     }
-    // The announced length (compressed, perhaps) is a hint that saves regrowing the buffer.
-    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(cap).min(1 << 24) as usize);
+    // Room for the whole cap up front: the allocator maps it without touching it, so only
+    // the bytes received become resident, and the buffer is never regrown (a regrowth
+    // holds the old and the new buffer at once: 24 MiB for a body reaching 16 MiB).
+    let mut body = Vec::with_capacity(cap.min(usize::MAX as u64) as usize);
     while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
         if body.len() as u64 + chunk.len() as u64 > cap {
             return Err(too_large(format!("the body is larger than the limit of {cap} bytes")));
