@@ -317,8 +317,9 @@ pub struct ArticleDetail {
 }
 
 /// Why two articles in two languages were taken for one story: the names, numbers,
-/// months and acronyms both have, and the loanwords both write alike (as the skeletons
-/// dedup compares, e.g. "teknologi" for technology/teknologi).
+/// months and acronyms both have, and the loanwords both write alike: each as the
+/// translation writes it, then as the first copy does where that differs
+/// ("technology = teknologi", "russian = rusia"; a month is "m3").
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TranslationEvidence {
     /// The first copy it translates.

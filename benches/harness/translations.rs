@@ -2,7 +2,7 @@
 //! Indonesian sentence pairs in DIR (`../shared/translation`): each 8 consecutive pairs
 //! of a file are one Indonesian and one English article (as its SOURCES.md says to).
 //! Every Indonesian article goes into the dedup window first, an hour apart; then each
-//! English article is looked up: a translation link to its own Indonesian article is a
+//! English article is looked up, and then added to the window too: a translation link to its own Indonesian article is a
 //! hit, to another one a false link, none a miss. Prints recall and precision per file.
 
 use crate::prelude::*;
@@ -12,6 +12,8 @@ use kabar::pipeline::dedup::Reason;
 use kabar::pipeline::dedup::index::{Index, Params};
 
 const PER_ARTICLE: usize = 8;
+/// The English articles' ids, after the Indonesian ones.
+const EN_IDS: i64 = 1_000_000;
 
 fn article(lines: &[&str], lang: &str) -> kabar::model::Article {
     let (title, body) = lines.split_first().expect("8 lines");
@@ -40,6 +42,10 @@ pub(crate) fn evaluate(en: &str, id: &str) -> (usize, usize, usize) {
             .sketch
             .as_ref()
             .and_then(|s| index.find(s, &a.index_body, Some("en"), base + k as i64 * 3600 + 60, |_| None));
+        if let Some(s) = a.sketch.clone() {
+            // The window holds both languages, as a daemon's does.
+            index.insert(EN_IDS + k as i64, EN_IDS + k as i64, base + k as i64 * 3600 + 60, Some("en".into()), s);
+        }
         match found {
             Some(m) if m.reason == Reason::Translation && m.story == k as i64 + 1 => hits += 1,
             Some(_) => false_links += 1,

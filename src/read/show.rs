@@ -1,7 +1,7 @@
 //! One article as `kabar show` and `/api/articles/ID` give it: the stored detail, and for
 //! a translation the evidence that tied it to its story.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{ArticleDetail, TranslationEvidence};
 use crate::pipeline::clean;
@@ -20,16 +20,27 @@ pub fn article(reader: &Reader, id: i64) -> Result<Option<ArticleDetail>, StoreE
     Ok(Some(detail))
 }
 
-/// The signals two articles share, by kind, each once and sorted.
+/// The signals two articles share, by kind, each once and sorted: the word as `a`
+/// writes it, and as `b` writes it where that differs ("russian = rusia").
 fn evidence(a: &ArticleDetail, b: &ArticleDetail) -> TranslationEvidence {
     let keys = |d: &ArticleDetail| {
         let kept = clean::kept_text(&d.text, &d.boilerplate);
-        signal_keys(&d.row.title, &kept).into_iter().collect::<BTreeSet<(String, SignalKind)>>()
+        let mut by_key: BTreeMap<(String, SignalKind), String> = BTreeMap::new();
+        for k in signal_keys(&d.row.title, &kept) {
+            by_key.entry((k.key, k.kind)).or_insert(k.word);
+        }
+        by_key
     };
     let (ka, kb) = (keys(a), keys(b));
-    let shared: Vec<&(String, SignalKind)> = ka.intersection(&kb).collect();
     let of_kind = |kinds: &[SignalKind]| -> Vec<String> {
-        let set: BTreeSet<String> = shared.iter().filter(|(_, k)| kinds.contains(k)).map(|(s, _)| s.clone()).collect();
+        let set: BTreeSet<String> = ka
+            .iter()
+            .filter(|((_, kind), _)| kinds.contains(kind))
+            .filter_map(|(key, word)| {
+                let other = kb.get(key)?;
+                Some(if other == word { word.clone() } else { format!("{word} = {other}") })
+            })
+            .collect();
         set.into_iter().collect()
     };
     TranslationEvidence {

@@ -66,6 +66,10 @@ const WORDS_AGREE: f64 = 0.6;
 const NAMES_WITH_WORDS: f64 = 0.8;
 /// A shorter text at most this share of the longer one's length may be its teaser.
 const TEASER_RATIO: f64 = 0.6;
+/// Articles of a language the window must hold before the signals none of them carry
+/// are left out of a translation's comparison (`Index::crossing_similarity`).
+const MIN_LANGUAGE_ARTICLES: u32 = 30;
+const BOUND_ARTICLES: u32 = 1;
 
 /// An article of the window, compact: the window holds every article of the last
 /// `window` (a week of 10,000 feeds is 50,000 or more), so each byte here counts.
@@ -120,6 +124,11 @@ pub struct Index {
     postings: foldhash::HashMap<u32, VecDeque<u32>>,
     /// The languages seen, so an item holds a number instead of a string.
     languages: Vec<String>,
+    /// The window's articles per language (by index into `languages`), and per signal
+    /// and language: a signal no article of a language carries cannot tie a copy in
+    /// that language to its original (a word that is translated, not kept).
+    per_language: Vec<u32>,
+    signal_languages: foldhash::HashMap<(u32, u16), u32>,
     /// `candidates`' accumulator, kept between calls: a score per window position
     /// (all zero between calls) and the positions scored. An article's signals reach
     /// tens of thousands of postings; adding into an array costs a fraction of a
@@ -136,6 +145,8 @@ impl Index {
             first: 0,
             postings: Default::default(),
             languages: Vec::new(),
+            per_language: Vec::new(),
+            signal_languages: Default::default(),
             scratch: RefCell::default(),
         }
     }
@@ -175,6 +186,16 @@ impl Index {
             *b = *v;
         }
         let signals: Box<[u32]> = sketch.signals.into_iter().take(MAX_SIGNALS).collect();
+        if language != NO_LANGUAGE {
+            let l = usize::from(language);
+            if self.per_language.len() <= l {
+                self.per_language.resize(l + 1, 0);
+            }
+            self.per_language[l] += 1;
+            for s in &signals {
+                *self.signal_languages.entry((*s, language)).or_default() += 1;
+            }
+        }
         let numbers =
             signals.iter().enumerate().filter(|(_, s)| sketch.numbers.contains(s)).fold(0, |m, (i, _)| m | 1 << i);
         self.items.push_back(Item { id, story, time, language, shingles: sketch.shingles, bins, signals, numbers });
@@ -211,6 +232,17 @@ impl Index {
     }
 
     fn unpost(&mut self, item: &Item, seq: u32, front: bool) {
+        if item.language != NO_LANGUAGE {
+            self.per_language[usize::from(item.language)] -= 1;
+            for s in &item.signals {
+                if let Some(n) = self.signal_languages.get_mut(&(*s, item.language)) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.signal_languages.remove(&(*s, item.language));
+                    }
+                }
+            }
+        }
         for s in &item.signals {
             if let Some(list) = self.postings.get_mut(s) {
                 let end = if front { list.front() } else { list.back() };
@@ -246,6 +278,46 @@ impl Index {
         let shared: Vec<u32> = a.iter().filter(|s| keep(**s) && b.contains(s)).copied().collect();
         let smaller = weight(a).min(weight(b));
         let sim = if smaller == 0.0 { 0.0 } else { weight(&shared) / smaller };
+        (sim, shared.len())
+    }
+
+    /// Whether signal `s` of an article in `from` is bound to that language, as far as
+    /// the window can tell: at least `BOUND_ARTICLES` of the window's articles in `from`
+    /// carry it (besides the article itself, when `in_window`) and none in `into`, of
+    /// which the window holds at least `MIN_LANGUAGE_ARTICLES`. "Banjir" and "Natal" are
+    /// translated, not kept: an English copy never has them. A rare name, seen in one
+    /// language only so far, is not bound.
+    fn bound(&self, s: u32, from: Option<u16>, into: u16, in_window: bool) -> bool {
+        let count = |l: u16| self.signal_languages.get(&(s, l)).copied().unwrap_or(0);
+        from.is_some_and(|from| {
+            self.per_language.get(usize::from(into)).is_some_and(|n| *n >= MIN_LANGUAGE_ARTICLES)
+                && count(into) == 0
+                && count(from).saturating_sub(u32::from(in_window)) >= BOUND_ARTICLES
+        })
+    }
+
+    /// [`Index::signal_similarity_of`] between a new article (`a`, in `a_language`) and
+    /// a window article in another language (`b`), without the signals bound to one
+    /// side's language (`bound`): they must not lower the share the names reach.
+    fn crossing_similarity(
+        &self,
+        a: &[u32],
+        a_language: Option<u16>,
+        b: &[u32],
+        b_language: u16,
+        keep: impl Fn(u32) -> bool,
+    ) -> (f64, usize) {
+        let counts = |v: &[u32], other: &[u32], from: Option<u16>, into: Option<u16>, in_window: bool| {
+            v.iter()
+                .filter(|s| keep(**s))
+                .filter(|s| other.contains(s) || into.is_none_or(|into| !self.bound(**s, from, into, in_window)))
+                .map(|s| self.idf(*s))
+                .sum::<f64>()
+        };
+        let shared: Vec<u32> = a.iter().filter(|s| keep(**s) && b.contains(s)).copied().collect();
+        let smaller =
+            counts(a, b, a_language, Some(b_language), false).min(counts(b, a, Some(b_language), a_language, true));
+        let sim = if smaller == 0.0 { 0.0 } else { counts(&shared, &[], None, None, false) / smaller };
         (sim, shared.len())
     }
 
@@ -316,7 +388,8 @@ impl Index {
         let mut best: Option<Match> = None;
         let mut checks = 0;
         // The text's own shingles, computed for the first teaser check (most articles have none).
-        let mut own: Option<Vec<u64>> = None;
+        let mut own_shingles: Option<Vec<u64>> = None;
+        let own = language.and_then(|l| self.languages.iter().position(|k| k == l)).map(|i| i as u16);
         for (idx, _) in self.candidates(sketch, language) {
             let c = &self.items[idx];
             if outside == Some(c.story) {
@@ -338,7 +411,7 @@ impl Index {
                     checks += 1;
                     load(c.id)
                         .map(|other| {
-                            let shingles = own.get_or_insert_with(|| shingle_hashes(text));
+                            let shingles = own_shingles.get_or_insert_with(|| shingle_hashes(text));
                             let (small, large) = if shingles.len() <= other.len() {
                                 (&shingles[..], &other[..])
                             } else {
@@ -355,8 +428,10 @@ impl Index {
                 // common, the loanwords both copies write alike agree on their own (another
                 // story about the same people shares the names, not the words).
                 let word = super::sketch::is_word_signal;
-                let (names, shared_names) = self.signal_similarity_of(&sketch.signals, &c.signals, |s| !word(s));
-                let (words, shared_words) = self.signal_similarity_of(&sketch.signals, &c.signals, word);
+                let (names, shared_names) =
+                    self.crossing_similarity(&sketch.signals, own, &c.signals, c.language, |s| !word(s));
+                let (words, shared_words) =
+                    self.crossing_similarity(&sketch.signals, own, &c.signals, c.language, word);
                 if names >= p.translation && shared_names >= MIN_SHARED_SIGNALS {
                     Some((Reason::Translation, names))
                 } else {
@@ -464,6 +539,34 @@ mod tests {
         // Too far apart in time for a translation.
         let s = sketch("", english).unwrap();
         assert_eq!(ix.find(&s, "", Some("en"), 10 * 86_400, |_| None), None);
+    }
+
+    /// Capitalised words one language writes and the other translates ("Banjir", "Natal";
+    /// "Flood", "Christmas") lower the share of names a translation reaches, until the
+    /// window holds enough of both languages to see that the other's articles never
+    /// have them.
+    #[test]
+    fn signals_bound_to_one_language_leave_the_translation_check() {
+        const ID: [&str; 8] = ["Banjir", "Natal", "Lebaran", "Pemudik", "Mudik", "Warga", "Pasar", "Jalan"];
+        const EN: [&str; 8] =
+            ["Flood", "Christmas", "Holiday", "Travellers", "Homecoming", "Residents", "Market", "Road"];
+        let names = "Hafid, Prabowo dan Modi bertemu di Delhi bersama Sitharaman dan Jaishankar";
+        let story = format!("Kata {names}. Ikut {}.", ID.join(" dan "));
+        let english = format!("Said {}. Also {}.", names.replace(" dan ", " and "), EN.join(" and "));
+        let linked = |fillers: usize| {
+            let mut ix = index();
+            for i in 0..fillers {
+                // Each word once, in the first fillers: as rare as the names.
+                let (id, en) = (ID.get(i).unwrap_or(&"tenang"), EN.get(i).unwrap_or(&"calm"));
+                add(&mut ix, 100 + i as i64, 0, "id", &format!("Kata orang di Surabaya nomor {i}, {id} ramai."));
+                add(&mut ix, 200 + i as i64, 0, "en", &format!("People in Surabaya said on day {i}, {en} busy."));
+            }
+            add(&mut ix, 1, 0, "id", &story);
+            find(&ix, "en", &english, &HashMap::new()).filter(|m| m.story == 1)
+        };
+        assert_eq!(linked(16), None, "too few articles to tell bound words from rare names");
+        let m = linked(40).expect("linked once the window knows both languages");
+        assert_eq!(m.reason, Reason::Translation);
     }
 
     #[test]

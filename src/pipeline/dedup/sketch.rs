@@ -110,7 +110,7 @@ pub mod cognate {
         ("jepang", "japan"),
         ("belanda", "netherlands"),
         ("inggris", "britain"),
-        ("jerman", "germany"),
+        ("jerman", "german"),
         ("prancis", "france"),
         ("perancis", "france"),
         ("mesir", "egypt"),
@@ -138,6 +138,7 @@ pub mod cognate {
         ("irak", "iraq"),
         ("yordania", "jordan"),
         ("suriah", "syria"),
+        ("serikat", "states"),
         ("ukraina", "ukraine"),
         ("rusia", "russia"),
         ("kanada", "canada"),
@@ -153,10 +154,59 @@ pub mod cognate {
         ("kpk", "kpk"),
     ];
 
-    /// The key of a name or acronym: its English spelling's skeleton.
+    /// English adjectives of places whose stem is not the place's ("Chinese", "China").
+    const ADJECTIVES: &[(&str, &str)] = &[
+        ("chinese", "china"),
+        ("japanese", "japan"),
+        ("french", "france"),
+        ("dutch", "netherlands"),
+        ("british", "britain"),
+        ("english", "britain"),
+        ("spanish", "spain"),
+        ("swedish", "sweden"),
+        ("danish", "denmark"),
+        ("finnish", "finland"),
+        ("polish", "poland"),
+        ("turkish", "turkey"),
+        ("greek", "greece"),
+        ("filipino", "philippines"),
+        ("thai", "thailand"),
+        ("lebanese", "lebanon"),
+        ("arabian", "arabia"),
+        ("saudi", "arabia"),
+        ("germany", "german"),
+    ];
+
+    /// The key of a name or acronym: its English spelling's skeleton, stemmed so that a
+    /// place and its people meet ("Rusia", "Russian"; "Irak", "Iraqi"; "Eropa", "European").
     pub fn name_key(folded: &str) -> String {
-        let english = NAMES.iter().find(|(id, _)| *id == folded).map_or(folded, |(_, en)| *en);
-        skeleton(english)
+        let english = NAMES.iter().chain(ADJECTIVES).find(|(id, _)| *id == folded).map_or(folded, |(_, en)| *en);
+        name_stem(skeleton(english))
+    }
+
+    /// A name's skeleton without an adjective's "-ese", or else without final vowels,
+    /// or else without an adjective's "-ian" or "-an", then final vowels; never shorter
+    /// than four letters.
+    fn name_stem(mut s: String) -> String {
+        let strip_vowels = |s: &mut String| {
+            let before = s.len();
+            while s.len() > 4 && s.ends_with(['a', 'e', 'i', 'o', 'u']) {
+                s.pop();
+            }
+            s.len() < before
+        };
+        // The skeleton has dropped the final e of "-ese".
+        if s.ends_with("es") && s.len() >= 7 {
+            s.truncate(s.len() - 2);
+        } else if !strip_vowels(&mut s) {
+            if let Some(suffix) =
+                ["ians", "ian", "ans", "an"].iter().find(|x| s.ends_with(**x) && s.len() >= x.len() + 4)
+            {
+                s.truncate(s.len() - suffix.len());
+                strip_vowels(&mut s);
+            }
+        }
+        s
     }
 
     /// Endings of a skeleton that loanwords and their English sources share (-si/-tion,
@@ -181,9 +231,23 @@ pub mod cognate {
     /// "innovation" and "inovasi", "university" and "universitas" meet.
     pub fn skeleton(word: &str) -> String {
         let mut s = word.to_string();
-        for (from, to) in
-            [("ph", "f"), ("ch", "k"), ("ck", "k"), ("qu", "ku"), ("x", "ks"), ("c", "k"), ("y", "i"), ("z", "s")]
-        {
+        for (from, to) in [("ph", "f"), ("ch", "k"), ("ck", "k"), ("qu", "ku"), ("x", "ks")] {
+            if s.contains(from) {
+                s = s.replace(from, to);
+            }
+        }
+        if s.contains('c') {
+            // A soft c (before e, i, y) is an s in Indonesian: "pacific", "pasifik".
+            let b = s.as_bytes();
+            s = (0..b.len())
+                .map(|i| match b[i] {
+                    b'c' if b.get(i + 1).is_some_and(|n| b"eiy".contains(n)) => 's',
+                    b'c' => 'k',
+                    c => char::from(c),
+                })
+                .collect();
+        }
+        for (from, to) in [("y", "i"), ("z", "s")] {
             if s.contains(from) {
                 s = s.replace(from, to);
             }
@@ -240,11 +304,33 @@ pub mod cognate {
                 ("strategy", "strategi"),
                 ("president", "presiden"),
                 ("analysis", "analisis"),
+                ("pacific", "pasifik"),
+                ("financial", "finansial"),
+                ("process", "proses"),
+                ("success", "sukses"),
+                ("cyber", "siber"),
             ] {
                 assert_eq!(skeleton(en), skeleton(id), "{en} / {id}");
             }
             assert_eq!(name_key("tiongkok"), name_key("china"));
             assert_eq!(name_key("as"), name_key("us"));
+            for (en, id) in [
+                ("russian", "rusia"),
+                ("russians", "rusia"),
+                ("iraqi", "irak"),
+                ("italian", "italia"),
+                ("european", "eropa"),
+                ("german", "jerman"),
+                ("germany", "jerman"),
+                ("syrian", "suriah"),
+                ("iranian", "iran"),
+                ("chinese", "tiongkok"),
+                ("vietnamese", "vietnam"),
+                ("indonesian", "indonesia"),
+                ("african", "afrika"),
+            ] {
+                assert_eq!(name_key(en), name_key(id), "{en} / {id}");
+            }
             assert_ne!(skeleton("government"), skeleton("pemerintah"));
             assert_eq!(word_key("dan"), None);
         }
@@ -266,14 +352,29 @@ fn signal_hash(s: &str) -> u32 {
 /// title written in title case gives no names (every word is capitalised there).
 pub fn signals(title: &str, kept: &str) -> (Vec<u32>, Vec<u32>) {
     let mut out = Signals::default();
-    for (key, kind) in signal_keys(title, kept) {
-        match kind {
-            SignalKind::Number => out.push(&key, true),
-            SignalKind::Name => out.push(&key, false),
-            SignalKind::Word => out.push_word(&key),
+    for k in signal_keys(title, kept) {
+        match k.kind {
+            SignalKind::Number => out.push(&k.key, true),
+            SignalKind::Name => out.push(&k.key, false),
+            SignalKind::Word => out.push_word(&k.key),
         }
     }
     (out.signals, out.numbers)
+}
+
+/// A signal as a key, with the word of the text it came from ("russian" for the key
+/// "rusi"; a month as "m3").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalKey {
+    pub key: String,
+    pub kind: SignalKind,
+    pub word: String,
+}
+
+impl SignalKey {
+    fn new(key: String, kind: SignalKind, word: &str) -> SignalKey {
+        SignalKey { key, kind, word: word.to_string() }
+    }
 }
 
 /// What a signal stands for.
@@ -289,7 +390,7 @@ pub enum SignalKind {
 /// The signals of an article as keys, in the order [`signals`] takes them: numbers
 /// ("#35"), months ("m1"), acronyms and names, then loanwords, all as their skeletons
 /// (`cognate`). What `kabar show` lists as a translation's evidence.
-pub fn signal_keys(title: &str, kept: &str) -> Vec<(String, SignalKind)> {
+pub fn signal_keys(title: &str, kept: &str) -> Vec<SignalKey> {
     let title_case = {
         let words: Vec<&str> = title.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).collect();
         let capitalised = words.iter().filter(|w| w.chars().next().is_some_and(char::is_uppercase)).count();
@@ -303,10 +404,12 @@ pub fn signal_keys(title: &str, kept: &str) -> Vec<(String, SignalKind)> {
     let mut out = Vec::new();
     for w in &words {
         match w.kind {
-            Kind::Number => out.push((w.folded.clone(), SignalKind::Number)),
-            Kind::Month | Kind::Acronym => out.push((cognate::name_key(&w.folded), SignalKind::Name)),
+            Kind::Number => out.push(SignalKey::new(w.folded.clone(), SignalKind::Number, &w.folded)),
+            Kind::Month | Kind::Acronym => {
+                out.push(SignalKey::new(cognate::name_key(&w.folded), SignalKind::Name, &w.folded))
+            }
             Kind::Capitalised if w.inside || inside.contains(w.folded.as_str()) => {
-                out.push((cognate::name_key(&w.folded), SignalKind::Name))
+                out.push(SignalKey::new(cognate::name_key(&w.folded), SignalKind::Name, &w.folded))
             }
             Kind::Capitalised => {}
         }
@@ -316,7 +419,7 @@ pub fn signal_keys(title: &str, kept: &str) -> Vec<(String, SignalKind)> {
     for part in [title, kept] {
         text::for_each_token(part, |t| {
             if let Some(key) = cognate::word_key(t) {
-                out.push((key, SignalKind::Word));
+                out.push(SignalKey::new(key, SignalKind::Word, t));
             }
         });
     }
@@ -357,10 +460,7 @@ impl Signals {
     }
 
     fn push_hash(&mut self, h: u32, is_number: bool) {
-        if self.signals.len() >= MAX_SIGNALS {
-            return;
-        }
-        if !self.signals.contains(&h) {
+        if self.signals.len() < MAX_SIGNALS && !self.signals.contains(&h) {
             self.signals.push(h);
             if is_number {
                 self.numbers.push(h);
