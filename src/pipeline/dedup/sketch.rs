@@ -225,6 +225,35 @@ pub mod cognate {
         (key.len() >= 6 && LOAN_ENDINGS.iter().any(|e| key.ends_with(e))).then_some(key)
     }
 
+    /// Words the two languages write differently ("banjir", "flood"), each to the key
+    /// of its English word: `lexicon.tsv`, which says where it comes from.
+    static LEXICON: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static str>> =
+        std::sync::LazyLock::new(|| {
+            let lines = include_str!("lexicon.tsv").lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty());
+            let pairs: Vec<(&str, Vec<&str>)> = lines
+                .filter_map(|l| l.split_once('\t'))
+                .map(|(id, en)| (id.trim(), en.split(',').map(str::trim).collect()))
+                .collect();
+            // An English word's key is the first English word of the first line with it.
+            let mut english: std::collections::HashMap<&str, &str> = Default::default();
+            for (_, words) in &pairs {
+                for w in words {
+                    english.entry(*w).or_insert(words[0]);
+                }
+            }
+            let mut map = english.clone();
+            for (id, words) in &pairs {
+                map.entry(*id).or_insert(english[words[0]]);
+            }
+            map
+        });
+
+    /// The lexicon's key of a folded word ("banjir", "flood", "floods", "banjirnya").
+    pub fn lexicon_key(folded: &str) -> Option<&'static str> {
+        let stem = |suffix: &str| folded.strip_suffix(suffix).and_then(|w| LEXICON.get(w));
+        LEXICON.get(folded).or_else(|| stem("s")).or_else(|| stem("nya")).copied()
+    }
+
     /// The spelling both languages reduce to: ph→f, ch/ck/c→k, qu→ku, x→ks, y→i, z→s,
     /// v→f before a final e, "ti" before a vowel → "si", doubled letters once; then
     /// -sion→-si, -iti→-itas, -ent→-en, a final e dropped. "technology" and "teknologi",
@@ -333,6 +362,13 @@ pub mod cognate {
             }
             assert_ne!(skeleton("government"), skeleton("pemerintah"));
             assert_eq!(word_key("dan"), None);
+            for (en, id) in
+                [("flood", "banjir"), ("floods", "banjir"), ("government", "pemerintahnya"), ("students", "mahasiswa")]
+            {
+                assert_eq!(lexicon_key(en), lexicon_key(id), "{en} / {id}");
+                assert!(lexicon_key(en).is_some(), "{en}");
+            }
+            assert_eq!(lexicon_key("dan"), None);
         }
     }
 }
@@ -420,6 +456,8 @@ pub fn signal_keys(title: &str, kept: &str) -> Vec<SignalKey> {
         text::for_each_token(part, |t| {
             if let Some(key) = cognate::word_key(t) {
                 out.push(SignalKey::new(key, SignalKind::Word, t));
+            } else if let Some(key) = cognate::lexicon_key(t) {
+                out.push(SignalKey::new(format!("={key}"), SignalKind::Word, t));
             }
         });
     }
