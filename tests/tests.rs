@@ -49,3 +49,4 @@ mod properties;
 mod security;
 mod service;
 mod topics;
+mod web;

@@ -10,8 +10,11 @@
 //! GET /healthz             200 while the daemon runs and the database reads
 //! ```
 //!
+//! and the web interface's pages (`web`): `/`, `/stories/{id}`, `/search`, `/feeds`,
+//! `/topics/{name}`.
+//!
 //! Every response carries `X-Content-Type-Options: nosniff` and a Content-Security-
-//! Policy that allows nothing; HTML from feeds is served only after ammonia has
+//! Policy that allows nothing (a page: only kabar's own style sheet and script); HTML from feeds is served only after ammonia has
 //! sanitised it (scripts, event handlers and links other than http(s) removed, links
 //! made absolute). Every error is JSON: `{"error", "parameter"}`. With `[http] token`,
 //! requests need `Authorization: Bearer TOKEN`. Only GET and HEAD exist: nothing a
@@ -24,6 +27,7 @@
 //! goes; other reads wait at most [`READ_WAIT`] for one of [`READERS`] connections.
 
 pub mod server;
+mod web;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -146,6 +150,7 @@ pub fn router(runtime: Arc<AppState>) -> Router {
         .route("/topics/{file}", get(topic_feed))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .merge(web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint", None) })
         .layer(middleware::from_fn_with_state(api.clone(), guard))
         .with_state(api)
@@ -160,10 +165,13 @@ async fn guard(State(api): State<Arc<Api>>, request: Request, next: Next) -> Res
     };
     let h = response.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
-    );
+    // A page of the web interface has set its own (kabar's style sheet and script only).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+        );
+    }
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
 }
@@ -528,7 +536,7 @@ async fn topic_feed(
 ) -> Result<Response, ApiError> {
     let Path(file) = file.map_err(|e| ApiError::bad("name", format!("bad topic name: {}", e.body_text())))?;
     let Some(name) = file.strip_suffix(".atom") else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "topic feeds are /topics/NAME.atom", None));
+        return Ok(web::topic(api, file).await);
     };
     let config = api.runtime.config();
     let Some(topic) = config.topics.iter().find(|t| t.name == name).cloned() else {

@@ -1,0 +1,252 @@
+//! The web interface: server-rendered pages for the people who read what kabar gathers.
+//!
+//! ```text
+//! GET /                 stories (one row per story), filters in the URL
+//! GET /stories/{id}     one article: text, topic evidence, boilerplate apart, copies
+//! GET /search?q=…       the query language, with the count and the error's column
+//! GET /feeds            feed health, failing first
+//! GET /topics/{name}    a topic's volume per day and its latest stories
+//! GET /static/…         the style sheet and the small key script, from the binary
+//! ```
+//!
+//! Pages are HTML from [`maud`] templates, read-only like the API (the same guard, the
+//! same read slots and budgets), and work without the script. Their Content-Security-
+//! Policy allows only kabar's own style sheet and script.
+
+mod markup;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::Utc;
+use maud::Markup;
+
+use super::{Api, ApiError, Work, read};
+use crate::model::{ArticleRow, StoryCopy};
+use crate::query::Query;
+use crate::read::listing;
+use crate::read::{SearchParams, search};
+
+/// Stories on the home page and results on the search page.
+const PAGE_ROWS: usize = 100;
+/// Days a topic's volume chart covers.
+const CHART_DAYS: i64 = 30;
+/// Articles a topic page counts for its chart, at most.
+const CHART_ARTICLES: usize = 20_000;
+
+/// What the pages' Content-Security-Policy allows: kabar's own style sheet and script.
+pub(super) const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub(super) fn routes() -> Router<Arc<Api>> {
+    Router::new()
+        .route("/", get(stories))
+        .route("/stories/{id}", get(story))
+        .route("/search", get(search_page))
+        .route("/feeds", get(feeds))
+        .route("/static/kabar.css", get(|| async { asset("text/css", include_str!("static/kabar.css")) }))
+        .route("/static/kabar.js", get(|| async { asset("text/javascript", include_str!("static/kabar.js")) }))
+}
+
+fn asset(kind: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "max-age=3600")], body).into_response()
+}
+
+/// A page, or an error shown as one.
+fn page(status: StatusCode, title: &str, body: Markup) -> Response {
+    let mut response = (status, markup::layout(title, body).into_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_POLICY));
+    response
+}
+
+fn error_page(e: ApiError) -> Response {
+    page(e.status, "Error", markup::error(&e.error))
+}
+
+type Params = Result<QueryParams<HashMap<String, String>>, QueryRejection>;
+
+fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
+    p.map(|QueryParams(p)| p)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query string: {}", e.body_text()), None))
+}
+
+/// The filters a stories or search page takes, as the URL gives them (empty ones absent).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Filters {
+    pub topic: Option<String>,
+    pub feed: Option<String>,
+    pub lang: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+impl Filters {
+    fn from(p: &HashMap<String, String>) -> Filters {
+        let get = |k: &str| p.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Filters { topic: get("topic"), feed: get("feed"), lang: get("lang"), since: get("since"), until: get("until") }
+    }
+
+    fn search_params(&self) -> Result<SearchParams, ApiError> {
+        let now = Utc::now();
+        let when = |name: &'static str, v: &Option<String>, end: bool| {
+            v.as_deref()
+                .map(|v| listing::parse_when(v, now, end).map_err(|e| ApiError::bad(name, format!("{name}: {e:#}"))))
+                .transpose()
+        };
+        Ok(SearchParams {
+            topic: self.topic.clone(),
+            feed: self.feed.clone(),
+            since: when("since", &self.since, false)?,
+            until: when("until", &self.until, true)?,
+            // Rows of other languages are dropped after the search: ask for more.
+            limit: if self.lang.is_some() { PAGE_ROWS * 10 } else { PAGE_ROWS },
+            ..SearchParams::default()
+        })
+    }
+}
+
+/// A story's first copy and, when it has others, every copy.
+pub(super) struct StoryRow {
+    pub row: ArticleRow,
+    pub copies: Vec<StoryCopy>,
+}
+
+/// Runs a stories search (with `query`, if any) and loads the copies of each story
+/// that has more than one.
+async fn story_rows(api: &Arc<Api>, filters: &Filters, query: Option<Query>) -> Result<Vec<StoryRow>, ApiError> {
+    let slot = api.search_slot()?;
+    let mut p = filters.search_params()?;
+    p.query = query;
+    let config = api.runtime.config();
+    let lang = filters.lang.clone();
+    read(api, Work::Search(slot), move |r| {
+        listing::check_filters(r, &config, p.topic.as_deref(), p.feed.as_deref()).map_err(|e| match e {
+            listing::FilterError::Unknown { parameter, message } => ApiError::bad(parameter, message),
+            listing::FilterError::Store(e) => ApiError::store(e),
+        })?;
+        let rows = search(r, &p).map_err(ApiError::store)?;
+        let mut out = Vec::new();
+        for row in rows.into_iter().filter(|row| lang.is_none() || row.language == lang).take(PAGE_ROWS) {
+            let copies = if row.sources > 1 {
+                r.detail(row.id).map_err(ApiError::store)?.map(|d| d.copies).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            out.push(StoryRow { row, copies });
+        }
+        Ok(out)
+    })
+    .await
+}
+
+async fn stories(State(api): State<Arc<Api>>, p: Params) -> Response {
+    let result = async {
+        let p = params(p)?;
+        let filters = Filters::from(&p);
+        let rows = story_rows(&api, &filters, None).await?;
+        let config = api.runtime.config();
+        let topics: Vec<String> = config.topics.iter().map(|t| t.name.clone()).collect();
+        let feeds: Vec<String> = config.feeds.iter().map(|f| f.name.clone()).collect();
+        Ok::<_, ApiError>(markup::stories(&filters, &topics, &feeds, &rows))
+    }
+    .await;
+    match result {
+        Ok(body) => page(StatusCode::OK, "Stories", body),
+        Err(e) => error_page(e),
+    }
+}
+
+async fn story(State(api): State<Arc<Api>>, id: Result<Path<String>, PathRejection>) -> Response {
+    let result = async {
+        let Path(id) = id.map_err(|e| ApiError::bad("id", format!("bad story id: {}", e.body_text())))?;
+        let id: i64 = id.parse().map_err(|_| ApiError::bad("id", format!("{id:?} is not an article id")))?;
+        read(&api, Work::Other, move |r| {
+            crate::read::show::article(r, id)
+                .map_err(ApiError::store)?
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no article with id {id}"), Some("id")))
+        })
+        .await
+    }
+    .await;
+    match result {
+        Ok(detail) => page(StatusCode::OK, &detail.row.title.clone(), markup::story(&detail)),
+        Err(e) => error_page(e),
+    }
+}
+
+async fn search_page(State(api): State<Arc<Api>>, p: Params) -> Response {
+    let result = async {
+        let p = params(p)?;
+        let filters = Filters::from(&p);
+        let q = p.get("q").map(|q| q.trim().to_string()).unwrap_or_default();
+        let unfiltered = filters.topic.is_none() && filters.feed.is_none() && filters.lang.is_none();
+        if q.is_empty() && unfiltered {
+            return Ok((q, Ok(None)));
+        }
+        if q.is_empty() {
+            return Ok((q, Ok(Some(story_rows(&api, &filters, None).await?))));
+        }
+        match Query::parse(&q) {
+            Err(e) => Ok((q, Err(e))),
+            Ok(query) => Ok((q.clone(), Ok(Some(story_rows(&api, &filters, Some(query)).await?)))),
+        }
+    }
+    .await;
+    match result {
+        Ok((q, Ok(rows))) => page(StatusCode::OK, "Search", markup::search(&q, Ok(rows.as_deref()))),
+        Ok((q, Err(e))) => page(StatusCode::BAD_REQUEST, "Search", markup::search(&q, Err(&e))),
+        Err(e) => error_page(e),
+    }
+}
+
+async fn feeds(State(api): State<Arc<Api>>) -> Response {
+    let config = api.runtime.config();
+    match read(&api, Work::Other, move |r| listing::feeds(r, &config).map_err(ApiError::store)).await {
+        Ok(mut rows) => {
+            // Failing first, then by name.
+            rows.sort_by(|a, b| b.failures.cmp(&a.failures).then_with(|| a.name.cmp(&b.name)));
+            page(StatusCode::OK, "Feeds", markup::feeds(&rows))
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+/// `/topics/{name}` (the Atom feed is `/topics/{name}.atom`).
+pub(super) async fn topic(api: Arc<Api>, name: String) -> Response {
+    let config = api.runtime.config();
+    if !config.topics.iter().any(|t| t.name == name) {
+        return error_page(ApiError::new(StatusCode::NOT_FOUND, format!("no topic {name:?}"), Some("name")));
+    }
+    let slot = match api.search_slot() {
+        Ok(s) => s,
+        Err(e) => return error_page(e),
+    };
+    let now = Utc::now();
+    let topic = name.clone();
+    let result = read(&api, Work::Search(slot), move |r| {
+        let p = SearchParams {
+            // By first sight, which `since` (the published time) is not: the chart
+            // counts the newest rows' days itself.
+            topic: Some(topic),
+            all: true,
+            limit: CHART_ARTICLES,
+            ..SearchParams::default()
+        };
+        let rows = search(r, &p).map_err(ApiError::store)?;
+        let stories: Vec<ArticleRow> = rows.iter().filter(|r| r.duplicate_of.is_none()).take(20).cloned().collect();
+        Ok((markup::days(&rows, now, CHART_DAYS), stories))
+    })
+    .await;
+    match result {
+        Ok((days, stories)) => page(StatusCode::OK, &name, markup::topic(&name, &days, &stories)),
+        Err(e) => error_page(e),
+    }
+}
