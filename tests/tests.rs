@@ -30,6 +30,7 @@
 
 mod support;
 
+mod browser;
 mod cli;
 mod clients;
 mod config;

@@ -17,8 +17,9 @@
 //! Policy that allows nothing (a page: only kabar's own style sheet and script); HTML from feeds is served only after ammonia has
 //! sanitised it (scripts, event handlers and links other than http(s) removed, links
 //! made absolute). Every error is JSON: `{"error", "parameter"}`. With `[http] token`,
-//! requests need `Authorization: Bearer TOKEN`. Only GET and HEAD exist: nothing a
-//! request can do changes anything.
+//! requests need `Authorization: Bearer TOKEN` (pages: that, or a login session). Only
+//! GET and HEAD exist, and the login form's small POST: nothing a request can do
+//! changes anything stored.
 //!
 //! What a client may cost is bounded (ARCHITECTURE.md, bounds): `server` caps and times
 //! out connections; [`guard`] refuses oversized heads, bodies, other methods, foreign
@@ -108,6 +109,8 @@ pub struct Api {
     /// Host names answered besides `localhost` and IP addresses.
     hosts: Vec<String>,
     token: Option<String>,
+    /// The pages' login sessions (with `token`).
+    sessions: web::session::Sessions,
 }
 
 /// Serves until `stop` turns true.
@@ -141,6 +144,7 @@ pub fn router(runtime: Arc<AppState>) -> Router {
         search_timeout: http.search_timeout,
         hosts: http.hosts,
         token: http.token,
+        sessions: Default::default(),
     });
     Router::new()
         .route("/api/articles", get(articles))
@@ -160,7 +164,7 @@ pub fn router(runtime: Arc<AppState>) -> Router {
 /// on every response.
 async fn guard(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
     let mut response = match refusal(&api, &request) {
-        Some(refused) => refused.into_response(),
+        Some(refused) => refused,
         None => next.run(request).await,
     };
     let h = response.headers_mut();
@@ -172,13 +176,35 @@ async fn guard(State(api): State<Arc<Api>>, request: Request, next: Next) -> Res
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
         );
     }
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if !h.contains_key(header::REFERRER_POLICY) {
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    }
     response
 }
 
 /// Why a request is refused before routing, if it is: sizes, method, body, host,
-/// origin, token, in that order.
-fn refusal(api: &Api, request: &Request) -> Option<ApiError> {
+/// origin, token, in that order. A page without the token or a session goes to the
+/// login form instead.
+fn refusal(api: &Api, request: &Request) -> Option<Response> {
+    if let Some(e) = refusal_error(api, request) {
+        return Some(e.into_response());
+    }
+    let token = api.token.as_deref()?;
+    if authorised(request.headers(), token) {
+        return None;
+    }
+    let path = request.uri().path();
+    if !web::is_page(path) {
+        return Some(ApiError::new(StatusCode::UNAUTHORIZED, "a bearer token is required", None).into_response());
+    }
+    if web::is_open(path) || api.sessions.valid(request.headers()) {
+        return None;
+    }
+    Some(web::to_login(request.uri()))
+}
+
+/// [`refusal`] up to the token.
+fn refusal_error(api: &Api, request: &Request) -> Option<ApiError> {
     let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_TARGET {
         return Some(ApiError::new(
@@ -196,12 +222,15 @@ fn refusal(api: &Api, request: &Request) -> Option<ApiError> {
             None,
         ));
     }
-    if request.method() != Method::GET && request.method() != Method::HEAD {
+    // The login form's POST is the one request with a body, and a small one.
+    let login = request.method() == Method::POST && request.uri().path() == web::LOGIN;
+    if request.method() != Method::GET && request.method() != Method::HEAD && !login {
         return Some(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD requests are answered", None));
     }
-    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
-        || headers.get(header::CONTENT_LENGTH).is_some_and(|l| l.as_bytes() != b"0");
-    if has_body {
+    let length =
+        headers.get(header::CONTENT_LENGTH).and_then(|l| l.to_str().ok()).and_then(|l| l.parse::<usize>().ok());
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING) || length.is_some_and(|l| l > 0);
+    if has_body && !(login && length.is_some_and(|l| l <= web::MAX_LOGIN_BODY)) {
         return Some(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "requests take no body", None));
     }
     let host = request.uri().host().map(str::to_string).or_else(|| {
@@ -220,11 +249,6 @@ fn refusal(api: &Api, request: &Request) -> Option<ApiError> {
     }
     if cross_site(headers) {
         return Some(ApiError::new(StatusCode::FORBIDDEN, "cross-site requests are refused", None));
-    }
-    if let Some(token) = &api.token
-        && !authorised(headers, token)
-    {
-        return Some(ApiError::new(StatusCode::UNAUTHORIZED, "a bearer token is required", None));
     }
     None
 }
@@ -276,17 +300,22 @@ fn cross_site(headers: &HeaderMap) -> bool {
 /// constant time over [`crate::config::MAX_TOKEN_LEN`] bytes, so neither the token nor
 /// its length shows in the time taken.
 fn authorised(headers: &HeaderMap, token: &str) -> bool {
-    use subtle::ConstantTimeEq as _;
-    const WIDTH: usize = crate::config::MAX_TOKEN_LEN;
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, given)| given.trim().as_bytes());
-    let Some(given) = given.filter(|g| g.len() <= WIDTH) else {
+    given.is_some_and(|g| same_token(g, token))
+}
+
+/// Whether `given` is `token`, in constant time (see [`authorised`]).
+fn same_token(given: &[u8], token: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    const WIDTH: usize = crate::config::MAX_TOKEN_LEN;
+    if given.len() > WIDTH {
         return false;
-    };
+    }
     let (mut a, mut b) = ([0u8; WIDTH], [0u8; WIDTH]);
     a[..given.len()].copy_from_slice(given);
     b[..token.len().min(WIDTH)].copy_from_slice(&token.as_bytes()[..token.len().min(WIDTH)]);

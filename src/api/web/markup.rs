@@ -5,7 +5,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use super::{Filters, StoryRow};
-use crate::model::{ArticleDetail, ArticleRow, FeedStatus};
+use std::collections::HashSet;
+
+use crate::model::{ArticleDetail, ArticleRow, FeedStatus, Field};
 use crate::query::QueryError;
 
 pub(super) fn layout(title: &str, body: Markup) -> Markup {
@@ -17,6 +19,7 @@ pub(super) fn layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · kabar" }
                 link rel="stylesheet" href="/static/kabar.css";
+                link rel="icon" href="/static/kabar.svg" type="image/svg+xml";
                 script src="/static/kabar.js" defer {}
             }
             body {
@@ -129,11 +132,18 @@ pub(super) fn stories(filters: &Filters, topics: &[String], feeds: &[String], ro
 
 pub(super) fn story(d: &ArticleDetail) -> Markup {
     let r = &d.row;
-    let terms: std::collections::HashSet<&str> =
-        d.topic_matches.iter().flat_map(|m| m.evidence.iter().map(|e| e.term.as_str())).collect();
+    // The words of each topic's evidence, by field and word position: the matcher's
+    // own spans (a phrase covers its words).
+    let mut marked: HashSet<(Field, u32)> = HashSet::new();
+    for e in d.topic_matches.iter().flat_map(|m| &m.evidence) {
+        let words = e.term.split(' ').count() as u32;
+        marked.extend((e.position..e.position + words).map(|p| (e.field, p)));
+    }
+    let lines = crate::pipeline::clean::kept_lines(&d.text, &d.boilerplate);
+    let mut position = 0u32;
     html! {
         article {
-            h1 { (highlighted(&r.title, &terms)) }
+            h1 { (highlighted(&r.title, Field::Title, &mut 0, &marked)) }
             p.muted {
                 (r.feed) " · " time datetime=(r.fetched) { (r.fetched) }
                 @if let Some(l) = &r.language { " · " (l) }
@@ -144,17 +154,14 @@ pub(super) fn story(d: &ArticleDetail) -> Markup {
                 p { a.chip href={ "/topics/" (m.topic) } { (m.topic) } " "
                     span.muted { @for (i, e) in m.evidence.iter().enumerate() { @if i > 0 { ", " } (e.term) } } }
             }
-            @for para in d.text.split("\n\n").filter(|p| !p.trim().is_empty()) {
-                @if d.boilerplate.iter().any(|b| b.trim() == para.trim()) {
-                    p.boilerplate title="boilerplate: left out of matching" { (para) }
+            @for (boilerplate, kept) in &lines {
+                @if kept.is_empty() {
+                    p.boilerplate title="boilerplate: left out of matching" { (boilerplate) }
                 } @else {
-                    p { (highlighted(para, &terms)) }
-                }
-            }
-            @if !d.boilerplate.is_empty() {
-                section {
-                    h2 { "Boilerplate" }
-                    ul { @for b in &d.boilerplate { li.boilerplate { (b) } } }
+                    p {
+                        @if !boilerplate.is_empty() { span.boilerplate title="boilerplate: left out of matching" { (boilerplate) } " " }
+                        (highlighted(kept, Field::Body, &mut position, &marked))
+                    }
                 }
             }
             @if let Some(e) = &d.translation_evidence {
@@ -180,26 +187,35 @@ pub(super) fn story(d: &ArticleDetail) -> Markup {
     }
 }
 
-/// `text` with the words whose folded form is one of `terms` in `<mark>`.
-fn highlighted(text: &str, terms: &std::collections::HashSet<&str>) -> Markup {
-    let mut pieces: Vec<(String, bool)> = Vec::new();
-    let mut word = String::new();
-    let flush = |word: &mut String, pieces: &mut Vec<(String, bool)>| {
-        if !word.is_empty() {
-            let hit = terms.contains(crate::text::fold(word).as_str());
-            pieces.push((std::mem::take(word), hit));
-        }
-    };
-    for c in text.chars() {
-        if c.is_alphanumeric() {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut pieces);
-            pieces.push((c.to_string(), false));
+/// `text` (a line of `field` whose first word is word `*position` of it) with the
+/// words at `marked` positions in `<mark>`; advances `*position` past its words. A
+/// word is a run of letters, digits and combining marks, as the matcher's tokens are;
+/// where NFKC would split the line otherwise (their counts differ), nothing is marked.
+fn highlighted(text: &str, field: Field, position: &mut u32, marked: &HashSet<(Field, u32)>) -> Markup {
+    let mut pieces: Vec<(&str, bool)> = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut words = 0u32;
+    let base = *position;
+    let is_word = |c: char| c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c);
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (start, is_word(c) && i < text.len()) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                pieces.push((&text[s..i], marked.contains(&(field, base + words))));
+                words += 1;
+                start = None;
+                if i < text.len() {
+                    pieces.push((&text[i..i + c.len_utf8()], false));
+                }
+            }
+            (None, false) if i < text.len() => pieces.push((&text[i..i + c.len_utf8()], false)),
+            _ => {}
         }
     }
-    flush(&mut word, &mut pieces);
-    html! { @for (p, hit) in &pieces { @if *hit { mark { (p) } } @else { (p) } } }
+    let tokens = crate::text::tokens(text).len() as u32;
+    *position += tokens;
+    let aligned = tokens == words;
+    html! { @for (p, hit) in &pieces { @if *hit && aligned { mark { (p) } } @else { (p) } } }
 }
 
 /// The search page: the form, then the error with a caret under its column, or the
@@ -285,5 +301,22 @@ pub(super) fn topic(name: &str, days: &[(NaiveDate, usize)], stories: &[ArticleR
         }
         h2 { "Latest stories" }
         ul { @for s in stories { li { a href={ "/stories/" (s.id) } { (s.title) } " " span.muted { (s.feed) } } } }
+    }
+}
+
+/// The login form (`open`: no token is set, so there is nothing to sign in to).
+pub(super) fn login(next: &str, open: bool, error: Option<&str>) -> Markup {
+    html! {
+        h1 { "Sign in" }
+        @if open {
+            p { "No token is set ([http] token): every page is open. " a href=(next) { "Go on" } }
+        } @else {
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="post" action="/login" {
+                input type="hidden" name="next" value=(next);
+                label { "Token " input #token type="password" name="token" autocomplete="current-password" required; }
+                " " button { "Sign in" }
+            }
+        }
     }
 }

@@ -7,21 +7,26 @@
 //! GET /feeds            feed health, failing first
 //! GET /topics/{name}    a topic's volume per day and its latest stories
 //! GET /static/…         the style sheet and the small key script, from the binary
+//! GET /login, POST /login  with `[http] token`: the token for a session cookie
 //! ```
+//!
+//! With a token set, every page but the login form and the static files needs the
+//! session cookie (or the bearer token); without it a request is sent to the login.
 //!
 //! Pages are HTML from [`maud`] templates, read-only like the API (the same guard, the
 //! same read slots and budgets), and work without the script. Their Content-Security-
 //! Policy allows only kabar's own style sheet and script.
 
 mod markup;
+pub(super) mod session;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query as QueryParams, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Form, Path, Query as QueryParams, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
@@ -44,14 +49,53 @@ const CHART_ARTICLES: usize = 20_000;
 pub(super) const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The login form's path.
+pub(super) const LOGIN: &str = "/login";
+/// The most a login form's body may be: the token, the page to return to.
+pub(super) const MAX_LOGIN_BODY: usize = 4096;
+
+/// Whether `path` is a page (or its static files) rather than the API, metrics, health
+/// or a topic's Atom feed, which take the bearer token only.
+pub(super) fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/") || path == "/metrics" || path == "/healthz" || path.ends_with(".atom"))
+}
+
+/// Pages open without a session: the login form and the static files it uses.
+pub(super) fn is_open(path: &str) -> bool {
+    path == LOGIN || path.starts_with("/static/")
+}
+
+/// A redirect to the login form, which returns to `uri` after.
+pub(super) fn to_login(uri: &Uri) -> Response {
+    let back = uri.path_and_query().map_or("/", |p| p.as_str());
+    let location = format!("{LOGIN}?next={}", percent_encode(back));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Where a login may send the browser after: a path of this server, nothing else.
+fn local_path(next: Option<&str>) -> &str {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\')).unwrap_or("/")
+}
+
 pub(super) fn routes() -> Router<Arc<Api>> {
     Router::new()
+        .route(LOGIN, get(login_form).post(login))
         .route("/", get(stories))
         .route("/stories/{id}", get(story))
         .route("/search", get(search_page))
         .route("/feeds", get(feeds))
         .route("/static/kabar.css", get(|| async { asset("text/css", include_str!("static/kabar.css")) }))
         .route("/static/kabar.js", get(|| async { asset("text/javascript", include_str!("static/kabar.js")) }))
+        .route("/static/kabar.svg", get(|| async { asset("image/svg+xml", include_str!("static/kabar.svg")) }))
 }
 
 fn asset(kind: &'static str, body: &'static str) -> Response {
@@ -64,6 +108,9 @@ fn page(status: StatusCode, title: &str, body: Markup) -> Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_POLICY));
+    // Not "no-referrer": under it a form's POST says `Origin: null`, which the guard
+    // refuses as cross-site. Other sites still learn nothing.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     response
 }
 
@@ -202,7 +249,8 @@ async fn search_page(State(api): State<Arc<Api>>, p: Params) -> Response {
     .await;
     match result {
         Ok((q, Ok(rows))) => page(StatusCode::OK, "Search", markup::search(&q, Ok(rows.as_deref()))),
-        Ok((q, Err(e))) => page(StatusCode::BAD_REQUEST, "Search", markup::search(&q, Err(&e))),
+        // The page itself is fine: it shows where the query broke (the API answers 400).
+        Ok((q, Err(e))) => page(StatusCode::OK, "Search", markup::search(&q, Err(&e))),
         Err(e) => error_page(e),
     }
 }
@@ -249,4 +297,43 @@ pub(super) async fn topic(api: Arc<Api>, name: String) -> Response {
         Ok((days, stories)) => page(StatusCode::OK, &name, markup::topic(&name, &days, &stories)),
         Err(e) => error_page(e),
     }
+}
+
+async fn login_form(State(api): State<Arc<Api>>, p: Params) -> Response {
+    let next = params(p).ok().and_then(|p| p.get("next").cloned());
+    let open = api.token.is_none();
+    page(StatusCode::OK, "Sign in", markup::login(local_path(next.as_deref()), open, None))
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    token: String,
+    next: Option<String>,
+}
+
+/// The token for a session: a cookie and back to the page asked for, or the form again.
+async fn login(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign in",
+            markup::login("/", false, Some("the form was not understood")),
+        );
+    };
+    let next = local_path(form.next.as_deref()).to_string();
+    let Some(token) = api.token.as_deref() else {
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
+    };
+    if !super::same_token(form.token.as_bytes(), token) {
+        return page(StatusCode::UNAUTHORIZED, "Sign in", markup::login(&next, false, Some("that is not the token")));
+    }
+    let Some(id) = api.sessions.create() else {
+        return error_page(ApiError::internal("no randomness for a session id"));
+    };
+    let cookie = session::set_cookie(&id, &headers);
+    (StatusCode::SEE_OTHER, [(header::LOCATION, next), (header::SET_COOKIE, cookie)]).into_response()
 }

@@ -100,21 +100,34 @@ impl SiteLines {
 /// topics saw at ingest).
 pub fn kept_text(text: &str, removed: &[String]) -> String {
     let mut kept = String::with_capacity(text.len());
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if removed.iter().any(|r| r == line) {
-            continue;
-        }
-        let line = removed
-            .iter()
-            .find_map(|r| line.strip_prefix(r.as_str()).filter(|_| strip_dateline(line).is_some()))
-            .map(str::trim_start)
-            .unwrap_or(line);
+    for (_, line) in kept_lines(text, removed).into_iter().filter(|(_, k)| !k.is_empty()) {
         if !kept.is_empty() {
             kept.push('\n');
         }
         kept.push_str(line);
     }
     kept
+}
+
+/// Each non-empty line of `text`, trimmed, as (the boilerplate it starts with, the rest
+/// matching reads): a whole boilerplate line is all the first, a dateline set aside
+/// ("Jakarta (ANTARA) -") the first part of its line. [`kept_text`] joins the second
+/// parts; a page marks words by their place in them.
+pub fn kept_lines<'a>(text: &'a str, removed: &[String]) -> Vec<(&'a str, &'a str)> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if removed.iter().any(|r| r == line) {
+            out.push((line, ""));
+            continue;
+        }
+        let kept = removed
+            .iter()
+            .find_map(|r| line.strip_prefix(r.as_str()).filter(|_| strip_dateline(line).is_some()))
+            .map(str::trim_start)
+            .unwrap_or(line);
+        out.push((&line[..line.len() - kept.len()], kept));
+    }
+    out
 }
 
 fn is_boilerplate_line(line: &str) -> bool {
