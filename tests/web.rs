@@ -199,6 +199,20 @@ fn the_pages_show_stories_copies_feeds_topics_and_where_a_query_broke() {
         topic.split("data-count=\"").skip(1).map(|s| s.split('"').next().unwrap().parse::<usize>().unwrap()).sum();
     assert_eq!(counts, 3, "{topic}");
     assert!(topic.contains("href=\"/topics/digital.atom\""), "{topic}");
+    assert!(topic.contains("Top sources") && topic.contains("none in the period before"), "{topic}");
+    let (status, _, hourly) = http_get(port, "/topics/digital?days=1", None);
+    assert_eq!(status, 200);
+    assert_eq!(hourly.matches("<rect ").count(), 24, "one bar an hour under 7 days");
+    assert_eq!(http_get(port, "/topics/digital?days=0", None).0, 400);
+
+    // "Try as topic": what `kabar topics test` answers, and the TOML to add.
+    assert!(found.contains("href=\"/search?try=1&amp;q=cabai\""), "{found}");
+    let (_, _, tried) = http_get(port, "/search?try=1&q=cabai", None);
+    assert!(tried.contains("It would flag 1 articles in 1 stories of the 4 stored"), "{tried}");
+    assert!(tried.contains("query = &quot;cabai&quot;"), "{tried}");
+    // The feeds page groups by host and says why each is due.
+    let host = format!("<h2>127.0.0.1:{}</h2>", _server.url("/").split(':').nth(2).unwrap().trim_end_matches('/'));
+    assert!(feeds.contains(&host) && feeds.contains("interval"), "{feeds}");
     assert_eq!(http_get(port, "/topics/nosuch", None).0, 404);
 
     // The script and style sheet come from the binary.

@@ -562,10 +562,12 @@ async fn topics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
 async fn topic_feed(
     State(api): State<Arc<Api>>,
     file: Result<Path<String>, PathRejection>,
+    query: Result<QueryParams<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Path(file) = file.map_err(|e| ApiError::bad("name", format!("bad topic name: {}", e.body_text())))?;
     let Some(name) = file.strip_suffix(".atom") else {
-        return Ok(web::topic(api, file).await);
+        let days = query.ok().and_then(|QueryParams(q)| q.get("days").cloned());
+        return Ok(web::topic(api, file, days).await);
     };
     let config = api.runtime.config();
     let Some(topic) = config.topics.iter().find(|t| t.name == name).cloned() else {

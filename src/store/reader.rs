@@ -273,6 +273,30 @@ impl Reader {
         Ok(out)
     }
 
+    /// Every copy of a story, first stored first.
+    pub fn copies(&self, story: i64) -> Result<Vec<StoryCopy>, StoreError> {
+        let copies = self
+            .conn
+            .prepare_cached(
+                "SELECT a.id, f.name, a.title, a.url, a.first_seen, a.duplicate_reason, a.similarity
+                 FROM articles a JOIN feeds f ON f.id = a.feed_id
+                 WHERE a.story_id = ?1 ORDER BY a.id",
+            )?
+            .query_map([story], |r| {
+                Ok(StoryCopy {
+                    id: r.get(0)?,
+                    feed: r.get(1)?,
+                    title: r.get(2)?,
+                    url: web_url(r.get(3)?),
+                    first_seen: rfc3339(r.get(4)?),
+                    duplicate_reason: r.get(5)?,
+                    similarity: r.get(6)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(copies)
+    }
+
     /// Everything about one article, with the copies of its story.
     pub fn detail(&self, id: i64) -> Result<Option<ArticleDetail>, StoreError> {
         let Some(row) = self.rows(&[id], false)?.pop() else {
@@ -308,25 +332,7 @@ impl Reader {
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let copies = self
-            .conn
-            .prepare(
-                "SELECT a.id, f.name, a.title, a.url, a.first_seen, a.duplicate_reason, a.similarity
-                 FROM articles a JOIN feeds f ON f.id = a.feed_id
-                 WHERE a.story_id = ?1 ORDER BY a.id",
-            )?
-            .query_map([row.story], |r| {
-                Ok(StoryCopy {
-                    id: r.get(0)?,
-                    feed: r.get(1)?,
-                    title: r.get(2)?,
-                    url: web_url(r.get(3)?),
-                    first_seen: rfc3339(r.get(4)?),
-                    duplicate_reason: r.get(5)?,
-                    similarity: r.get(6)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let copies = self.copies(row.story)?;
         Ok(Some(ArticleDetail {
             row,
             canonical_url,

@@ -1,10 +1,10 @@
 //! The pages' HTML. maud escapes every value it is given; nothing from a feed is
 //! inserted as markup.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 
-use super::{Filters, StoryRow};
+use super::{Filters, StoryRow, Tried};
 use std::collections::HashSet;
 
 use crate::model::{ArticleDetail, ArticleRow, FeedStatus, Field};
@@ -152,7 +152,7 @@ pub(super) fn story(d: &ArticleDetail) -> Markup {
             @if let Some(status) = &d.page_status { p.muted { "Page: " (status) } }
             @for m in &d.topic_matches {
                 p { a.chip href={ "/topics/" (m.topic) } { (m.topic) } " "
-                    span.muted { @for (i, e) in m.evidence.iter().enumerate() { @if i > 0 { ", " } (e.term) } } }
+                    span.muted { (unique_terms(m)) } }
             }
             @for (boilerplate, kept) in &lines {
                 @if kept.is_empty() {
@@ -185,6 +185,17 @@ pub(super) fn story(d: &ArticleDetail) -> Markup {
             }
         }
     }
+}
+
+/// A topic match's terms, each once, in the order first found.
+fn unique_terms(m: &crate::model::TopicMatch) -> String {
+    let mut terms: Vec<&str> = Vec::new();
+    for e in &m.evidence {
+        if !terms.contains(&e.term.as_str()) {
+            terms.push(&e.term);
+        }
+    }
+    terms.join(", ")
 }
 
 /// `text` (a line of `field` whose first word is word `*position` of it) with the
@@ -220,7 +231,13 @@ fn highlighted(text: &str, field: Field, position: &mut u32, marked: &HashSet<(F
 
 /// The search page: the form, then the error with a caret under its column, or the
 /// results (`None` before anything was asked).
-pub(super) fn search(q: &str, result: Result<Option<&[StoryRow]>, &QueryError>) -> Markup {
+/// A search's stories and, when asked for, what it would flag as a topic.
+pub(super) struct Found<'a> {
+    pub rows: &'a [StoryRow],
+    pub tried: Option<&'a Tried>,
+}
+
+pub(super) fn search(q: &str, result: Result<Option<Found>, &QueryError>) -> Markup {
     html! {
         h1 { "Search" }
         form action="/search" method="get" role="search" {
@@ -235,7 +252,25 @@ pub(super) fn search(q: &str, result: Result<Option<&[StoryRow]>, &QueryError>) 
                 }
             }
             Ok(None) => {}
-            Ok(Some(rows)) => {
+            Ok(Some(Found { rows, tried })) => {
+                @if !q.is_empty() {
+                    @match tried {
+                        None => p { a href={ "/search?try=1&q=" (super::percent_encode(q)) } { "Try as topic" } },
+                        Some(t) => section.tried {
+                            h2 { "As a topic" }
+                            p { "It would flag " (t.articles) @if t.capped { " or more" } " articles in " (t.stories)
+                                " stories of the " (t.stored) " stored. To add it:" }
+                            pre { "[[topics]]\nname = \"…\"\nquery = " (toml::Value::String(q.to_string())) }
+                        },
+                    }
+                }
+                @let found: Vec<ArticleRow> = rows.iter().map(|r| r.row.clone()).collect();
+                @let bars = buckets(&found, Utc::now(), 30).bars;
+                @if !rows.is_empty() {
+                    (chart(&bars, false, "Stories found per day, last 30 days", 40, |since, until| {
+                        format!("/search?q={}&since={since}&until={until}", super::percent_encode(q))
+                    }))
+                }
                 @if true {
                     p.count { (rows.len()) @if rows.len() == 1 { " story" } @else { " stories" } }
                     (story_list(rows))
@@ -245,62 +280,181 @@ pub(super) fn search(q: &str, result: Result<Option<&[StoryRow]>, &QueryError>) 
     }
 }
 
-pub(super) fn feeds(rows: &[FeedStatus]) -> Markup {
-    html! {
-        h1 { "Feeds" }
-        div.scroll { table {
-            thead { tr { th { "Feed" } th { "Status" } th { "Failures" } th { "Error" } th { "Last fetch" } th { "Next due" } th { "Articles" } } }
-            tbody { @for f in rows {
-                tr {
-                    td { (f.name) br; span.muted { (f.url) } }
-                    td { (f.status.as_deref().unwrap_or("never fetched")) @if let Some(h) = f.http_status { " (" (h) ")" } }
-                    td { (f.failures) }
-                    td { (f.last_error_kind.as_deref().unwrap_or("")) @if let Some(e) = &f.last_error { br; span.muted { (e) } } }
-                    td { (f.last_fetch.as_deref().unwrap_or("")) }
-                    td { (f.next_due.as_deref().unwrap_or("")) }
-                    td { (f.articles) }
-                }
-            } }
-        } }
+/// The host of a feed's URL.
+fn host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+}
+
+/// Why a feed is due when it is: its interval, or a backoff after failures (a server
+/// that answered 429 or 503 asked to wait).
+fn due_reason(f: &FeedStatus) -> String {
+    match (f.failures, f.http_status) {
+        (0, _) => "interval".to_string(),
+        (n, Some(h @ (429 | 503))) => format!("backoff after {n} failures; the server asked to wait ({h})"),
+        (n, _) => format!("backoff after {n} failures"),
     }
 }
 
-/// Articles per day over the `days` days up to `now` (oldest first), by first sight.
-pub(super) fn days(rows: &[ArticleRow], now: DateTime<Utc>, days: i64) -> Vec<(NaiveDate, usize)> {
-    let today = now.date_naive();
-    let mut out: Vec<(NaiveDate, usize)> = (0..days).rev().map(|d| (today - chrono::Duration::days(d), 0)).collect();
-    for r in rows {
-        if let Ok(t) = DateTime::parse_from_rfc3339(&r.fetched) {
-            let day = t.with_timezone(&Utc).date_naive();
-            if let Some(slot) = out.iter_mut().find(|(d, _)| *d == day) {
-                slot.1 += 1;
+/// Feed health, grouped by host: hosts with failing feeds first, failing feeds first in
+/// each. A feed with no new article for 14 days (or never) is marked idle.
+pub(super) fn feeds(rows: &[FeedStatus], now: DateTime<Utc>) -> Markup {
+    let mut hosts: Vec<(&str, Vec<&FeedStatus>)> = Vec::new();
+    for f in rows {
+        match hosts.iter_mut().find(|(h, _)| *h == host(&f.url)) {
+            Some((_, list)) => list.push(f),
+            None => hosts.push((host(&f.url), vec![f])),
+        }
+    }
+    let failing = |list: &[&FeedStatus]| list.iter().map(|f| f.failures).max().unwrap_or(0);
+    hosts.sort_by(|a, b| failing(&b.1).cmp(&failing(&a.1)).then_with(|| a.0.cmp(b.0)));
+    let idle = |f: &FeedStatus| {
+        f.last_success
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .is_none_or(|t| (now - t.with_timezone(&Utc)).num_days() >= 14)
+            || f.articles == 0
+    };
+    html! {
+        h1 { "Feeds" }
+        p.muted { (rows.len()) " feeds on " (hosts.len()) " hosts; " (rows.iter().filter(|f| f.failures > 0).count()) " failing" }
+        @for (h, list) in &hosts {
+            section {
+                h2 { (h) }
+                div.scroll { table {
+                    thead { tr { th { "Feed" } th { "Status" } th { "Failures" } th { "Error" } th { "Last fetch" } th { "Next due" } th { "Articles" } } }
+                    tbody { @for f in list {
+                        tr {
+                            td { (f.name) @if idle(f) { " " span.chip { "idle" } } br; span.muted { (f.url) } }
+                            td { (f.status.as_deref().unwrap_or("never fetched")) @if let Some(h) = f.http_status { " (" (h) ")" } }
+                            td { (f.failures) }
+                            td { (f.last_error_kind.as_deref().unwrap_or("")) @if let Some(e) = &f.last_error { br; span.muted { (e) } } }
+                            td { (f.last_fetch.as_deref().unwrap_or("")) }
+                            td { (f.next_due.as_deref().unwrap_or("")) br; span.muted.why { (due_reason(f)) } }
+                            td { (f.articles) }
+                        }
+                    } }
+                } }
             }
         }
     }
-    out
 }
 
-pub(super) fn topic(name: &str, days: &[(NaiveDate, usize)], stories: &[ArticleRow]) -> Markup {
-    let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1);
-    let (bar, height) = (12usize, 80usize);
-    let total: usize = days.iter().map(|d| d.1).sum();
+/// A topic page's figures: bars (their start, label and count), the period's total and
+/// the previous period's, the top sources, the latest stories with their matched words,
+/// and the re-evaluation's progress when one runs.
+pub(super) struct TopicView {
+    pub name: String,
+    pub days: i64,
+    pub volume: Volume,
+    pub stories: Vec<(ArticleRow, Vec<String>)>,
+    pub progress: Option<i64>,
+}
+
+/// A chart's bar: when it starts, its label, its count.
+pub(super) type Bar = (DateTime<Utc>, String, usize);
+
+/// What [`buckets`] counts.
+pub(super) struct Volume {
+    pub bars: Vec<Bar>,
+    /// Articles in the period before.
+    pub previous: usize,
+    /// The feeds with most articles, most first.
+    pub sources: Vec<(String, usize)>,
+}
+
+/// Bars over the `days` days up to `now` (oldest first): one a day, or one an hour
+/// under 7 days; each article counted by its first sight. Also the count over the
+/// period before, and the feeds with most articles in this one.
+pub(super) fn buckets(rows: &[ArticleRow], now: DateTime<Utc>, days: i64) -> Volume {
+    let hourly = days < 7;
+    let step = if hourly { chrono::Duration::hours(1) } else { chrono::Duration::days(1) };
+    let n = if hourly { days * 24 } else { days };
+    let end = if hourly {
+        now.date_naive().and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or(now)
+            + chrono::Duration::hours(i64::from(chrono::Timelike::hour(&now)) + 1)
+    } else {
+        (now.date_naive() + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or(now)
+    };
+    let start = end - step * n as i32;
+    let mut bars: Vec<Bar> = (0..n)
+        .map(|i| {
+            let t = start + step * i as i32;
+            let label = if hourly { t.format("%Y-%m-%d %H:00").to_string() } else { t.format("%Y-%m-%d").to_string() };
+            (t, label, 0)
+        })
+        .collect();
+    let (mut previous, mut sources) = (0, std::collections::HashMap::<String, usize>::new());
+    for r in rows {
+        let Ok(t) = DateTime::parse_from_rfc3339(&r.fetched).map(|t| t.with_timezone(&Utc)) else { continue };
+        if t >= start && t < end {
+            let i = ((t - start).num_seconds() / step.num_seconds()) as usize;
+            if let Some(bar) = bars.get_mut(i) {
+                bar.2 += 1;
+            }
+            *sources.entry(r.feed.clone()).or_default() += 1;
+        } else if t >= start - (end - start) && t < start {
+            previous += 1;
+        }
+    }
+    let mut sources: Vec<(String, usize)> = sources.into_iter().collect();
+    sources.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    sources.truncate(5);
+    Volume { bars, previous, sources }
+}
+
+/// Bars as an inline SVG chart, `height` pixels tall; each bar links to `href(since,
+/// until)` for its hour (`hourly`) or day.
+fn chart(bars: &[Bar], hourly: bool, label: &str, height: usize, href: impl Fn(&str, &str) -> String) -> Markup {
+    let max = bars.iter().map(|b| b.2).max().unwrap_or(0).max(1);
+    let (bar, inner) = (12usize, 80usize);
+    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     html! {
-        h1 { "Topic " (name) }
-        p { (total) " articles in the last " (days.len()) " days · "
-            a href={ "/topics/" (name) ".atom" } { "Atom feed" } }
-        svg.chart role="img" aria-label={ "Articles per day for " (name) }
-            viewBox={ "0 0 " (days.len() * bar) " " (height + 2) } width="100%" height="120" {
-            @for (i, (day, n)) in days.iter().enumerate() {
-                @let h = n * height / max;
-                a href={ "/search?q=&topic=" (name) "&since=" (day) "&until=" (day) } {
-                    rect x=(i * bar + 1) y=(height - h) width=(bar - 2) height=(h) data-day=(day) data-count=(n) {
-                        title { (day) ": " (n) }
+        svg.chart role="img" aria-label=(label) viewBox={ "0 0 " (bars.len() * bar) " " (inner + 2) } width="100%" height=(height) {
+            @for (i, (t, label, n)) in bars.iter().enumerate() {
+                @let h = n * inner / max;
+                @let until = if hourly { *t + chrono::Duration::hours(1) } else { *t + chrono::Duration::days(1) };
+                a href=(href(&stamp(*t), &stamp(until))) {
+                    rect x=(i * bar + 1) y=(inner - h) width=(bar - 2) height=(h) data-day=(label) data-count=(n) {
+                        title { (label) ": " (n) }
                     }
                 }
             }
         }
+    }
+}
+
+pub(super) fn topic(v: &TopicView) -> Markup {
+    let total: usize = v.volume.bars.iter().map(|b| b.2).sum();
+    let change = if v.volume.previous == 0 {
+        "none in the period before".to_string()
+    } else {
+        format!(
+            "{:+.0} % against the {} days before ({})",
+            (total as f64 / v.volume.previous as f64 - 1.0) * 100.0,
+            v.days,
+            v.volume.previous
+        )
+    };
+    let name = &v.name;
+    html! {
+        h1 { "Topic " (name) }
+        p { span.total { (total) } " articles in the last " (v.days) " days, " (change) " · "
+            a href={ "/topics/" (name) ".atom" } { "Atom feed" } }
+        nav aria-label="period" { "Period: "
+            @for d in [1, 7, 30, 90] { a href={ "/topics/" (name) "?days=" (d) } { (d) @if d == 1 { " day" } @else { " days" } } " " } }
+        @if let Some(p) = v.progress { p.muted { "Re-evaluating stored articles: " (p) " %" } }
+        (chart(&v.volume.bars, v.days < 7, &format!("Articles per {} for {name}", if v.days < 7 { "hour" } else { "day" }), 120, |since, until| {
+            format!("/search?topic={}&since={since}&until={until}", super::percent_encode(name))
+        }))
+        @if !v.volume.sources.is_empty() {
+            h2 { "Top sources" }
+            ol { @for (feed, n) in &v.volume.sources { li { a href={ "/?feed=" (feed) "&topic=" (name) } { (feed) } " " span.muted { (n) } } } }
+        }
         h2 { "Latest stories" }
-        ul { @for s in stories { li { a href={ "/stories/" (s.id) } { (s.title) } " " span.muted { (s.feed) } } } }
+        ul { @for (s, words) in &v.stories {
+            li { a href={ "/stories/" (s.id) } { (s.title) } " " span.muted { (s.feed) @if !words.is_empty() { " · " (words.join(", ")) } } }
+        } }
     }
 }
 

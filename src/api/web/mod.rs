@@ -42,8 +42,12 @@ use crate::read::{SearchParams, search};
 const PAGE_ROWS: usize = 100;
 /// Days a topic's volume chart covers.
 const CHART_DAYS: i64 = 30;
+/// The longest period a topic page charts.
+const MAX_CHART_DAYS: i64 = 90;
 /// Articles a topic page counts for its chart, at most.
 const CHART_ARTICLES: usize = 20_000;
+/// Latest stories a topic page lists, with their matched words.
+const LATEST: usize = 10;
 
 /// What the pages' Content-Security-Policy allows: kabar's own style sheet and script.
 pub(super) const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
@@ -182,11 +186,7 @@ async fn story_rows(api: &Arc<Api>, filters: &Filters, query: Option<Query>) -> 
         let rows = search(r, &p).map_err(ApiError::store)?;
         let mut out = Vec::new();
         for row in rows.into_iter().filter(|row| lang.is_none() || row.language == lang).take(PAGE_ROWS) {
-            let copies = if row.sources > 1 {
-                r.detail(row.id).map_err(ApiError::store)?.map(|d| d.copies).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
+            let copies = if row.sources > 1 { r.copies(row.story).map_err(ApiError::store)? } else { Vec::new() };
             out.push(StoryRow { row, copies });
         }
         Ok(out)
@@ -239,20 +239,51 @@ async fn search_page(State(api): State<Arc<Api>>, p: Params) -> Response {
             return Ok((q, Ok(None)));
         }
         if q.is_empty() {
-            return Ok((q, Ok(Some(story_rows(&api, &filters, None).await?))));
+            return Ok((q, Ok(Some((story_rows(&api, &filters, None).await?, None)))));
         }
         match Query::parse(&q) {
             Err(e) => Ok((q, Err(e))),
-            Ok(query) => Ok((q.clone(), Ok(Some(story_rows(&api, &filters, Some(query)).await?)))),
+            Ok(query) => {
+                let tried = if p.contains_key("try") { Some(try_as_topic(&api, query.clone()).await?) } else { None };
+                let rows = story_rows(&api, &filters, Some(query)).await?;
+                Ok((q.clone(), Ok(Some((rows, tried)))))
+            }
         }
     }
     .await;
     match result {
-        Ok((q, Ok(rows))) => page(StatusCode::OK, "Search", markup::search(&q, Ok(rows.as_deref()))),
+        Ok((q, Ok(found))) => {
+            let found = found.as_ref().map(|(rows, tried)| markup::Found { rows, tried: tried.as_ref() });
+            page(StatusCode::OK, "Search", markup::search(&q, Ok(found)))
+        }
         // The page itself is fine: it shows where the query broke (the API answers 400).
         Ok((q, Err(e))) => page(StatusCode::OK, "Search", markup::search(&q, Err(&e))),
         Err(e) => error_page(e),
     }
+}
+
+/// Articles a "try as topic" counts at most.
+const TRY_ARTICLES: usize = 100_000;
+
+/// What `kabar topics test` answers for `query`: the articles and stories it would flag
+/// (counted up to [`TRY_ARTICLES`]) of all stored.
+pub(super) struct Tried {
+    pub articles: usize,
+    pub stories: usize,
+    pub capped: bool,
+    pub stored: i64,
+}
+
+async fn try_as_topic(api: &Arc<Api>, query: Query) -> Result<Tried, ApiError> {
+    let slot = api.search_slot()?;
+    read(api, Work::Search(slot), move |r| {
+        let p = SearchParams { query: Some(query), all: true, limit: TRY_ARTICLES, ..SearchParams::default() };
+        let all = search(r, &p).map_err(ApiError::store)?;
+        let stories: std::collections::HashSet<i64> = all.iter().map(|r| r.story).collect();
+        let stored = r.article_count().map_err(ApiError::store)?;
+        Ok(Tried { articles: all.len(), stories: stories.len(), capped: all.len() == TRY_ARTICLES, stored })
+    })
+    .await
 }
 
 async fn feeds(State(api): State<Arc<Api>>) -> Response {
@@ -261,18 +292,24 @@ async fn feeds(State(api): State<Arc<Api>>) -> Response {
         Ok(mut rows) => {
             // Failing first, then by name.
             rows.sort_by(|a, b| b.failures.cmp(&a.failures).then_with(|| a.name.cmp(&b.name)));
-            page(StatusCode::OK, "Feeds", markup::feeds(&rows))
+            page(StatusCode::OK, "Feeds", markup::feeds(&rows, Utc::now()))
         }
         Err(e) => error_page(e),
     }
 }
 
-/// `/topics/{name}` (the Atom feed is `/topics/{name}.atom`).
-pub(super) async fn topic(api: Arc<Api>, name: String) -> Response {
+/// `/topics/{name}` (the Atom feed is `/topics/{name}.atom`), over `?days=` (1 to 90,
+/// 30 unless given).
+pub(super) async fn topic(api: Arc<Api>, name: String, days: Option<String>) -> Response {
     let config = api.runtime.config();
     if !config.topics.iter().any(|t| t.name == name) {
         return error_page(ApiError::new(StatusCode::NOT_FOUND, format!("no topic {name:?}"), Some("name")));
     }
+    let days = match days.as_deref().map(str::parse::<i64>) {
+        None => CHART_DAYS,
+        Some(Ok(d)) if (1..=MAX_CHART_DAYS).contains(&d) => d,
+        Some(_) => return error_page(ApiError::bad("days", format!("days is a number from 1 to {MAX_CHART_DAYS}"))),
+    };
     let slot = match api.search_slot() {
         Ok(s) => s,
         Err(e) => return error_page(e),
@@ -283,18 +320,39 @@ pub(super) async fn topic(api: Arc<Api>, name: String) -> Response {
         let p = SearchParams {
             // By first sight, which `since` (the published time) is not: the chart
             // counts the newest rows' days itself.
-            topic: Some(topic),
+            topic: Some(topic.clone()),
             all: true,
             limit: CHART_ARTICLES,
             ..SearchParams::default()
         };
         let rows = search(r, &p).map_err(ApiError::store)?;
-        let stories: Vec<ArticleRow> = rows.iter().filter(|r| r.duplicate_of.is_none()).take(20).cloned().collect();
-        Ok((markup::days(&rows, now, CHART_DAYS), stories))
+        let volume = markup::buckets(&rows, now, days);
+        let mut stories = Vec::new();
+        for s in rows.iter().filter(|r| r.duplicate_of.is_none()).take(LATEST) {
+            let words: Vec<String> = r
+                .detail(s.id)
+                .map_err(ApiError::store)?
+                .map(|d| {
+                    let mut w: Vec<String> = d
+                        .topic_matches
+                        .into_iter()
+                        .filter(|m| m.topic == topic)
+                        .flat_map(|m| m.evidence.into_iter().map(|e| e.term))
+                        .collect();
+                    w.sort();
+                    w.dedup();
+                    w
+                })
+                .unwrap_or_default();
+            stories.push((s.clone(), words));
+        }
+        let progress =
+            r.topic_progress().map_err(ApiError::store)?.get(&topic).map(|p| p.percent()).filter(|p| *p < 100);
+        Ok(markup::TopicView { name: topic, days, volume, stories, progress })
     })
     .await;
     match result {
-        Ok((days, stories)) => page(StatusCode::OK, &name, markup::topic(&name, &days, &stories)),
+        Ok(view) => page(StatusCode::OK, &name, markup::topic(&view)),
         Err(e) => error_page(e),
     }
 }
