@@ -16,6 +16,7 @@
 //!   the write-ahead log's largest size during the round, and the writer's time per job
 //!   (the daemon's `/metrics` histogram).
 //! * `topics`: matching throughput with 10, 1,000 and 10,000 topics.
+//! * `web-pages`: each web page's server time over the `scale-db` database.
 //! * `translations DIR`: translation links on pseudo-articles of real sentence pairs.
 //! * `extract DIR`: page extraction against gold main text (word F1, time per page).
 //!
@@ -32,6 +33,7 @@ mod scale_db;
 mod score;
 mod topics;
 mod translations;
+mod web_pages;
 
 /// What the modes share: the standard library's pieces and each other's helpers.
 mod prelude {
@@ -78,6 +80,7 @@ fn main() {
         "compare" => compare(&dir, feeds, items, runs, !args.iter().any(|a| a == "--no-peers")),
         "scale-db" => scale_db(&dir, opt("--articles", 1_000_000), runs),
         "feeds" => many_feeds(&dir, feeds, items),
+        "web-pages" => web_pages::web_pages(&dir, opt("--articles", 1_000_000), runs),
         "topics" => topics(),
         "translations" => match args.iter().skip_while(|a| *a != "translations").nth(1) {
             Some(d) => translations::translations(Path::new(d)),
@@ -94,7 +97,7 @@ fn main() {
             }
         },
         other => {
-            eprintln!("unknown mode {other}: compare, scale-db, feeds, topics, extract");
+            eprintln!("unknown mode {other}: compare, scale-db, feeds, topics, translations, extract, web-pages");
             std::process::exit(2);
         }
     }
