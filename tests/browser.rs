@@ -32,6 +32,25 @@ impl WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
+/// The lowest contrast ratio (WCAG 2) of any element with its own text on the page,
+/// against the first opaque background behind it, and which element that is.
+const CONTRAST: &str = r#"
+const rgb = s => (s.match(/[\d.]+/g) || []).map(Number);
+const lum = ([r, g, b]) => { const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+const bg = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+  if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3); } return [255, 255, 255]; };
+let worst = [21, ""];
+for (const el of document.querySelectorAll("body *")) {
+  const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+  if (!own || el.closest("svg") || el.offsetParent === null) continue;
+  const a = lum(rgb(getComputedStyle(el).color)), b = lum(bg(el));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < worst[0]) worst = [ratio, el.tagName + "." + el.className];
+}
+return worst;
+"#;
+
 /// Console entries of level SEVERE (errors, CSP violations among them).
 async fn console_errors(c: &Client) -> Vec<String> {
     let log = c.issue_cmd(BrowserLog).await.unwrap_or(Value::Null);
@@ -260,6 +279,15 @@ async fn the_web_interface_works_in_a_real_browser() {
     b.check("narrow", overflow.as_i64().is_some_and(|o| o <= 0), format!("{overflow} px wider")).await;
     b.keep("stories-360").await;
 
+    // WCAG AA: text against its background at 4.5:1 at least, for every kind of text
+    // the pages use.
+    for page in ["/", href.as_str(), "/feeds", "/search?q=digital%20AND", "/topics/digital"] {
+        c.goto(&format!("{base}{page}")).await.unwrap();
+        let worst = b.js(CONTRAST).await;
+        let (ratio, what) = (worst[0].as_f64().unwrap_or(0.0), worst[1].as_str().unwrap_or_default().to_string());
+        b.check("contrast", ratio >= 4.5, format!("{page}: {what} at {ratio:.2}:1")).await;
+    }
+
     // No console errors and no CSP violations on any page.
     let errors = console_errors(c).await;
     b.check("console", errors.is_empty(), format!("{errors:?}")).await;
@@ -279,10 +307,13 @@ async fn with_a_token_the_login_guards_every_page_in_a_real_browser() {
     b.keep("login").await;
     c.find(Locator::Css("#token")).await.unwrap().send_keys("wrong").await.unwrap();
     c.find(Locator::Css("form[action='/login'] button")).await.unwrap().click().await.unwrap();
-    let refused = c.find(Locator::Css("p.error")).await.map(|_| true).unwrap_or(false);
+    let refused = c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("p.error")).await.is_ok();
     b.check("wrong-token", refused, "no error for a wrong token").await;
     c.find(Locator::Css("#token")).await.unwrap().send_keys(crate::web::TOKEN).await.unwrap();
     c.find(Locator::Css("form[action='/login'] button")).await.unwrap().click().await.unwrap();
+    // The click returns before the navigation ends: wait for the page asked for.
+    let wanted = url::Url::parse(&format!("{base}/topics/digital")).unwrap();
+    let _ = c.wait().at_most(Duration::from_secs(10)).for_url(&wanted).await;
     let url = c.current_url().await.unwrap();
     b.check("signed-in", url.path() == "/topics/digital", format!("at {url}")).await;
     let cookie = b.js("return document.cookie;").await;

@@ -187,6 +187,18 @@ fn the_pages_show_stories_copies_feeds_topics_and_where_a_query_broke() {
     assert!(broken.contains("(column 12)"), "{broken}");
     assert!(broken.contains(&format!("{}^", " ".repeat(11))), "the caret stands under column 12: {broken}");
 
+    // The same query through the API gives the same stories.
+    let page_ids: std::collections::BTreeSet<i64> = http_get(port, "/search?q=digital", None)
+        .2
+        .split("<li tabindex=\"-1\" data-story=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().parse().unwrap())
+        .collect();
+    let api: serde_json::Value = serde_json::from_str(&http_get(port, "/api/articles?q=digital", None).2).unwrap();
+    let api_ids: std::collections::BTreeSet<i64> =
+        api.as_array().unwrap().iter().map(|r| r["story"].as_i64().unwrap()).collect();
+    assert!(!page_ids.is_empty() && page_ids == api_ids, "page {page_ids:?}, API {api_ids:?}");
+
     // Feeds and a topic's chart: the bars add up to the topic's articles.
     let (status, _, feeds) = http_get(port, "/feeds", None);
     assert_eq!(status, 200);
@@ -213,6 +225,7 @@ fn the_pages_show_stories_copies_feeds_topics_and_where_a_query_broke() {
     // The feeds page groups by host and says why each is due.
     let host = format!("<h2>127.0.0.1:{}</h2>", _server.url("/").split(':').nth(2).unwrap().trim_end_matches('/'));
     assert!(feeds.contains(&host) && feeds.contains("interval"), "{feeds}");
+    assert_eq!(feeds.matches("<span class=\"weekly\">1</span>").count(), 4, "one article each this week: {feeds}");
     assert_eq!(http_get(port, "/topics/nosuch", None).0, 404);
 
     // The script and style sheet come from the binary.

@@ -273,6 +273,16 @@ impl Reader {
         Ok(out)
     }
 
+    /// Articles first seen since `since` (Unix seconds), per feed name.
+    pub fn articles_since(&self, since: i64) -> Result<HashMap<String, i64>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.name, count(*) FROM articles a JOIN feeds f ON f.id = a.feed_id
+             WHERE a.first_seen >= ?1 GROUP BY a.feed_id",
+        )?;
+        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every copy of a story, first stored first.
     pub fn copies(&self, story: i64) -> Result<Vec<StoryCopy>, StoreError> {
         let copies = self

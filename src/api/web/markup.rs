@@ -297,8 +297,13 @@ fn due_reason(f: &FeedStatus) -> String {
 }
 
 /// Feed health, grouped by host: hosts with failing feeds first, failing feeds first in
-/// each. A feed with no new article for 14 days (or never) is marked idle.
-pub(super) fn feeds(rows: &[FeedStatus], now: DateTime<Utc>) -> Markup {
+/// each, with each feed's articles in all and in the last 7 days (`weekly`). A feed with
+/// no new article for 14 days (or never) is marked idle.
+pub(super) fn feeds(
+    rows: &[FeedStatus],
+    weekly: &std::collections::HashMap<String, i64>,
+    now: DateTime<Utc>,
+) -> Markup {
     let mut hosts: Vec<(&str, Vec<&FeedStatus>)> = Vec::new();
     for f in rows {
         match hosts.iter_mut().find(|(h, _)| *h == host(&f.url)) {
@@ -322,7 +327,7 @@ pub(super) fn feeds(rows: &[FeedStatus], now: DateTime<Utc>) -> Markup {
             section {
                 h2 { (h) }
                 div.scroll { table {
-                    thead { tr { th { "Feed" } th { "Status" } th { "Failures" } th { "Error" } th { "Last fetch" } th { "Next due" } th { "Articles" } } }
+                    thead { tr { th { "Feed" } th { "Status" } th { "Failures" } th { "Error" } th { "Last fetch" } th { "Next due" } th { "Articles (last 7 days)" } } }
                     tbody { @for f in list {
                         tr {
                             td { (f.name) @if idle(f) { " " span.chip { "idle" } } br; span.muted { (f.url) } }
@@ -331,7 +336,7 @@ pub(super) fn feeds(rows: &[FeedStatus], now: DateTime<Utc>) -> Markup {
                             td { (f.last_error_kind.as_deref().unwrap_or("")) @if let Some(e) = &f.last_error { br; span.muted { (e) } } }
                             td { (f.last_fetch.as_deref().unwrap_or("")) }
                             td { (f.next_due.as_deref().unwrap_or("")) br; span.muted.why { (due_reason(f)) } }
-                            td { (f.articles) }
+                            td { (f.articles) " (" span.weekly { (weekly.get(&f.name).copied().unwrap_or(0)) } ")" }
                         }
                     } }
                 } }

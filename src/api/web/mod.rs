@@ -288,11 +288,18 @@ async fn try_as_topic(api: &Arc<Api>, query: Query) -> Result<Tried, ApiError> {
 
 async fn feeds(State(api): State<Arc<Api>>) -> Response {
     let config = api.runtime.config();
-    match read(&api, Work::Other, move |r| listing::feeds(r, &config).map_err(ApiError::store)).await {
-        Ok(mut rows) => {
+    let now = Utc::now();
+    let week = now.timestamp() - 7 * 86_400;
+    let result = read(&api, Work::Other, move |r| {
+        let rows = listing::feeds(r, &config).map_err(ApiError::store)?;
+        Ok((rows, r.articles_since(week).map_err(ApiError::store)?))
+    })
+    .await;
+    match result {
+        Ok((mut rows, weekly)) => {
             // Failing first, then by name.
             rows.sort_by(|a, b| b.failures.cmp(&a.failures).then_with(|| a.name.cmp(&b.name)));
-            page(StatusCode::OK, "Feeds", markup::feeds(&rows, Utc::now()))
+            page(StatusCode::OK, "Feeds", markup::feeds(&rows, &weekly, now))
         }
         Err(e) => error_page(e),
     }
