@@ -297,7 +297,7 @@ fn due_reason(f: &FeedStatus) -> String {
 }
 
 /// Feed health, grouped by host: hosts with failing feeds first, failing feeds first in
-/// each, with each feed's articles in all and in the last 7 days (`weekly`). A feed with
+/// each, with each feed's articles in all and dated in the last 7 days (`weekly`). A feed with
 /// no new article for 14 days (or never) is marked idle.
 pub(super) fn feeds(
     rows: &[FeedStatus],
@@ -327,7 +327,7 @@ pub(super) fn feeds(
             section {
                 h2 { (h) }
                 div.scroll { table {
-                    thead { tr { th { "Feed" } th { "Status" } th { "Failures" } th { "Error" } th { "Last fetch" } th { "Next due" } th { "Articles (last 7 days)" } } }
+                    thead { tr { th { "Feed" } th { "Status" } th { "Failures" } th { "Error" } th { "Last fetch" } th { "Next due" } th { "Articles (dated in the last 7 days)" } } }
                     tbody { @for f in list {
                         tr {
                             td { (f.name) @if idle(f) { " " span.chip { "idle" } } br; span.muted { (f.url) } }
