@@ -69,6 +69,8 @@ const TEASER_RATIO: f64 = 0.6;
 /// Articles of a language the window must hold before the signals none of them carry
 /// are left out of a translation's comparison (`Index::crossing_similarity`).
 const MIN_LANGUAGE_ARTICLES: u32 = 30;
+/// Other articles of its own language that must carry a signal, and none of the other
+/// language's, for it to count as bound to its language (`Index::bound`).
 const BOUND_ARTICLES: u32 = 1;
 
 /// An article of the window, compact: the window holds every article of the last
@@ -265,20 +267,9 @@ impl Index {
         ((self.items.len() as f64 + 1.0) / (df as f64 + 1.0)).ln().max(0.0) + 0.1
     }
 
-    /// How much two articles' signals agree: the rarity-weighted share of the smaller
-    /// set found in the other (copies in two languages drop and add different words,
-    /// so the smaller side is the fair measure), and how many signals they share.
-    pub fn signal_similarity(&self, a: &[u32], b: &[u32]) -> (f64, usize) {
-        self.signal_similarity_of(a, b, |_| true)
-    }
-
-    /// [`Index::signal_similarity`] over the signals `keep` accepts.
-    fn signal_similarity_of(&self, a: &[u32], b: &[u32], keep: impl Fn(u32) -> bool) -> (f64, usize) {
-        let weight = |v: &[u32]| v.iter().filter(|s| keep(**s)).map(|s| self.idf(*s)).sum::<f64>();
-        let shared: Vec<u32> = a.iter().filter(|s| keep(**s) && b.contains(s)).copied().collect();
-        let smaller = weight(a).min(weight(b));
-        let sim = if smaller == 0.0 { 0.0 } else { weight(&shared) / smaller };
-        (sim, shared.len())
+    /// The index into `languages` of `language`, if the window has seen it.
+    fn language_index(&self, language: Option<&str>) -> Option<u16> {
+        language.and_then(|l| self.languages.iter().position(|k| k == l)).map(|i| i as u16)
     }
 
     /// Whether signal `s` of an article in `from` is bound to that language, as far as
@@ -296,9 +287,12 @@ impl Index {
         })
     }
 
-    /// [`Index::signal_similarity_of`] between a new article (`a`, in `a_language`) and
-    /// a window article in another language (`b`), without the signals bound to one
-    /// side's language (`bound`): they must not lower the share the names reach.
+    /// How much a new article's signals (`a`, in `a_language`) and a window article's in
+    /// another language (`b`) agree, over the signals `keep` accepts: the rarity-weighted
+    /// share of the smaller set found in the other (copies in two languages drop and add
+    /// different words, so the smaller side is the fair measure), and how many they
+    /// share. The signals bound to one side's language (`bound`) are left out: they must
+    /// not lower the share the names reach.
     fn crossing_similarity(
         &self,
         a: &[u32],
@@ -326,7 +320,7 @@ impl Index {
     /// language than `language`: they find translations, and must not change which
     /// same-language articles are compared.
     fn candidates(&self, sketch: &Sketch, language: Option<&str>) -> Vec<(usize, f64)> {
-        let own = language.and_then(|l| self.languages.iter().position(|k| k == l)).map(|i| i as u16);
+        let own = self.language_index(language);
         let mut scratch = self.scratch.borrow_mut();
         let (scores, touched) = &mut *scratch;
         scores.resize(self.items.len(), 0.0);
@@ -389,7 +383,7 @@ impl Index {
         let mut checks = 0;
         // The text's own shingles, computed for the first teaser check (most articles have none).
         let mut own_shingles: Option<Vec<u64>> = None;
-        let own = language.and_then(|l| self.languages.iter().position(|k| k == l)).map(|i| i as u16);
+        let own = self.language_index(language);
         for (idx, _) in self.candidates(sketch, language) {
             let c = &self.items[idx];
             if outside == Some(c.story) {

@@ -227,7 +227,9 @@ pub mod cognate {
 
     /// Words the two languages write differently ("banjir", "flood"), each to the key
     /// of its English word: `lexicon.tsv`, which says where it comes from.
-    static LEXICON: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static str>> =
+    /// Looked up for every word of every article, so with the fast hasher the dedup
+    /// index uses too: the map is fixed at start, and no input can add to it.
+    static LEXICON: std::sync::LazyLock<foldhash::HashMap<&'static str, &'static str>> =
         std::sync::LazyLock::new(|| {
             let lines = include_str!("lexicon.tsv").lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty());
             let pairs: Vec<(&str, Vec<&str>)> = lines
@@ -235,7 +237,7 @@ pub mod cognate {
                 .map(|(id, en)| (id.trim(), en.split(',').map(str::trim).collect()))
                 .collect();
             // An English word's key is the first English word of the first line with it.
-            let mut english: std::collections::HashMap<&str, &str> = Default::default();
+            let mut english: foldhash::HashMap<&str, &str> = Default::default();
             for (_, words) in &pairs {
                 for w in words {
                     english.entry(*w).or_insert(words[0]);
