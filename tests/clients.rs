@@ -9,37 +9,13 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Item, Server, Setup, body, daemon_log, feed_toml, free_port, http_get, kabar, ndjson, ok, rss, run, spawn_daemon,
-    stderr, terminate, wait_for,
+    Item, Server, Setup, body, daemon_log, feed_toml, free_port, get_with, http_get, kabar, ndjson, ok, raw, rss, run,
+    spawn_daemon, stderr, terminate, wait_for,
 };
 
 fn stop(mut child: Child) -> std::process::ExitStatus {
     terminate(&child);
     child.wait().unwrap()
-}
-
-/// Sends `request` as written and reads the whole answer: status, lower-cased headers,
-/// body.
-fn raw(port: u16, request: &[u8]) -> (u16, std::collections::HashMap<String, String>, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    stream.write_all(request).unwrap();
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers, body.to_string())
-}
-
-/// A GET with extra header lines (each ending in CRLF).
-fn get_with(port: u16, path: &str, headers: &str) -> (u16, std::collections::HashMap<String, String>, String) {
-    raw(port, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Connection: close\r\n\r\n").as_bytes())
 }
 
 fn json(body: &str) -> serde_json::Value {

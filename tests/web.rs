@@ -3,14 +3,12 @@
 //! real browser are the next step of issue 20.)
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Child;
 use std::time::Duration;
 
 use crate::support::{
-    Item, Response, Server, Setup, body, daemon_log, feed_toml, free_port, http_get, rss, spawn_daemon, terminate,
-    wait_for,
+    Item, Response, Server, Setup, body, daemon_log, feed_toml, free_port, get_with, http_get, raw, rss, spawn_daemon,
+    terminate, wait_for,
 };
 
 const TOPIC: &str = r#"
@@ -73,34 +71,17 @@ pub(crate) const TOKEN: &str = "a-token-for-the-web-tests-0123456789";
 
 /// A POST of a form body; the status, the headers (lower-case names) and the body.
 fn post_form(port: u16, path: &str, body: &str) -> (u16, HashMap<String, String>, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers, body.to_string())
+    raw(port, request.as_bytes())
 }
 
-/// A GET with a cookie.
+/// A GET with a cookie: its status.
 fn get_with_cookie(port: u16, path: &str, cookie: &str) -> u16 {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
-    s.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    get_with(port, path, &format!("Cookie: {cookie}\r\n")).0
 }
 
 #[test]

@@ -24,9 +24,7 @@ pub(crate) fn kabar_config(dir: &Path, port: u16, corpus: &Corpus, db: &Path, ex
          allow_networks = [\"127.0.0.0/8\"]\n{extra}\n",
         db.display()
     );
-    let topics: String =
-        TOPICS.iter().map(|(name, query)| format!("[[topics]]\nname = \"{name}\"\nquery = '{query}'\n")).collect();
-    s.push_str(&topics);
+    s.push_str(&topics_toml());
     for f in 0..corpus.feeds {
         let _ = write!(s, "[[feeds]]\nname = \"f{f}\"\nurl = \"http://127.0.0.1:{port}/f{f}.xml\"\n");
     }
@@ -35,9 +33,21 @@ pub(crate) fn kabar_config(dir: &Path, port: u16, corpus: &Corpus, db: &Path, ex
     path
 }
 
+/// The `[[topics]]` tables of [`TOPICS`].
+pub(crate) fn topics_toml() -> String {
+    TOPICS.iter().map(|(name, query)| format!("[[topics]]\nname = \"{name}\"\nquery = '{query}'\n")).collect()
+}
+
 pub(crate) fn kabar_fetch(config: &Path) -> Command {
     let mut c = Command::new(KABAR);
     c.arg("--config").arg(config).arg("fetch").env("KABAR_LOG", "error");
+    c
+}
+
+/// `kabar run` on `config`, logging at `log` and above.
+pub(crate) fn kabar_daemon(config: &Path, log: &str) -> Command {
+    let mut c = Command::new(KABAR);
+    c.arg("--config").arg(config).arg("run").env("KABAR_LOG", log);
     c
 }
 

@@ -10,14 +10,7 @@ pub(crate) fn many_feeds(dir: &Path, feeds: usize, items: usize) {
     let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let extra = format!("[schedule]\ndefault = \"1h\"\n[http]\nlisten = \"{api}\"\n");
     let config = kabar_config(dir, server.port, &corpus, &db, &extra);
-    let mut child = Command::new(KABAR)
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .env("KABAR_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = kabar_daemon(&config, "warn").stderr(Stdio::null()).spawn().unwrap();
     let pid = child.id();
     let status = |field: &str| -> u64 {
         std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -2,7 +2,8 @@
 
 use crate::prelude::*;
 
-pub(crate) fn scale_db(dir: &Path, articles: usize, runs: usize) {
+/// `dir`'s database of `articles` articles, filled the first time ([`prefill`]).
+pub(crate) fn filled(dir: &Path, articles: usize) -> PathBuf {
     let db = dir.join("scale.db");
     if !db.exists() {
         eprintln!("filling {} with {articles} articles (once; kept with --out)", db.display());
@@ -10,6 +11,11 @@ pub(crate) fn scale_db(dir: &Path, articles: usize, runs: usize) {
         prefill(&db, articles);
         eprintln!("filled in {:.0} s", started.elapsed().as_secs_f64());
     }
+    db
+}
+
+pub(crate) fn scale_db(dir: &Path, articles: usize, runs: usize) {
+    let db = filled(dir, articles);
     // Search latency (each query run `runs` times; medians).
     let config = dir.join("scale.toml");
     std::fs::write(&config, format!("[storage]\ndatabase = \"{}\"\n", db.display())).unwrap();

@@ -2,8 +2,9 @@
 //! Indonesian sentence pairs in DIR (`../shared/translation`): each 8 consecutive pairs
 //! of a file are one Indonesian and one English article (as its SOURCES.md says to).
 //! Every Indonesian article goes into the dedup window first, an hour apart; then each
-//! English article is looked up, and then added to the window too: a translation link to its own Indonesian article is a
-//! hit, to another one a false link, none a miss. Prints recall and precision per file.
+//! English article is looked up, and then added to the window too (a daemon's holds
+//! both languages): a translation link to its own Indonesian article is a hit, to
+//! another one a false link, none a miss. Prints recall and precision per file.
 
 use crate::prelude::*;
 

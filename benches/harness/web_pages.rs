@@ -7,7 +7,7 @@ use std::io::Read as _;
 use std::net::TcpStream;
 
 use crate::prelude::*;
-use crate::scale_db::prefill;
+use crate::scale_db::filled;
 
 /// One GET: the status and the time until the whole answer was read.
 fn get(port: u16, path: &str) -> (u16, Duration) {
@@ -25,30 +25,16 @@ fn get(port: u16, path: &str) -> (u16, Duration) {
 }
 
 pub(crate) fn web_pages(dir: &Path, articles: usize, runs: usize) {
-    let db = dir.join("scale.db");
-    if !db.exists() {
-        eprintln!("filling {} with {articles} articles (once; kept with --out)", db.display());
-        let started = Instant::now();
-        prefill(&db, articles);
-        eprintln!("filled in {:.0} s", started.elapsed().as_secs_f64());
-    }
+    let db = filled(dir, articles);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let topics: String =
-        TOPICS.iter().map(|(name, query)| format!("[[topics]]\nname = \"{name}\"\nquery = '{query}'\n")).collect();
+    let topics = topics_toml();
     let config = dir.join("web-pages.toml");
     std::fs::write(
         &config,
         format!("[storage]\ndatabase = \"{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n{topics}", db.display()),
     )
     .unwrap();
-    let mut daemon = Command::new(KABAR)
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .env("KABAR_LOG", "error")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = kabar_daemon(&config, "error").stdout(Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() || get(port, "/healthz").0 != 200 {
         assert!(started.elapsed() < Duration::from_secs(300), "the daemon never answered");

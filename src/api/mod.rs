@@ -14,12 +14,12 @@
 //! `/topics/{name}`.
 //!
 //! Every response carries `X-Content-Type-Options: nosniff` and a Content-Security-
-//! Policy that allows nothing (a page: only kabar's own style sheet and script); HTML from feeds is served only after ammonia has
-//! sanitised it (scripts, event handlers and links other than http(s) removed, links
-//! made absolute). Every error is JSON: `{"error", "parameter"}`. With `[http] token`,
-//! requests need `Authorization: Bearer TOKEN` (pages: that, or a login session). Only
-//! GET and HEAD exist, and the login form's small POST: nothing a request can do
-//! changes anything stored.
+//! Policy that allows nothing (a page: only kabar's own style sheet and script); HTML
+//! from feeds is served only after ammonia has sanitised it (scripts, event handlers
+//! and links other than http(s) removed, links made absolute). Every error is JSON:
+//! `{"error", "parameter"}`. With `[http] token`, requests need `Authorization: Bearer
+//! TOKEN` (pages: that, or a login session). Only GET and HEAD exist, and the login
+//! form's small POST: nothing a request can do changes anything stored.
 //!
 //! What a client may cost is bounded (ARCHITECTURE.md, bounds): `server` caps and times
 //! out connections; [`guard`] refuses oversized heads, bodies, other methods, foreign
@@ -170,15 +170,10 @@ async fn guard(State(api): State<Arc<Api>>, request: Request, next: Next) -> Res
     let h = response.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // A page of the web interface has set its own (kabar's style sheet and script only).
-    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
-        );
-    }
-    if !h.contains_key(header::REFERRER_POLICY) {
-        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    }
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ));
+    h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
     response
 }
 
@@ -456,13 +451,40 @@ async fn read<T: Send + 'static>(
     .map_err(ApiError::internal)?
 }
 
-async fn articles(
-    State(api): State<Arc<Api>>,
-    params: Result<QueryParams<HashMap<String, String>>, QueryRejection>,
-) -> Result<Response, ApiError> {
+/// A request's query string, as axum reads it.
+type QueryString = Result<QueryParams<HashMap<String, String>>, QueryRejection>;
+
+/// The query string as a map, or a 400 saying why it is not one.
+fn query_string(q: QueryString) -> Result<HashMap<String, String>, ApiError> {
+    q.map(|QueryParams(q)| q)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query string: {}", e.body_text()), None))
+}
+
+/// The article id a path names, or a 400.
+fn article_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::bad("id", format!("bad article id: {}", e.body_text())))?;
+    id.parse().map_err(|_| ApiError::bad("id", format!("{id:?} is not an article id")))
+}
+
+/// Article `id` as `kabar show` gives it, or a 404.
+fn article_detail(r: &Reader, id: i64) -> Result<crate::model::ArticleDetail, ApiError> {
+    crate::read::show::article(r, id)
+        .map_err(ApiError::store)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no article with id {id}"), Some("id")))
+}
+
+impl From<listing::FilterError> for ApiError {
+    fn from(e: listing::FilterError) -> ApiError {
+        match e {
+            listing::FilterError::Unknown { parameter, message } => ApiError::bad(parameter, message),
+            listing::FilterError::Store(e) => ApiError::store(e),
+        }
+    }
+}
+
+async fn articles(State(api): State<Arc<Api>>, params: QueryString) -> Result<Response, ApiError> {
     let slot = api.search_slot()?;
-    let QueryParams(params) = params
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query string: {}", e.body_text()), None))?;
+    let params = query_string(params)?;
     let known = ["q", "topic", "feed", "since", "until", "all", "limit"];
     if let Some(unknown) = params.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(ApiError::new(
@@ -512,12 +534,7 @@ async fn articles(
             .try_acquire_many(terms)
             .map_err(|_| ApiError::busy("the searches running leave no room for one this large"))?;
         search_params.query = query;
-        listing::check_filters(r, &config, search_params.topic.as_deref(), search_params.feed.as_deref()).map_err(
-            |e| match e {
-                listing::FilterError::Unknown { parameter, message } => ApiError::bad(parameter, message),
-                listing::FilterError::Store(e) => ApiError::store(e),
-            },
-        )?;
+        listing::check_filters(r, &config, search_params.topic.as_deref(), search_params.feed.as_deref())?;
         search(r, &search_params).map_err(ApiError::store)
     })
     .await?;
@@ -533,12 +550,9 @@ struct ArticleView {
 }
 
 async fn article(State(api): State<Arc<Api>>, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
-    let Path(id) = id.map_err(|e| ApiError::bad("id", format!("bad article id: {}", e.body_text())))?;
-    let id: i64 = id.parse().map_err(|_| ApiError::bad("id", format!("{id:?} is not an article id")))?;
+    let id = article_id(id)?;
     let view = read(&api, Work::Other, move |r| {
-        let Some(detail) = crate::read::show::article(r, id).map_err(ApiError::store)? else {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no article with id {id}"), Some("id")));
-        };
+        let detail = article_detail(r, id)?;
         let html = r.article_html(id).map_err(ApiError::store)?.and_then(sanitised);
         Ok(ArticleView { detail, html })
     })
@@ -562,11 +576,11 @@ async fn topics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
 async fn topic_feed(
     State(api): State<Arc<Api>>,
     file: Result<Path<String>, PathRejection>,
-    query: Result<QueryParams<HashMap<String, String>>, QueryRejection>,
+    query: QueryString,
 ) -> Result<Response, ApiError> {
     let Path(file) = file.map_err(|e| ApiError::bad("name", format!("bad topic name: {}", e.body_text())))?;
     let Some(name) = file.strip_suffix(".atom") else {
-        let days = query.ok().and_then(|QueryParams(q)| q.get("days").cloned());
+        let days = query_string(query).ok().and_then(|mut q| q.remove("days"));
         return Ok(web::topic(api, file, days).await);
     };
     let config = api.runtime.config();

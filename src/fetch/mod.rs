@@ -179,7 +179,7 @@ impl Fetcher {
     }
 
     fn gate(&self, url: &Url) -> Arc<HostGate> {
-        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let key = host_key(url);
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         hosts
             .entry(key)
@@ -456,6 +456,11 @@ fn classify(e: &reqwest::Error) -> FeedError {
         ErrorKind::Connect
     };
     FeedError::new(kind, message)
+}
+
+/// What per-host politeness is counted by: a URL's host and port ("example.org:443").
+pub fn host_key(url: &Url) -> String {
+    format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -285,6 +285,23 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The topics article `id` matched, with their evidence, by topic name.
+    pub fn topic_matches(&self, id: i64) -> Result<Vec<TopicMatch>, StoreError> {
+        let matches = self
+            .conn
+            .prepare_cached("SELECT topic, score, evidence FROM article_topics WHERE article_id = ?1 ORDER BY topic")?
+            .query_map([id], |r| {
+                let evidence: String = r.get(2)?;
+                Ok(TopicMatch {
+                    topic: r.get(0)?,
+                    score: r.get(1)?,
+                    evidence: serde_json::from_str(&evidence).unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(matches)
+    }
+
     /// Every copy of a story, first stored first.
     pub fn copies(&self, story: i64) -> Result<Vec<StoryCopy>, StoreError> {
         let copies = self
@@ -332,18 +349,7 @@ impl Reader {
                     ))
                 },
             )?;
-        let topic_matches = self
-            .conn
-            .prepare("SELECT topic, score, evidence FROM article_topics WHERE article_id = ?1 ORDER BY topic")?
-            .query_map([id], |r| {
-                let evidence: String = r.get(2)?;
-                Ok(TopicMatch {
-                    topic: r.get(0)?,
-                    score: r.get(1)?,
-                    evidence: serde_json::from_str(&evidence).unwrap_or_default(),
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let topic_matches = self.topic_matches(id)?;
         let copies = self.copies(row.story)?;
         Ok(Some(ArticleDetail {
             row,

@@ -422,12 +422,20 @@ pub fn free_port() -> u16 {
 
 /// A blocking GET on 127.0.0.1: status, headers (lower-cased names), body.
 pub fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, HashMap<String, String>, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    raw(port, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n").as_bytes())
+}
+
+/// Sends `request` as written and reads the whole answer: status, lower-cased headers,
+/// body.
+pub fn raw(port: u16, request: &[u8]) -> (u16, HashMap<String, String>, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
     let headers = lines
@@ -435,6 +443,11 @@ pub fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, HashMap<Str
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     (status, headers, body.to_string())
+}
+
+/// A GET with extra header lines (each ending in CRLF).
+pub fn get_with(port: u16, path: &str, headers: &str) -> (u16, HashMap<String, String>, String) {
+    raw(port, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Connection: close\r\n\r\n").as_bytes())
 }
 
 /// The shared corpus, if it is here: `$KABAR_CORPUS`, or `../shared/corpus` beside the

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 
-use super::{Filters, StoryRow, Tried};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use crate::model::{ArticleDetail, ArticleRow, FeedStatus, Field};
+use super::{Filters, StoryRow, Tried};
+use crate::model::{ArticleDetail, ArticleRow, FeedStatus, Field, StoryCopy};
 use crate::query::QueryError;
 
 pub(super) fn layout(title: &str, body: Markup) -> Markup {
@@ -61,6 +61,28 @@ fn similarity(s: Option<f64>) -> String {
     s.map(|s| format!("{s:.2}")).unwrap_or_default()
 }
 
+/// A story's copies: feed, title, first sight, why it is a copy, how alike.
+fn copies_table(copies: &[StoryCopy]) -> Markup {
+    html! {
+        div.scroll {
+            table.copies {
+                thead { tr { th { "Feed" } th { "Title" } th { "First seen" } th { "Reason" } th { "Similarity" } } }
+                tbody {
+                    @for c in copies {
+                        tr {
+                            td { (c.feed) }
+                            td { a href={ "/stories/" (c.id) } { (c.title) } }
+                            td { time datetime=(c.first_seen) { (c.first_seen) } }
+                            td.reason { (reason(c.duplicate_reason.as_deref())) }
+                            td { (similarity(c.similarity)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn story_list(rows: &[StoryRow]) -> Markup {
     html! {
         ol.stories {
@@ -80,22 +102,7 @@ fn story_list(rows: &[StoryRow]) -> Markup {
                     @if s.copies.len() > 1 {
                         details {
                             summary { "All " (s.copies.len()) " copies" }
-                            div.scroll {
-                                table.copies {
-                                    thead { tr { th { "Feed" } th { "Title" } th { "First seen" } th { "Reason" } th { "Similarity" } } }
-                                    tbody {
-                                        @for c in &s.copies {
-                                            tr {
-                                                td { (c.feed) }
-                                                td { a href={ "/stories/" (c.id) } { (c.title) } }
-                                                td { time datetime=(c.first_seen) { (c.first_seen) } }
-                                                td.reason { (reason(c.duplicate_reason.as_deref())) }
-                                                td { (similarity(c.similarity)) }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
+                            (copies_table(&s.copies))
                         }
                     }
                 }
@@ -174,13 +181,7 @@ pub(super) fn story(d: &ArticleDetail) -> Markup {
             @if d.copies.len() > 1 {
                 section {
                     h2 { (d.copies.len()) " copies" }
-                    div.scroll { table.copies {
-                        thead { tr { th { "Feed" } th { "Title" } th { "Reason" } th { "Similarity" } } }
-                        tbody { @for c in &d.copies {
-                            tr { td { (c.feed) } td { a href={ "/stories/" (c.id) } { (c.title) } }
-                                 td.reason { (reason(c.duplicate_reason.as_deref())) } td { (similarity(c.similarity)) } }
-                        } }
-                    } }
+                    (copies_table(&d.copies))
                 }
             }
         }
@@ -229,14 +230,14 @@ fn highlighted(text: &str, field: Field, position: &mut u32, marked: &HashSet<(F
     html! { @for (p, hit) in &pieces { @if *hit && aligned { mark { (p) } } @else { (p) } } }
 }
 
-/// The search page: the form, then the error with a caret under its column, or the
-/// results (`None` before anything was asked).
 /// A search's stories and, when asked for, what it would flag as a topic.
 pub(super) struct Found<'a> {
     pub rows: &'a [StoryRow],
     pub tried: Option<&'a Tried>,
 }
 
+/// The search page: the form, then the error with a caret under its column, or the
+/// results (`None` before anything was asked).
 pub(super) fn search(q: &str, result: Result<Option<Found>, &QueryError>) -> Markup {
     html! {
         h1 { "Search" }
@@ -264,26 +265,23 @@ pub(super) fn search(q: &str, result: Result<Option<Found>, &QueryError>) -> Mar
                         },
                     }
                 }
-                @let found: Vec<ArticleRow> = rows.iter().map(|r| r.row.clone()).collect();
-                @let bars = buckets(&found, Utc::now(), 30).bars;
+                @let bars = buckets(rows.iter().map(|r| &r.row), Utc::now(), 30).bars;
                 @if !rows.is_empty() {
                     (chart(&bars, false, "Stories found per day, last 30 days", 40, |since, until| {
                         format!("/search?q={}&since={since}&until={until}", super::percent_encode(q))
                     }))
                 }
-                @if true {
-                    p.count { (rows.len()) @if rows.len() == 1 { " story" } @else { " stories" } }
-                    (story_list(rows))
-                }
+                p.count { (rows.len()) @if rows.len() == 1 { " story" } @else { " stories" } }
+                (story_list(rows))
             }
         }
     }
 }
 
-/// The host of a feed's URL.
-fn host(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+/// The host a feed's politeness is counted by (`fetch::host_key`), or its URL as
+/// written when that does not parse.
+fn host(url: &str) -> String {
+    url::Url::parse(url).map_or_else(|_| url.to_string(), |u| crate::fetch::host_key(&u))
 }
 
 /// Why a feed is due when it is: its interval, or a backoff after failures (a server
@@ -299,20 +297,17 @@ fn due_reason(f: &FeedStatus) -> String {
 /// Feed health, grouped by host: hosts with failing feeds first, failing feeds first in
 /// each, with each feed's articles in all and dated in the last 7 days (`weekly`). A feed with
 /// no new article for 14 days (or never) is marked idle.
-pub(super) fn feeds(
-    rows: &[FeedStatus],
-    weekly: &std::collections::HashMap<String, i64>,
-    now: DateTime<Utc>,
-) -> Markup {
-    let mut hosts: Vec<(&str, Vec<&FeedStatus>)> = Vec::new();
+pub(super) fn feeds(rows: &[FeedStatus], weekly: &HashMap<String, i64>, now: DateTime<Utc>) -> Markup {
+    let mut hosts: Vec<(String, Vec<&FeedStatus>)> = Vec::new();
     for f in rows {
-        match hosts.iter_mut().find(|(h, _)| *h == host(&f.url)) {
+        let h = host(&f.url);
+        match hosts.iter_mut().find(|(known, _)| *known == h) {
             Some((_, list)) => list.push(f),
-            None => hosts.push((host(&f.url), vec![f])),
+            None => hosts.push((h, vec![f])),
         }
     }
     let failing = |list: &[&FeedStatus]| list.iter().map(|f| f.failures).max().unwrap_or(0);
-    hosts.sort_by(|a, b| failing(&b.1).cmp(&failing(&a.1)).then_with(|| a.0.cmp(b.0)));
+    hosts.sort_by(|a, b| failing(&b.1).cmp(&failing(&a.1)).then_with(|| a.0.cmp(&b.0)));
     let idle = |f: &FeedStatus| {
         f.last_success
             .as_deref()
@@ -371,7 +366,7 @@ pub(super) struct Volume {
 /// Bars over the `days` days up to `now` (oldest first): one a day, or one an hour
 /// under 7 days; each article counted by its first sight. Also the count over the
 /// period before, and the feeds with most articles in this one.
-pub(super) fn buckets(rows: &[ArticleRow], now: DateTime<Utc>, days: i64) -> Volume {
+pub(super) fn buckets<'a>(rows: impl IntoIterator<Item = &'a ArticleRow>, now: DateTime<Utc>, days: i64) -> Volume {
     let hourly = days < 7;
     let step = if hourly { chrono::Duration::hours(1) } else { chrono::Duration::days(1) };
     let n = if hourly { days * 24 } else { days };

@@ -24,15 +24,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Form, Path, Query as QueryParams, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
 use maud::Markup;
 
-use super::{Api, ApiError, Work, read};
+use super::{Api, ApiError, QueryString, Work, article_detail, article_id, query_string, read};
 use crate::model::{ArticleRow, StoryCopy};
 use crate::query::Query;
 use crate::read::listing;
@@ -122,13 +122,6 @@ fn error_page(e: ApiError) -> Response {
     page(e.status, "Error", markup::error(&e.error))
 }
 
-type Params = Result<QueryParams<HashMap<String, String>>, QueryRejection>;
-
-fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
-    p.map(|QueryParams(p)| p)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query string: {}", e.body_text()), None))
-}
-
 /// The filters a stories or search page takes, as the URL gives them (empty ones absent).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Filters {
@@ -179,10 +172,7 @@ async fn story_rows(api: &Arc<Api>, filters: &Filters, query: Option<Query>) -> 
     let config = api.runtime.config();
     let lang = filters.lang.clone();
     read(api, Work::Search(slot), move |r| {
-        listing::check_filters(r, &config, p.topic.as_deref(), p.feed.as_deref()).map_err(|e| match e {
-            listing::FilterError::Unknown { parameter, message } => ApiError::bad(parameter, message),
-            listing::FilterError::Store(e) => ApiError::store(e),
-        })?;
+        listing::check_filters(r, &config, p.topic.as_deref(), p.feed.as_deref())?;
         let rows = search(r, &p).map_err(ApiError::store)?;
         let mut out = Vec::new();
         for row in rows.into_iter().filter(|row| lang.is_none() || row.language == lang).take(PAGE_ROWS) {
@@ -194,9 +184,9 @@ async fn story_rows(api: &Arc<Api>, filters: &Filters, query: Option<Query>) -> 
     .await
 }
 
-async fn stories(State(api): State<Arc<Api>>, p: Params) -> Response {
+async fn stories(State(api): State<Arc<Api>>, p: QueryString) -> Response {
     let result = async {
-        let p = params(p)?;
+        let p = query_string(p)?;
         let filters = Filters::from(&p);
         let rows = story_rows(&api, &filters, None).await?;
         let config = api.runtime.config();
@@ -212,26 +202,19 @@ async fn stories(State(api): State<Arc<Api>>, p: Params) -> Response {
 }
 
 async fn story(State(api): State<Arc<Api>>, id: Result<Path<String>, PathRejection>) -> Response {
-    let result = async {
-        let Path(id) = id.map_err(|e| ApiError::bad("id", format!("bad story id: {}", e.body_text())))?;
-        let id: i64 = id.parse().map_err(|_| ApiError::bad("id", format!("{id:?} is not an article id")))?;
-        read(&api, Work::Other, move |r| {
-            crate::read::show::article(r, id)
-                .map_err(ApiError::store)?
-                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no article with id {id}"), Some("id")))
-        })
-        .await
-    }
-    .await;
+    let result = match article_id(id) {
+        Ok(id) => read(&api, Work::Other, move |r| article_detail(r, id)).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(detail) => page(StatusCode::OK, &detail.row.title.clone(), markup::story(&detail)),
         Err(e) => error_page(e),
     }
 }
 
-async fn search_page(State(api): State<Arc<Api>>, p: Params) -> Response {
+async fn search_page(State(api): State<Arc<Api>>, p: QueryString) -> Response {
     let result = async {
-        let p = params(p)?;
+        let p = query_string(p)?;
         let filters = Filters::from(&p);
         let q = p.get("q").map(|q| q.trim().to_string()).unwrap_or_default();
         let unfiltered = filters.topic.is_none() && filters.feed.is_none() && filters.lang.is_none();
@@ -336,21 +319,15 @@ pub(super) async fn topic(api: Arc<Api>, name: String, days: Option<String>) -> 
         let volume = markup::buckets(&rows, now, days);
         let mut stories = Vec::new();
         for s in rows.iter().filter(|r| r.duplicate_of.is_none()).take(LATEST) {
-            let words: Vec<String> = r
-                .detail(s.id)
+            let mut words: Vec<String> = r
+                .topic_matches(s.id)
                 .map_err(ApiError::store)?
-                .map(|d| {
-                    let mut w: Vec<String> = d
-                        .topic_matches
-                        .into_iter()
-                        .filter(|m| m.topic == topic)
-                        .flat_map(|m| m.evidence.into_iter().map(|e| e.term))
-                        .collect();
-                    w.sort();
-                    w.dedup();
-                    w
-                })
-                .unwrap_or_default();
+                .into_iter()
+                .filter(|m| m.topic == topic)
+                .flat_map(|m| m.evidence.into_iter().map(|e| e.term))
+                .collect();
+            words.sort();
+            words.dedup();
             stories.push((s.clone(), words));
         }
         let progress =
@@ -364,8 +341,8 @@ pub(super) async fn topic(api: Arc<Api>, name: String, days: Option<String>) -> 
     }
 }
 
-async fn login_form(State(api): State<Arc<Api>>, p: Params) -> Response {
-    let next = params(p).ok().and_then(|p| p.get("next").cloned());
+async fn login_form(State(api): State<Arc<Api>>, p: QueryString) -> Response {
+    let next = query_string(p).ok().and_then(|p| p.get("next").cloned());
     let open = api.token.is_none();
     page(StatusCode::OK, "Sign in", markup::login(local_path(next.as_deref()), open, None))
 }
