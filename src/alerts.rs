@@ -9,7 +9,6 @@
 //! Besides `fetch`, this is the only code that makes outbound connections;
 //! its destinations come from the configuration, not from feeds.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +18,7 @@ use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
+use crate::config::Database;
 use crate::config::Notify;
 use crate::model::{ArticleRow, DueAlert, TopicMatch};
 use crate::poll::Context;
@@ -57,7 +57,7 @@ enum RoundError {
 }
 
 /// Delivers due alerts until `stop` turns true.
-pub async fn run(ctx: Arc<Context>, database: PathBuf, mut stop: watch::Receiver<bool>) {
+pub async fn run(ctx: Arc<Context>, database: Database, mut stop: watch::Receiver<bool>) {
     let client =
         match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).user_agent(crate::config::DEFAULT_USER_AGENT).build()
         {
@@ -83,11 +83,11 @@ pub async fn run(ctx: Arc<Context>, database: PathBuf, mut stop: watch::Receiver
 
 async fn deliver_due(
     ctx: &Context,
-    database: &std::path::Path,
+    database: &Database,
     client: &reqwest::Client,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), RoundError> {
-    let db = database.to_path_buf();
+    let db = database.clone();
     let now = Utc::now().timestamp();
     let due = tokio::task::spawn_blocking(move || -> Result<Vec<Due>, StoreError> {
         if !db.exists() {

@@ -326,7 +326,7 @@ fn check(path: Option<&std::path::Path>) -> ExitCode {
                 c.path.display(),
                 c.feeds.len(),
                 c.topics.len(),
-                c.database.display()
+                c.database
             );
             ExitCode::SUCCESS
         }

@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -26,6 +25,7 @@ use sd_notify::NotifyState;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, Id, JoinSet};
 
+use crate::config::Database;
 use crate::config::{Config, FeedConfig, Live};
 use crate::model::{ErrorKind, FeedError, FeedState, PollOutcome, PollRecord, Reindex};
 use crate::pipeline::schedule;
@@ -166,7 +166,7 @@ struct Runtime {
     config: Arc<Live>,
     ctx: Arc<Context>,
     /// The database in use (a reload cannot move it).
-    database: PathBuf,
+    database: Database,
     in_flight: Arc<AtomicUsize>,
     started: Instant,
 }
@@ -234,7 +234,7 @@ pub async fn run(
         })
         .collect();
     let config = runtime.config();
-    tracing::info!(feeds = slots.len(), topics = config.topics.len(), database = %runtime.database.display(),
+    tracing::info!(feeds = slots.len(), topics = config.topics.len(), database = %runtime.database,
         "kabar is running");
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&slots, &runtime))]);
 

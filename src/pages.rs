@@ -11,7 +11,6 @@
 //! times; a final one (404, a bot wall, not HTML, no main text) is recorded on the
 //! article as its `page_status`.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 use url::Url;
 
+use crate::config::Database;
 use crate::fetch;
 use crate::model::{DuePage, Entry, ErrorKind, FeedError, PageDone, PageOutcome, Validators};
 use crate::pipeline::{classify, clean, extract};
@@ -77,7 +77,7 @@ pub enum RoundError {
 }
 
 /// Fetches queued pages until `stop` turns true.
-pub async fn run(ctx: Arc<Context>, database: std::path::PathBuf, mut stop: watch::Receiver<bool>) {
+pub async fn run(ctx: Arc<Context>, database: Database, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             return;
@@ -96,7 +96,7 @@ pub async fn run(ctx: Arc<Context>, database: std::path::PathBuf, mut stop: watc
 
 /// Rounds until no page is due now, or `within` has passed (`kabar fetch` waits so long
 /// for the pages of what it stored).
-pub async fn drain(ctx: &Context, database: &Path, within: Duration) -> Counts {
+pub async fn drain(ctx: &Context, database: &Database, within: Duration) -> Counts {
     let mut all = Counts::default();
     let deadline = tokio::time::Instant::now() + within;
     loop {
@@ -112,8 +112,8 @@ pub async fn drain(ctx: &Context, database: &Path, within: Duration) -> Counts {
 }
 
 /// Every page due now, [`CONCURRENCY`] at a time.
-pub async fn round(ctx: &Context, database: &Path) -> Result<Counts, RoundError> {
-    let db = database.to_path_buf();
+pub async fn round(ctx: &Context, database: &Database) -> Result<Counts, RoundError> {
+    let db = database.clone();
     let now = Utc::now().timestamp();
     let due = tokio::task::spawn_blocking(move || -> Result<Vec<DuePage>, StoreError> {
         if !db.exists() {

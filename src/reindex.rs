@@ -7,8 +7,7 @@
 //! records how far it got, so a restart resumes where it stopped and `kabar topics`
 //! shows the progress.
 
-use std::path::Path;
-
+use crate::config::Database;
 use crate::config::TopicConfig;
 use crate::model::Reindex;
 use crate::pipeline::classify::{Topics, classify_doc};
@@ -32,7 +31,7 @@ pub enum ReindexError {
 /// `progress` is told (topic, progress) after each batch.
 pub async fn run(
     writer: &Writer,
-    database: &Path,
+    database: &Database,
     topics: &[TopicConfig],
     pending: Vec<(String, Reindex)>,
     mut progress: impl FnMut(&str, Reindex),
@@ -42,7 +41,7 @@ pub async fn run(
         let one = std::sync::Arc::new(Topics::new([(topic.name.as_str(), &topic.query)]));
         let started = std::time::Instant::now();
         loop {
-            let (after, upto, matcher, db) = (state.done, state.upto, one.clone(), database.to_path_buf());
+            let (after, upto, matcher, db) = (state.done, state.upto, one.clone(), database.clone());
             let (last, matches) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
                 let reader = Reader::open(&db)?;
                 let rows = reader.scan_range(after, upto, BATCH)?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     Item, Server, Setup, body, daemon_log, feed_toml, free_port, get_with, http_get, kabar, ndjson, ok, raw, rss, run,
-    spawn_daemon, stderr, terminate, wait_for,
+    scalar, spawn_daemon, sqlite_only, stderr, terminate, wait_for,
 };
 
 fn stop(mut child: Child) -> std::process::ExitStatus {
@@ -369,8 +369,11 @@ fn a_second_writer_is_refused_and_names_the_first() {
 
 #[test]
 fn a_database_path_that_is_a_folder_is_named_as_such() {
+    if sqlite_only("a database file") {
+        return;
+    }
     let setup = Setup::new("");
-    std::fs::create_dir(setup.database()).unwrap();
+    std::fs::create_dir(setup.file()).unwrap();
     for args in [&["fetch"][..], &["search"][..]] {
         let o = run(&setup.config, args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
@@ -499,23 +502,11 @@ fn the_fetch_log_is_pruned_to_its_retention() {
     let server = Server::start();
     let doc = rss("a", &[Item::new("a1", "Satu", &body("satu", 1))]);
     server.route("/a.xml", move |_| crate::support::Response::new(200, doc.clone()));
-    let setup =
-        Setup::new(&format!("[storage]\nkeep_fetches = \"2s\"\n\n{}", feed_toml("a", &server.url("/a.xml"), "")));
-    let setup = {
-        // Setup::new writes [storage] itself: put the key in its table.
-        let text = std::fs::read_to_string(&setup.config).unwrap();
-        let text = text.replacen("[storage]\nkeep_fetches = \"2s\"\n\n", "", 1).replacen(
-            "database = \"kabar.db\"\n",
-            "database = \"kabar.db\"\nkeep_fetches = \"2s\"\n",
-            1,
-        );
-        std::fs::write(&setup.config, text).unwrap();
-        setup
-    };
-    let count = |db: &std::path::Path| -> i64 {
-        let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        conn.query_row("SELECT count(*) FROM fetches", [], |r| r.get(0)).unwrap()
-    };
+    let setup = Setup::raw(&format!(
+        "[storage]\ndatabase = \"kabar.db\"\nkeep_fetches = \"2s\"\n\n{}",
+        feed_toml("a", &server.url("/a.xml"), "")
+    ));
+    let count = |db: &kabar::config::Database| scalar(db, "SELECT count(*) FROM fetches");
     ok(&setup.config, &["fetch"]);
     ok(&setup.config, &["fetch"]);
     assert_eq!(count(&setup.database()), 2);
@@ -547,12 +538,15 @@ fn a_reader_without_write_access_to_the_folder_still_reads() {
         eprintln!("skipped: needs root to read as another user");
         return;
     }
+    if sqlite_only("a database file's permissions") {
+        return;
+    }
     let server = Server::start();
     let doc = rss("a", &[Item::new("a1", "Satu", &body("satu", 1))]);
     server.route("/a.xml", move |_| crate::support::Response::new(200, doc.clone()));
     let setup = Setup::new(&feed_toml("a", &server.url("/a.xml"), ""));
     ok(&setup.config, &["fetch"]);
-    let db = setup.database();
+    let db = setup.file();
     assert!(!kabar::store::wal_path(&db).exists(), "fetch left its log behind");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(setup.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

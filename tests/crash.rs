@@ -9,19 +9,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::support::{Item, Server, Setup, body, kabar, run, stderr, wait_for};
+use crate::support::{Item, Server, Setup, body, kabar, run, stderr, text_pairs, wait_for};
+use kabar::config::Database;
 
 const FEEDS: usize = 12;
 const BATCH: usize = 25;
 
-/// guid → feed of every stored article, and whether the database checks out.
-fn stored(db: &std::path::Path) -> (BTreeMap<String, String>, String) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    let mut stmt = conn.prepare("SELECT a.guid, f.name FROM articles a JOIN feeds f ON f.id = a.feed_id").unwrap();
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).unwrap();
-    (rows.map(Result::unwrap).collect(), check)
+/// guid → feed of every stored article, and whether the database checks out (SQLite's
+/// integrity check; PostgreSQL's server keeps its own).
+fn stored(db: &Database) -> (BTreeMap<String, String>, String) {
+    let check = match db.sqlite() {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.busy_timeout(Duration::from_secs(10)).unwrap();
+            conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+        }
+        None => "ok".to_string(),
+    };
+    let rows = text_pairs(db, "SELECT a.guid, f.name FROM articles a JOIN feeds f ON f.id = a.feed_id");
+    (rows.unwrap_or_default().into_iter().collect(), check)
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn holdout() -> Vec<Labelled> {
 
 /// Ingests the set in file order, one poll per article, and returns each labelled
 /// article's stored row.
-async fn ingest(set: &[Labelled]) -> (tempfile::TempDir, HashMap<String, ArticleRow>) {
+async fn ingest(set: &[Labelled]) -> (crate::support::Store, HashMap<String, ArticleRow>) {
     ingest_after(&[], set).await
 }
 
@@ -90,9 +90,9 @@ fn fillers(n: usize) -> Vec<Labelled> {
 }
 
 /// [`ingest`] after the articles of `before` (which are not returned).
-async fn ingest_after(before: &[Labelled], set: &[Labelled]) -> (tempfile::TempDir, HashMap<String, ArticleRow>) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("k.db");
+async fn ingest_after(before: &[Labelled], set: &[Labelled]) -> (crate::support::Store, HashMap<String, ArticleRow>) {
+    let store = crate::support::Store::temporary();
+    let db = store.database.clone();
     let writer = Writer::open(&db, Default::default()).unwrap();
     let mut feeds: Vec<&str> = before.iter().chain(set).map(|a| a.feed.as_str()).collect();
     feeds.sort();
@@ -123,7 +123,7 @@ async fn ingest_after(before: &[Labelled], set: &[Labelled]) -> (tempfile::TempD
         .filter(|r| !before.iter().any(|b| Some(&b.id) == r.guid.as_ref()))
         .map(|r| (r.guid.clone().unwrap(), r))
         .collect();
-    (dir, by_guid)
+    (store, by_guid)
 }
 
 #[derive(Default, Debug)]

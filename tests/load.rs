@@ -267,7 +267,7 @@ fn a_crowd_of_hostile_clients_leaves_polling_health_and_memory_intact() {
     let statuses = statuses.lock().unwrap().clone();
     let log = daemon_log(&setup);
     // Polls during the load, read from the database after the daemon stopped.
-    let conn = rusqlite::Connection::open(setup.database()).unwrap();
+    let conn = rusqlite::Connection::open(setup.file()).unwrap();
     let errors: Vec<String> = conn
         .prepare("SELECT error_kind || ': ' || error FROM fetches WHERE status = 'error'")
         .unwrap()

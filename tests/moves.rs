@@ -3,7 +3,7 @@
 //! temporary redirect, or a chain with one in it, never does; nothing is stored twice.
 //! The polls run on a clock the test sets, so the day takes no time.
 
-use std::path::Path;
+use crate::support::{Store, scalar};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -23,7 +23,7 @@ fn manual_clock(start: i64) -> (Arc<AtomicI64>, kabar::poll::Clock) {
 
 struct Run {
     config: kabar::config::Config,
-    db: std::path::PathBuf,
+    db: kabar::config::Database,
 }
 
 impl Run {
@@ -51,9 +51,8 @@ async fn close(ctx: Context) {
     writer.close().await;
 }
 
-fn count(db: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+fn count(db: &kabar::config::Database, sql: &str) -> i64 {
+    scalar(db, sql)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -72,8 +71,9 @@ async fn a_permanent_move_is_applied_after_three_sightings_over_a_day_and_surviv
     server.route("/chain.xml", |_| Response::new(301, "").header("Location", "/mid.xml"));
     server.route("/mid.xml", |_| Response::new(302, "").header("Location", "/new3.xml"));
     let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
     let text = [
-        "[storage]\ndatabase = \"k.db\"\n[fetch]\nper_host = { concurrency = 8, min_interval = \"0s\" }\n".to_string(),
+        format!("[storage]\n{}[fetch]\nper_host = {{ concurrency = 8, min_interval = \"0s\" }}\n", store.toml),
         feed_toml("moved", &server.url("/old.xml"), ""),
         feed_toml("temporary", &server.url("/temporary.xml"), ""),
         feed_toml("chain", &server.url("/chain.xml"), ""),
@@ -140,10 +140,9 @@ async fn the_fetch_log_keeps_its_retention_by_the_clock() {
     let doc = rss("a", &[Item::new("a1", "Satu", &body("satu", 1))]);
     server.route("/a.xml", move |_| Response::new(200, doc.clone()));
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[storage]\ndatabase = \"k.db\"\nkeep_fetches = \"30d\"\n{}",
-        feed_toml("a", &server.url("/a.xml"), "")
-    );
+    let store = Store::new(dir.path());
+    let text =
+        format!("[storage]\n{}keep_fetches = \"30d\"\n{}", store.toml, feed_toml("a", &server.url("/a.xml"), ""));
     let config = kabar::config::parse(&text, &dir.path().join("kabar.toml")).unwrap();
     let run = Run { db: config.database.clone(), config };
     let day = 86_400;

@@ -29,7 +29,7 @@ fn stop(mut child: Child) {
 /// copy's feed answers only once the wire's two articles are stored in the database
 /// `wire_first` names (set it once the setup exists), so the wire's story is always the
 /// first copy.
-fn news_server() -> (Server, Arc<std::sync::OnceLock<std::path::PathBuf>>) {
+fn news_server() -> (Server, Arc<std::sync::OnceLock<kabar::config::Database>>) {
     let server = Server::start();
     let wire = rss(
         "wire",
@@ -51,7 +51,7 @@ fn news_server() -> (Server, Arc<std::sync::OnceLock<std::path::PathBuf>>) {
         }],
     );
     server.feed_with_etag("/wire.xml", wire, "\"w\"");
-    let db: Arc<std::sync::OnceLock<std::path::PathBuf>> = Arc::default();
+    let db: Arc<std::sync::OnceLock<kabar::config::Database>> = Arc::default();
     let wire_first = db.clone();
     server.route("/copy.xml", move |_| {
         let stored = wait_for(Duration::from_secs(15), || wire_first.get().is_some_and(|p| wire_stored(p)));
@@ -62,16 +62,12 @@ fn news_server() -> (Server, Arc<std::sync::OnceLock<std::path::PathBuf>>) {
 }
 
 /// Whether the wire feed's two articles are in the database.
-fn wire_stored(db: &std::path::Path) -> bool {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return false;
-    };
-    let n: rusqlite::Result<i64> = conn.query_row(
-        "SELECT count(*) FROM articles a JOIN feeds f ON f.id = a.feed_id WHERE f.name = 'wire'",
-        [],
-        |r| r.get(0),
+fn wire_stored(db: &kabar::config::Database) -> bool {
+    let rows = crate::support::text_pairs(
+        db,
+        "SELECT a.guid, f.name FROM articles a JOIN feeds f ON f.id = a.feed_id WHERE f.name = 'wire'",
     );
-    n.is_ok_and(|n| n >= 2)
+    rows.is_some_and(|r| r.len() >= 2)
 }
 
 fn api_setup(server: &Server, port: u16, extra: &str) -> Setup {

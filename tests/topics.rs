@@ -83,8 +83,8 @@ fn digital_cooperation_precision_and_recall() {
 #[tokio::test]
 async fn search_finds_exactly_what_a_topic_would_flag() {
     // An archive of every labelled article in the repository.
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("k.db");
+    let store = crate::support::Store::temporary();
+    let db = store.database.clone();
     let writer = kabar::store::Writer::open(&db, Default::default()).unwrap();
     let state = writer.sync_feeds(vec![("f".into(), "https://f.example/".into())]).await.unwrap().remove(0);
     let mut articles = Vec::new();

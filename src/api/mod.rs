@@ -84,7 +84,7 @@ pub struct AppState {
     /// The configuration now (a reload replaces it).
     pub config: Arc<Live>,
     /// The database the readers open.
-    pub database: std::path::PathBuf,
+    pub database: crate::config::Database,
     pub metrics: Arc<Metrics>,
     /// For the queue depth and write times in `/metrics`.
     pub writer: Arc<Writer>,
@@ -606,11 +606,18 @@ async fn metrics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
     let runtime = &api.runtime;
     let db = runtime.database.clone();
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let wal_bytes = size(&crate::store::wal_path(&db));
+    let (database_bytes, wal_bytes) = match db.sqlite() {
+        Some(path) => {
+            let wal = size(&crate::store::wal_path(path));
+            (size(path) + wal, wal)
+        }
+        // The server's log is its own: what the database takes is what it reports.
+        None => (read(&api, Work::Other, |r| r.database_bytes().map_err(ApiError::store)).await.unwrap_or(0), 0),
+    };
     let alerts_pending = read(&api, Work::Other, |r| r.pending_alerts().map_err(ApiError::store)).await.unwrap_or(-1);
     let gauges = Gauges {
         queue_depth: runtime.writer.queue_depth(),
-        database_bytes: size(&db) + wal_bytes,
+        database_bytes,
         wal_bytes,
         write_times: runtime.writer.write_times(),
         polls_in_flight: runtime.polls_in_flight.load(Ordering::Relaxed),

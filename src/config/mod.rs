@@ -29,7 +29,8 @@ pub use validate::{SizeError, parse_size};
 pub struct Config {
     /// The file this came from; relative paths inside it resolve against its folder.
     pub path: PathBuf,
-    pub database: PathBuf,
+    /// Where articles are stored: the SQLite file (the default) or a PostgreSQL database.
+    pub database: Database,
     /// How long the fetch log (`fetches`, one row per poll) keeps a poll.
     pub keep_fetches: Duration,
     pub fetch: FetchSettings,
@@ -42,6 +43,85 @@ pub struct Config {
     pub log: LogSettings,
     pub feeds: Vec<FeedConfig>,
     pub topics: Vec<TopicConfig>,
+}
+
+/// The store: an embedded SQLite file, or a PostgreSQL database a fleet of workers shares.
+#[derive(Clone, PartialEq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(Postgres),
+}
+
+/// A PostgreSQL database: libpq's connection string (URL or `key=value` form, a
+/// Unix-socket folder as `host`), and the password read from a file or the environment
+/// (never written in the configuration).
+#[derive(Clone, PartialEq)]
+pub struct Postgres {
+    pub url: String,
+    pub password: Option<String>,
+}
+
+impl Database {
+    /// Whether there may be a store to read yet: the SQLite file exists (before the first
+    /// fetch there is none); a PostgreSQL database is asked by connecting.
+    pub fn exists(&self) -> bool {
+        match self {
+            Database::Sqlite(path) => path.exists(),
+            Database::Postgres(_) => true,
+        }
+    }
+
+    /// The SQLite file, when that is the store.
+    pub fn sqlite(&self) -> Option<&Path> {
+        match self {
+            Database::Sqlite(path) => Some(path),
+            Database::Postgres(_) => None,
+        }
+    }
+}
+
+/// For logs and messages: the file, or the connection string (which holds no password).
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(pg) => write!(f, "{}", pg.url),
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(pg) => f
+                .debug_struct("Postgres")
+                .field("url", &pg.url)
+                .field("password", &pg.password.as_ref().map(|_| "…"))
+                .finish(),
+        }
+    }
+}
+
+impl From<&Path> for Database {
+    fn from(path: &Path) -> Self {
+        Database::Sqlite(path.to_path_buf())
+    }
+}
+impl From<&PathBuf> for Database {
+    fn from(path: &PathBuf) -> Self {
+        Database::Sqlite(path.clone())
+    }
+}
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Self {
+        Database::Sqlite(path)
+    }
+}
+impl From<&Database> for Database {
+    fn from(db: &Database) -> Self {
+        db.clone()
+    }
 }
 
 /// The HTTP API: off unless `listen` is set.
@@ -240,11 +320,50 @@ name = "a"
 url = "https://example.org/feed.xml"
 "#,
         );
-        assert_eq!(c.database, PathBuf::from("/etc/kabar/data/k.db"));
+        assert_eq!(c.database, Database::Sqlite(PathBuf::from("/etc/kabar/data/k.db")));
         assert_eq!(c.fetch.max_body, 16 << 20);
         assert_eq!(c.fetch.concurrency, 32);
         assert!(matches!(c.feeds[0].schedule, Schedule::Every(d) if d == Duration::from_secs(1800)));
         assert!((c.schedule.jitter - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn postgres_takes_a_url_without_its_password_and_the_password_from_a_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cret\nignored\n").unwrap();
+        let at = dir.path().join("k.toml");
+        let pg = |storage: &str| parse(&format!("[storage]\n{storage}\n"), &at);
+        let url = "postgresql://kabar@db.internal/kabar";
+        let c = pg(&format!("backend = \"postgres\"\nurl = \"{url}\"\npassword_file = \"pw\"")).unwrap();
+        assert_eq!(c.database, Database::Postgres(Postgres { url: url.into(), password: Some("s3cret".into()) }));
+        assert!(!format!("{:?} {}", c.database, c.database).contains("s3cret"), "the password is never shown");
+        let c =
+            pg("backend = \"postgres\"\nurl = \"host=/run/postgresql dbname=kabar\"\npassword_env = \"PATH\"").unwrap();
+        assert!(
+            matches!(&c.database, Database::Postgres(p) if p.password.as_deref() == std::env::var("PATH").ok().as_deref())
+        );
+        let refused = |storage: &str, needle: &str| match pg(storage) {
+            Err(ConfigError::Invalid { issues, .. }) => {
+                assert!(issues.iter().any(|i| i.message.contains(needle)), "{storage}: {issues:?}")
+            }
+            other => panic!("{storage}: expected invalid, got {other:?}"),
+        };
+        refused("backend = \"postgres\"", "needs storage.url");
+        refused("backend = \"postgres\"\nurl = \"postgresql://kabar:pw@db/kabar\"", "must not hold the password");
+        refused("backend = \"postgres\"\nurl = \"host=db password=pw\"", "must not hold the password");
+        refused("backend = \"postgres\"\nurl = \"postgres://db/k?password=pw\"", "must not hold the password");
+        refused("backend = \"postgres\"\nurl = \"host=db\"\npassword_file = \"pw\"\npassword_env = \"X\"", "give one");
+        refused("backend = \"postgres\"\nurl = \"host=db\"\npassword_file = \"none\"", "cannot read");
+        refused(
+            "backend = \"postgres\"\nurl = \"host=db\"\npassword_env = \"KABAR_NO_SUCH_VARIABLE\"",
+            "has no KABAR_NO_SUCH_VARIABLE",
+        );
+        refused("backend = \"postgres\"\ndatabase = \"k.db\"\nurl = \"host=db\"", "PostgreSQL uses storage.url");
+        refused("url = \"host=db\"", "is for backend = \"postgres\"");
+        refused("backend = \"mysql\"", "not one of \"sqlite\", \"postgres\"");
+        // A user name with no password is fine, in either form.
+        assert!(pg("backend = \"postgres\"\nurl = \"postgres://kabar@db:5432/kabar\"").is_ok());
+        assert!(pg("backend = \"postgres\"\nurl = \"user=kabar host=db\"").is_ok());
     }
 
     #[test]

@@ -28,7 +28,11 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
+    pub backend: Option<Spanned<String>>,
     pub database: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
     pub keep_fetches: Option<Spanned<String>>,
 }
 

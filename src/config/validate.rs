@@ -46,15 +46,88 @@ impl Validator<'_> {
         self.issue_at(value.span().start, message);
     }
 
-    fn config(&mut self, raw: raw::RawConfig, path: &Path, base: &Path) -> Config {
-        let database = match &raw.storage.database {
-            Some(db) if db.get_ref().trim().is_empty() => {
-                self.issue(db, "storage.database must not be empty");
-                PathBuf::new()
+    fn storage(&mut self, raw: &raw::RawStorage, base: &Path) -> Database {
+        let backend = raw.backend.as_ref().map_or("sqlite", |b| b.get_ref().as_str());
+        match backend {
+            "sqlite" => {
+                for (key, value) in
+                    [("url", &raw.url), ("password_file", &raw.password_file), ("password_env", &raw.password_env)]
+                {
+                    if let Some(v) = value {
+                        self.issue(
+                            v,
+                            format!("storage.{key} is for backend = \"postgres\"; SQLite uses storage.database"),
+                        );
+                    }
+                }
+                Database::Sqlite(match &raw.database {
+                    Some(db) if db.get_ref().trim().is_empty() => {
+                        self.issue(db, "storage.database must not be empty");
+                        PathBuf::new()
+                    }
+                    Some(db) => base.join(db.get_ref()),
+                    None => default_database(),
+                })
             }
-            Some(db) => base.join(db.get_ref()),
-            None => default_database(),
-        };
+            "postgres" => {
+                if let Some(db) = &raw.database {
+                    self.issue(db, "storage.database is the SQLite file; PostgreSQL uses storage.url");
+                }
+                let url = match &raw.url {
+                    None => {
+                        let at = raw.backend.as_ref().expect("the backend was named");
+                        self.issue(at, "backend = \"postgres\" needs storage.url (\"postgresql://user@host/db\", or \"host=/run/postgresql dbname=kabar\")");
+                        String::new()
+                    }
+                    Some(url) => {
+                        let text = url.get_ref().trim();
+                        if text.is_empty() {
+                            self.issue(url, "storage.url must not be empty");
+                        } else if has_password(text) {
+                            self.issue(url, "storage.url must not hold the password: put it in a file (storage.password_file) or the environment (storage.password_env)");
+                        }
+                        text.to_string()
+                    }
+                };
+                let password = match (&raw.password_file, &raw.password_env) {
+                    (Some(file), Some(_)) => {
+                        self.issue(file, "storage.password_file and storage.password_env: give one");
+                        None
+                    }
+                    (Some(file), None) => {
+                        let path = base.join(file.get_ref());
+                        match std::fs::read_to_string(&path) {
+                            Ok(text) => Some(text.lines().next().unwrap_or_default().to_string()),
+                            Err(e) => {
+                                self.issue(file, format!("storage.password_file: cannot read {}: {e}", path.display()));
+                                None
+                            }
+                        }
+                    }
+                    (None, Some(name)) => match env_password(name.get_ref()) {
+                        Some(p) => Some(p),
+                        None => {
+                            self.issue(
+                                name,
+                                format!("storage.password_env: the environment has no {}", name.get_ref()),
+                            );
+                            None
+                        }
+                    },
+                    (None, None) => None,
+                };
+                Database::Postgres(Postgres { url, password })
+            }
+            other => {
+                let at = raw.backend.as_ref().expect("the backend was named");
+                self.issue(at, format!("storage.backend {other:?} is not one of \"sqlite\", \"postgres\""));
+                Database::Sqlite(default_database())
+            }
+        }
+    }
+
+    fn config(&mut self, raw: raw::RawConfig, path: &Path, base: &Path) -> Config {
+        let database = self.storage(&raw.storage, base);
         let keep_fetches = self
             .duration(raw.storage.keep_fetches.as_ref(), "storage.keep_fetches", false)
             .unwrap_or(Duration::from_secs(90 * 86_400));
@@ -538,6 +611,26 @@ fn secs(d: Duration) -> i64 {
 fn parse_percent(s: &str) -> Option<f64> {
     let n: f64 = s.trim().strip_suffix('%')?.trim().parse().ok()?;
     n.is_finite().then_some(n)
+}
+
+/// The environment's value of `name`, for `storage.password_env` (a function so the
+/// tests can stand in for the environment).
+fn env_password(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Whether a libpq connection string carries a password: a URL's `user:password@`, a
+/// `password=` parameter or key.
+fn has_password(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        let rest = &url[url.find("//").map_or(0, |i| i + 2)..];
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        let userinfo = authority.rsplit_once('@').map(|(u, _)| u);
+        userinfo.is_some_and(|u| u.contains(':')) || lower.contains("password=")
+    } else {
+        lower.split_whitespace().any(|kv| kv.trim_start().starts_with("password"))
+    }
 }
 
 fn default_database() -> PathBuf {

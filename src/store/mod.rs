@@ -13,6 +13,7 @@ mod ingest;
 mod lock;
 mod reader;
 mod schema;
+mod sql;
 mod writer;
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 pub use lock::{lock_path, writer as running_writer};
 pub use reader::{ArticleHtml, Budget, Reader, ScanFilter, ScanRow};
 pub use schema::{WAL_RESTART_PAGES, wal_path};
+pub use sql::Backend;
 pub use writer::{Pending, Writer};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,20 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("storage.url is not a PostgreSQL connection string: {0}")]
+    PostgresUrl(String),
+    #[error("cannot connect to PostgreSQL at {url}: {}", postgres_message(.source))]
+    PostgresConnect { url: String, source: postgres::Error },
+    #[error("the PostgreSQL database at {0} has tables but no kabar schema; give kabar a database of its own")]
+    NotKabarPostgres(String),
+    #[error("the PostgreSQL database at {0} has no kabar schema yet: run `kabar fetch` or `kabar run` first")]
+    MissingPostgres(String),
+    #[error("PostgreSQL error: {}", postgres_message(.0))]
+    Postgres(#[from] postgres::Error),
+    #[error("database error: column {column}: {problem}")]
+    Column { column: usize, problem: String },
+    #[error("database error: a statement returned no row")]
+    NoRow,
     #[error("cannot create the database folder {}: {source}", .path.display())]
     Folder { path: PathBuf, source: std::io::Error },
     #[error("the database writer has stopped")]
@@ -48,4 +64,15 @@ pub enum StoreError {
     Panicked(String),
     #[error("the read ran past its time budget or was cancelled")]
     OutOfBudget,
+}
+
+/// A PostgreSQL error with the server's own message and detail, when it sent them.
+fn postgres_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => e.to_string(),
+    }
 }

@@ -1,15 +1,15 @@
 //! Read-only queries for listings. Each `Reader` has its own connection; in WAL mode
 //! it reads a consistent snapshot while the writer commits.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use std::cell::RefCell;
 
+use super::sql::{Backend, Db, Param, Row, Sql, Value, args};
 use super::{StoreError, schema};
+use crate::config::Database;
 use std::collections::HashMap;
 
 use crate::model::{
@@ -17,7 +17,7 @@ use crate::model::{
 };
 
 pub struct Reader {
-    conn: Connection,
+    db: RefCell<Db>,
     budget: Option<Budget>,
 }
 
@@ -78,15 +78,24 @@ pub struct ScanRow {
 }
 
 impl Reader {
-    pub fn open(path: &Path) -> Result<Reader, StoreError> {
-        Ok(Reader { conn: schema::open_reader(path)?, budget: None })
+    pub fn open(at: impl Into<Database>) -> Result<Reader, StoreError> {
+        Ok(Reader { db: RefCell::new(schema::open_reader(&at.into())?), budget: None })
     }
 
     /// Bounds every read after this by `budget`: a statement past it stops (SQLite's
-    /// progress handler) and a scan stops between rows, with [`StoreError::OutOfBudget`].
+    /// progress handler; PostgreSQL's `statement_timeout`) and a scan stops between rows,
+    /// with [`StoreError::OutOfBudget`].
     pub fn set_budget(&mut self, budget: Budget) -> Result<(), StoreError> {
-        let watched = budget.clone();
-        self.conn.progress_handler(BUDGET_STEPS, Some(move || watched.spent()))?;
+        match &mut *self.db.borrow_mut() {
+            Db::Sqlite(conn) => {
+                let watched = budget.clone();
+                conn.progress_handler(BUDGET_STEPS, Some(move || watched.spent()))?;
+            }
+            Db::Postgres(pg) => {
+                let left = budget.deadline.saturating_duration_since(Instant::now()).as_millis().max(1);
+                pg.client.batch_execute(&format!("SET statement_timeout = {left}"))?;
+            }
+        }
         self.budget = Some(budget);
         Ok(())
     }
@@ -96,8 +105,14 @@ impl Reader {
     }
 
     /// A statement's error, or [`StoreError::OutOfBudget`] when the budget stopped it.
-    fn failed(&self, e: rusqlite::Error) -> StoreError {
-        if self.out_of_budget() { StoreError::OutOfBudget } else { StoreError::Sqlite(e) }
+    fn failed(&self, e: StoreError) -> StoreError {
+        if self.out_of_budget() { StoreError::OutOfBudget } else { e }
+    }
+
+    /// Runs `f` over this reader's connection.
+    fn with<T>(&self, f: impl FnOnce(&Sql) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut db = self.db.borrow_mut();
+        f(&db.on()).map_err(|e| self.failed(e))
     }
 
     /// Calls `visit` for each article passing `filter`, newest first, until it
@@ -107,154 +122,176 @@ impl Reader {
             "SELECT a.id, a.story_id, f.name, a.title, a.text, a.boilerplate, a.language
              FROM articles a JOIN feeds f ON f.id = a.feed_id",
         );
-        let mut args: Vec<Value> = Vec::new();
+        let backend = self.db.borrow().backend();
+        let shortlist: String;
+        let mut params: Vec<Value> = Vec::new();
         let mut clauses: Vec<&str> = Vec::new();
-        // The full-text match is a set the articles are checked against while the sort-time
-        // index is walked newest first (`+a.id` keeps SQLite from fetching every match by id
-        // and sorting them, text and all, before the first row), so a search reads rows only
-        // until the caller has enough.
-        match (&filter.fts, filter.since) {
-            // The full-text match is bounded by article id: the least id among the articles
-            // in the range (read from the sort-time index) is where the range's ids start,
-            // so the match skips the older part of the archive. (`+id` keeps SQLite from
-            // answering min(id) by walking the table in id order.)
-            (Some(fts), Some(since)) => {
+        match (backend, &filter.fts, filter.since) {
+            // The full-text match is a set the articles are checked against while the
+            // sort-time index is walked newest first (`+a.id` keeps SQLite from fetching
+            // every match by id and sorting them, text and all, before the first row), so a
+            // search reads rows only until the caller has enough. The match is bounded by
+            // article id: the least id among the articles in the range (read from the
+            // sort-time index) is where the range's ids start, so the match skips the older
+            // part of the archive. (`+id` keeps SQLite from answering min(id) by walking
+            // the table in id order.)
+            (Backend::Sqlite, Some(fts), Some(since)) => {
                 clauses.push(
                     "+a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?1
                                 AND rowid >= (SELECT min(+id) FROM articles WHERE sort_time >= ?2))",
                 );
-                args.push(Value::Text(fts.clone()));
-                args.push(Value::Integer(since));
+                params.push(fts.value());
+                params.push(Value::Int(since));
             }
-            (Some(fts), None) => {
+            (Backend::Sqlite, Some(fts), None) => {
                 clauses.push("+a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)");
-                args.push(Value::Text(fts.clone()));
+                params.push(fts.value());
             }
-            (None, _) => {}
+            // The same shortlist as a `tsquery` over the GIN index of the same word forms.
+            (Backend::Postgres, Some(fts), _) => {
+                shortlist = tsquery(fts);
+                clauses.push("a.id IN (SELECT article_id FROM article_words WHERE words @@ to_tsquery('simple', ?))");
+                params.push(shortlist.value());
+            }
+            (_, None, _) => {}
         }
         if let Some(feed) = &filter.feed {
             clauses.push("f.name = ?");
-            args.push(Value::Text(feed.clone()));
+            params.push(feed.value());
         }
         if let Some(topic) = &filter.topic {
             clauses.push("EXISTS (SELECT 1 FROM article_topics t WHERE t.article_id = a.id AND t.topic = ?)");
-            args.push(Value::Text(topic.clone()));
+            params.push(topic.value());
         }
         if let Some(since) = filter.since {
             clauses.push("a.sort_time >= ?");
-            args.push(Value::Integer(since));
+            params.push(Value::Int(since));
         }
         if let Some(until) = filter.until {
             clauses.push("a.sort_time < ?");
-            args.push(Value::Integer(until));
+            params.push(Value::Int(until));
         }
         if !clauses.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&clauses.join(" AND "));
         }
         sql.push_str(" ORDER BY a.sort_time DESC, a.id DESC");
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(params_from_iter(args)).map_err(|e| self.failed(e))?;
-        while let Some(r) = rows.next().map_err(|e| self.failed(e))? {
-            if !visit(scan_row(r)?) {
-                break;
-            }
-            if self.out_of_budget() {
-                return Err(StoreError::OutOfBudget);
-            }
-        }
-        Ok(())
+        let mut spent = false;
+        self.with(|db| {
+            db.each(&sql, &params, |r| {
+                if !visit(scan_row(r)?) {
+                    return Ok(false);
+                }
+                spent = self.out_of_budget();
+                Ok(!spent)
+            })
+        })?;
+        if spent { Err(StoreError::OutOfBudget) } else { Ok(()) }
     }
 
     /// Articles with ids after `after` up to `upto`, in id order, at most `limit`.
     pub fn scan_range(&self, after: i64, upto: i64, limit: usize) -> Result<Vec<ScanRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT a.id, a.story_id, f.name, a.title, a.text, a.boilerplate, a.language
-             FROM articles a JOIN feeds f ON f.id = a.feed_id
-             WHERE a.id > ?1 AND a.id <= ?2 ORDER BY a.id LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![after, upto, limit as i64], scan_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.with(|db| {
+            db.all(
+                "SELECT a.id, a.story_id, f.name, a.title, a.text, a.boilerplate, a.language
+                 FROM articles a JOIN feeds f ON f.id = a.feed_id
+                 WHERE a.id > ?1 AND a.id <= ?2 ORDER BY a.id LIMIT ?3",
+                args![after, upto, limit],
+                scan_row,
+            )
+        })
     }
 
     /// The HTML an article came with (content, else summary) and its link, for serving
     /// after sanitising.
     pub fn article_html(&self, id: i64) -> Result<Option<ArticleHtml>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT url, coalesce(content_html, summary_html) FROM articles WHERE id = ?1", [id], |r| {
+        self.with(|db| {
+            db.opt("SELECT url, coalesce(content_html, summary_html) FROM articles WHERE id = ?1", args![id], |r| {
                 Ok(ArticleHtml { url: web_url(r.get(0)?), html: r.get(1)? })
             })
-            .optional()?)
+        })
     }
 
     /// Alerts due for delivery at `now`, oldest first.
     pub fn due_alerts(&self, now: i64, limit: usize) -> Result<Vec<DueAlert>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, topic, channel, article_id, attempts FROM alerts
-             WHERE delivered_at IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now, limit as i64], |r| {
-            Ok(DueAlert {
-                id: r.get(0)?,
-                topic: r.get(1)?,
-                channel: r.get(2)?,
-                article_id: r.get(3)?,
-                attempts: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.with(|db| {
+            db.all(
+                "SELECT id, topic, channel, article_id, attempts FROM alerts
+                 WHERE delivered_at IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+                args![now, limit],
+                |r| {
+                    Ok(DueAlert {
+                        id: r.get(0)?,
+                        topic: r.get(1)?,
+                        channel: r.get(2)?,
+                        article_id: r.get(3)?,
+                        attempts: r.get(4)?,
+                    })
+                },
+            )
+        })
     }
 
     /// Pages due for fetching by `now`, oldest first, with their feeds.
     pub fn due_pages(&self, now: i64, limit: usize) -> Result<Vec<DuePage>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT p.article_id, p.url, f.config_url, f.name, a.title, a.language, p.attempts
-             FROM pages p JOIN articles a ON a.id = p.article_id JOIN feeds f ON f.id = a.feed_id
-             WHERE p.next_attempt_at <= ?1 ORDER BY p.next_attempt_at, p.article_id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now, limit as i64], |r| {
-            Ok(DuePage {
-                article_id: r.get(0)?,
-                url: r.get(1)?,
-                feed_url: r.get(2)?,
-                feed: r.get(3)?,
-                title: r.get(4)?,
-                language: r.get(5)?,
-                attempts: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.with(|db| {
+            db.all(
+                "SELECT p.article_id, p.url, f.config_url, f.name, a.title, a.language, p.attempts
+                 FROM pages p JOIN articles a ON a.id = p.article_id JOIN feeds f ON f.id = a.feed_id
+                 WHERE p.next_attempt_at <= ?1 ORDER BY p.next_attempt_at, p.article_id LIMIT ?2",
+                args![now, limit],
+                |r| {
+                    Ok(DuePage {
+                        article_id: r.get(0)?,
+                        url: r.get(1)?,
+                        feed_url: r.get(2)?,
+                        feed: r.get(3)?,
+                        title: r.get(4)?,
+                        language: r.get(5)?,
+                        attempts: r.get(6)?,
+                    })
+                },
+            )
+        })
     }
 
     /// Pages queued, and the soonest one's due time.
     pub fn queued_pages(&self) -> Result<(i64, Option<i64>), StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*), min(next_attempt_at) FROM pages", [], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        self.with(|db| db.one("SELECT count(*), min(next_attempt_at) FROM pages", &[], |r| Ok((r.get(0)?, r.get(1)?))))
     }
 
     /// Alerts not delivered yet.
     pub fn pending_alerts(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row("SELECT count(*) FROM alerts WHERE delivered_at IS NULL", [], |r| r.get(0))?)
+        self.with(|db| db.value("SELECT count(*) FROM alerts WHERE delivered_at IS NULL", &[]))
     }
 
     /// Topics being re-evaluated over the archive, with their progress.
     pub fn topic_progress(&self) -> Result<HashMap<String, Reindex>, StoreError> {
-        let mut stmt =
-            self.conn.prepare("SELECT name, reindex_done, reindex_upto FROM topics WHERE reindex_upto IS NOT NULL")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, Reindex { done: r.get(1)?, upto: r.get(2)? })))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = self.with(|db| {
+            db.all("SELECT name, reindex_done, reindex_upto FROM topics WHERE reindex_upto IS NOT NULL", &[], |r| {
+                Ok((r.get(0)?, Reindex { done: r.get(1)?, upto: r.get(2)? }))
+            })
+        })?;
+        Ok(rows.into_iter().collect())
     }
 
     /// The listing rows for `ids`, in that order. With `story_topics`, a row's topics
     /// are those of every copy of its story.
     pub fn rows(&self, ids: &[i64], story_topics: bool) -> Result<Vec<ArticleRow>, StoreError> {
+        // A comma-separated list of topic names (SQLite's `group_concat` takes no
+        // separator beside DISTINCT, and its default is the comma).
+        let list = |distinct: &str| match self.db.borrow().backend() {
+            Backend::Sqlite => format!("group_concat({distinct}t.topic)"),
+            Backend::Postgres => format!("string_agg({distinct}t.topic, ',')"),
+        };
         let topics_sql = if story_topics {
-            "(SELECT group_concat(DISTINCT t.topic) FROM article_topics t
-              JOIN articles c ON c.id = t.article_id WHERE c.story_id = a.story_id)"
+            format!(
+                "(SELECT {} FROM article_topics t
+                  JOIN articles c ON c.id = t.article_id WHERE c.story_id = a.story_id)",
+                list("DISTINCT ")
+            )
         } else {
-            "(SELECT group_concat(t.topic) FROM article_topics t WHERE t.article_id = a.id)"
+            format!("(SELECT {} FROM article_topics t WHERE t.article_id = a.id)", list(""))
         };
         let sql = format!(
             "SELECT a.id, f.name, a.guid, a.url, a.title, a.published, a.first_seen, a.language,
@@ -263,67 +300,69 @@ impl Reader {
                     {topics_sql}
              FROM articles a JOIN feeds f ON f.id = a.feed_id WHERE a.id = ?1"
         );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(row) = stmt.query_row([id], article_row).optional()? {
-                out.push(row);
+        self.with(|db| {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                out.extend(db.opt(&sql, args![id], article_row)?);
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Articles dated (published, else first seen) since `since` (Unix seconds), per
     /// feed name: a range of `articles_feed_sort` per feed, so it costs the articles
     /// counted, not the archive.
     pub fn articles_since(&self, since: i64) -> Result<HashMap<String, i64>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT f.name, (SELECT count(*) FROM articles a WHERE a.feed_id = f.id AND a.sort_time >= ?1)
-             FROM feeds f",
-        )?;
-        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = self.with(|db| {
+            db.all(
+                "SELECT f.name, (SELECT count(*) FROM articles a WHERE a.feed_id = f.id AND a.sort_time >= ?1)
+                 FROM feeds f",
+                args![since],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })?;
+        Ok(rows.into_iter().collect())
     }
 
     /// The topics article `id` matched, with their evidence, by topic name.
     pub fn topic_matches(&self, id: i64) -> Result<Vec<TopicMatch>, StoreError> {
-        let matches = self
-            .conn
-            .prepare_cached("SELECT topic, score, evidence FROM article_topics WHERE article_id = ?1 ORDER BY topic")?
-            .query_map([id], |r| {
-                let evidence: String = r.get(2)?;
-                Ok(TopicMatch {
-                    topic: r.get(0)?,
-                    score: r.get(1)?,
-                    evidence: serde_json::from_str(&evidence).unwrap_or_default(),
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(matches)
+        self.with(|db| {
+            db.all(
+                "SELECT topic, score, evidence FROM article_topics WHERE article_id = ?1 ORDER BY topic",
+                args![id],
+                |r| {
+                    let evidence: String = r.get(2)?;
+                    Ok(TopicMatch {
+                        topic: r.get(0)?,
+                        score: r.get(1)?,
+                        evidence: serde_json::from_str(&evidence).unwrap_or_default(),
+                    })
+                },
+            )
+        })
     }
 
     /// Every copy of a story, first stored first.
     pub fn copies(&self, story: i64) -> Result<Vec<StoryCopy>, StoreError> {
-        let copies = self
-            .conn
-            .prepare_cached(
+        self.with(|db| {
+            db.all(
                 "SELECT a.id, f.name, a.title, a.url, a.first_seen, a.duplicate_reason, a.similarity
                  FROM articles a JOIN feeds f ON f.id = a.feed_id
                  WHERE a.story_id = ?1 ORDER BY a.id",
-            )?
-            .query_map([story], |r| {
-                Ok(StoryCopy {
-                    id: r.get(0)?,
-                    feed: r.get(1)?,
-                    title: r.get(2)?,
-                    url: web_url(r.get(3)?),
-                    first_seen: rfc3339(r.get(4)?),
-                    duplicate_reason: r.get(5)?,
-                    similarity: r.get(6)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(copies)
+                args![story],
+                |r| {
+                    Ok(StoryCopy {
+                        id: r.get(0)?,
+                        feed: r.get(1)?,
+                        title: r.get(2)?,
+                        url: web_url(r.get(3)?),
+                        first_seen: rfc3339(r.get(4)?),
+                        duplicate_reason: r.get(5)?,
+                        similarity: r.get(6)?,
+                    })
+                },
+            )
+        })
     }
 
     /// Everything about one article, with the copies of its story.
@@ -332,23 +371,25 @@ impl Reader {
             return Ok(None);
         };
         let (canonical_url, authors, first_seen, published_raw, text, boilerplate, summary, page_status) =
-            self.conn.query_row(
-                "SELECT canonical_url, authors, first_seen, published_raw, text, boilerplate, summary, page_status
-                 FROM articles WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, Option<String>>(0)?,
-                        json_list(r.get(1)?),
-                        rfc3339(r.get(2)?),
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, String>(4)?,
-                        json_list(r.get(5)?),
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                    ))
-                },
-            )?;
+            self.with(|db| {
+                db.one(
+                    "SELECT canonical_url, authors, first_seen, published_raw, text, boilerplate, summary, page_status
+                     FROM articles WHERE id = ?1",
+                    args![id],
+                    |r| {
+                        Ok((
+                            r.get::<Option<String>>(0)?,
+                            json_list(r.get(1)?),
+                            rfc3339(r.get(2)?),
+                            r.get::<Option<String>>(3)?,
+                            r.get::<String>(4)?,
+                            json_list(r.get(5)?),
+                            r.get::<Option<String>>(6)?,
+                            r.get::<Option<String>>(7)?,
+                        ))
+                    },
+                )
+            })?;
         let topic_matches = self.topic_matches(id)?;
         let copies = self.copies(row.story)?;
         Ok(Some(ArticleDetail {
@@ -369,80 +410,92 @@ impl Reader {
 
     /// Every feed in the database, by name.
     pub fn feeds(&self) -> Result<Vec<FeedStatus>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT f.name, f.url, f.title, f.last_status, f.last_http_status, f.last_fetch_at,
-                    f.last_success_at, f.next_attempt_at, f.consecutive_failures, f.last_error_kind,
-                    f.last_error, (SELECT count(*) FROM articles a WHERE a.feed_id = f.id), f.last_warning
-             FROM feeds f ORDER BY f.name",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let time = |i: usize| -> rusqlite::Result<Option<String>> { Ok(r.get::<_, Option<i64>>(i)?.map(rfc3339)) };
-            Ok(FeedStatus {
-                name: r.get(0)?,
-                url: r.get(1)?,
-                title: r.get(2)?,
-                status: r.get(3)?,
-                http_status: r.get(4)?,
-                last_fetch: time(5)?,
-                last_success: time(6)?,
-                next_due: time(7)?,
-                failures: r.get(8)?,
-                last_error_kind: r.get(9)?,
-                last_error: r.get(10)?,
-                articles: r.get(11)?,
-                warning: r.get(12)?,
-                configured: true,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.with(|db| {
+            db.all(
+                "SELECT f.name, f.url, f.title, f.last_status, f.last_http_status, f.last_fetch_at,
+                        f.last_success_at, f.next_attempt_at, f.consecutive_failures, f.last_error_kind,
+                        f.last_error, (SELECT count(*) FROM articles a WHERE a.feed_id = f.id), f.last_warning
+                 FROM feeds f ORDER BY f.name",
+                &[],
+                |r| {
+                    let time =
+                        |i: usize| -> Result<Option<String>, StoreError> { Ok(r.get::<Option<i64>>(i)?.map(rfc3339)) };
+                    Ok(FeedStatus {
+                        name: r.get(0)?,
+                        url: r.get(1)?,
+                        title: r.get(2)?,
+                        status: r.get(3)?,
+                        http_status: r.get(4)?,
+                        last_fetch: time(5)?,
+                        last_success: time(6)?,
+                        next_due: time(7)?,
+                        failures: r.get(8)?,
+                        last_error_kind: r.get(9)?,
+                        last_error: r.get(10)?,
+                        articles: r.get(11)?,
+                        warning: r.get(12)?,
+                        configured: true,
+                    })
+                },
+            )
+        })
     }
 
     /// Stories flagged per topic (a story counts once however many copies it has):
     /// first seen in the last 24 hours, 7 days, ever.
     pub fn topic_counts(&self, now: i64) -> Result<Vec<TopicCount>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT t.topic,
-                    count(DISTINCT CASE WHEN a.first_seen >= ?1 THEN a.story_id END),
-                    count(DISTINCT CASE WHEN a.first_seen >= ?2 THEN a.story_id END),
-                    count(DISTINCT a.story_id)
-             FROM article_topics t JOIN articles a ON a.id = t.article_id
-             GROUP BY t.topic ORDER BY t.topic",
-        )?;
-        let rows = stmt.query_map(params![now - 86_400, now - 7 * 86_400], |r| {
-            Ok(TopicCount {
-                name: r.get(0)?,
-                last_24h: r.get(1)?,
-                last_7d: r.get(2)?,
-                all: r.get(3)?,
-                configured: true,
-                reindex: None,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.with(|db| {
+            db.all(
+                "SELECT t.topic,
+                        count(DISTINCT CASE WHEN a.first_seen >= ?1 THEN a.story_id END),
+                        count(DISTINCT CASE WHEN a.first_seen >= ?2 THEN a.story_id END),
+                        count(DISTINCT a.story_id)
+                 FROM article_topics t JOIN articles a ON a.id = t.article_id
+                 GROUP BY t.topic ORDER BY t.topic",
+                args![now - 86_400, now - 7 * 86_400],
+                |r| {
+                    Ok(TopicCount {
+                        name: r.get(0)?,
+                        last_24h: r.get(1)?,
+                        last_7d: r.get(2)?,
+                        all: r.get(3)?,
+                        configured: true,
+                        reindex: None,
+                    })
+                },
+            )
+        })
     }
 
     /// Whether a feed of this name is stored (configured now or before).
     pub fn has_feed(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row("SELECT EXISTS (SELECT 1 FROM feeds WHERE name = ?1)", [name], |r| r.get(0))?)
+        self.with(|db| db.value("SELECT EXISTS (SELECT 1 FROM feeds WHERE name = ?1)", args![name]))
     }
 
     /// Whether a topic of this name is recorded or flagged any stored article.
     pub fn has_topic(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM topics WHERE name = ?1)
-                 OR EXISTS (SELECT 1 FROM article_topics WHERE topic = ?1)",
-            [name],
-            |r| r.get(0),
-        )?)
+        self.with(|db| {
+            db.value(
+                "SELECT EXISTS (SELECT 1 FROM topics WHERE name = ?1)
+                     OR EXISTS (SELECT 1 FROM article_topics WHERE topic = ?1)",
+                args![name],
+            )
+        })
+    }
+
+    /// The bytes the database takes on PostgreSQL's disk (for `/metrics`; SQLite's are
+    /// its files').
+    pub fn database_bytes(&self) -> Result<u64, StoreError> {
+        self.with(|db| db.value("SELECT pg_database_size(current_database())", &[]))
     }
 
     /// Number of articles stored.
     pub fn article_count(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row("SELECT count(*) FROM articles", [], |r| r.get(0))?)
+        self.with(|db| db.value("SELECT count(*) FROM articles", &[]))
     }
 }
 
-fn scan_row(r: &Row) -> rusqlite::Result<ScanRow> {
+fn scan_row(r: &Row) -> Result<ScanRow, StoreError> {
     Ok(ScanRow {
         id: r.get(0)?,
         story_id: r.get(1)?,
@@ -454,7 +507,7 @@ fn scan_row(r: &Row) -> rusqlite::Result<ScanRow> {
     })
 }
 
-fn article_row(r: &Row) -> rusqlite::Result<ArticleRow> {
+fn article_row(r: &Row) -> Result<ArticleRow, StoreError> {
     // Topic names cannot hold a comma (see config), so group_concat's list splits cleanly.
     let topics: Option<String> = r.get(13)?;
     let mut topics: Vec<String> = topics.map(|t| t.split(',').map(str::to_string).collect()).unwrap_or_default();
@@ -465,7 +518,7 @@ fn article_row(r: &Row) -> rusqlite::Result<ArticleRow> {
         guid: r.get(2)?,
         url: web_url(r.get(3)?),
         title: r.get(4)?,
-        published: r.get::<_, Option<i64>>(5)?.map(rfc3339),
+        published: r.get::<Option<i64>>(5)?.map(rfc3339),
         fetched: rfc3339(r.get(6)?),
         language: r.get(7)?,
         duplicate_of: r.get(8)?,
@@ -485,4 +538,49 @@ fn web_url(link: Option<String>) -> Option<String> {
 
 fn json_list(value: Option<String>) -> Vec<String> {
     value.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default()
+}
+
+/// The search index's FTS5 expression (quoted word forms, `*` for a prefix, AND, OR and
+/// parentheses: see `Query::fts`) as the same expression in PostgreSQL's `tsquery`
+/// syntax, over the same lexemes.
+fn tsquery(fts: &str) -> String {
+    let mut out = String::with_capacity(fts.len());
+    let mut rest = fts;
+    while let Some(c) = rest.chars().next() {
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"').unwrap_or(quoted.len());
+            out.push('\'');
+            out.push_str(&quoted[..end].replace('\'', "''"));
+            out.push('\'');
+            rest = quoted.get(end + 1..).unwrap_or("");
+            if let Some(after) = rest.strip_prefix('*') {
+                out.push_str(":*");
+                rest = after;
+            }
+        } else if let Some(after) = rest.strip_prefix("AND") {
+            out.push('&');
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("OR") {
+            out.push('|');
+            rest = after;
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_index_expression_reads_the_same_as_a_tsquery() {
+        let q = crate::query::Query::parse("digital* AND (mou OR \"kerja sama\")").unwrap();
+        let fts = q.fts().unwrap();
+        let ts = super::tsquery(&fts);
+        assert!(!ts.contains('"') && !ts.contains("AND") && !ts.contains("OR"), "{ts}");
+        assert!(ts.contains("'digital':*") && ts.contains("'mou'") && ts.contains(" & ") && ts.contains(" | "), "{ts}");
+        assert_eq!(ts.matches('(').count(), ts.matches(')').count());
+        assert_eq!(super::tsquery("(\"a\" OR \"b\"*)"), "('a' | 'b':*)");
+    }
 }

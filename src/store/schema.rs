@@ -6,6 +6,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
+use super::sql::{Db, PgConn};
+use crate::config::{Database, Postgres};
 
 /// Append-only: add new files at the end, never edit a released one.
 const MIGRATIONS: &[&str] = &[
@@ -16,6 +18,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_first_seen.sql"),
     include_str!("../../migrations/0006_pages.sql"),
 ];
+
+/// PostgreSQL's migrations, in `migrations/postgres/`; append-only as SQLite's. The
+/// version is the row of `kabar_schema`.
+const PG_MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+/// The advisory lock a PostgreSQL migration holds: workers starting together migrate
+/// one after another, and the later ones find nothing to do.
+const PG_MIGRATION_LOCK: i64 = 0x6b61_6261_7201;
 
 /// How long a connection waits for a lock before reporting "busy".
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -109,7 +119,7 @@ fn check_kabar(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 /// database but not write its folder cannot create WAL's shared-memory file; when no
 /// writer holds the lock and no write-ahead log is left over, such a user reads the
 /// file as immutable (nothing else is changing it).
-pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+fn open_sqlite_reader(path: &Path) -> Result<Connection, StoreError> {
     if path.is_dir() {
         return Err(StoreError::NotAFile(path.to_path_buf()));
     }
@@ -146,6 +156,76 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Opens the store for reading: the SQLite file read-only, or a PostgreSQL connection
+/// (which checks the schema's version but never migrates).
+pub fn open_reader(at: &Database) -> Result<Db, StoreError> {
+    match at {
+        Database::Sqlite(path) => Ok(Db::Sqlite(open_sqlite_reader(path)?)),
+        Database::Postgres(pg) => open_postgres(pg, false),
+    }
+}
+
+/// Connects to PostgreSQL; for a writer (`migrate`), brings the schema up to date
+/// first. A database with tables but no kabar schema, or a newer schema, is refused
+/// before anything in it changes.
+pub fn open_postgres(pg: &Postgres, migrate: bool) -> Result<Db, StoreError> {
+    let mut config: postgres::Config =
+        pg.url.parse().map_err(|e: postgres::Error| StoreError::PostgresUrl(e.to_string()))?;
+    if let Some(password) = &pg.password {
+        config.password(password);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("kabar");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(BUSY_TIMEOUT);
+    }
+    let client = config
+        .connect(postgres::NoTls)
+        .map_err(|source| StoreError::PostgresConnect { url: pg.url.clone(), source })?;
+    let mut db = Db::Postgres(Box::new(PgConn { client, prepared: Default::default() }));
+    let known = PG_MIGRATIONS.len() as i64;
+    let tx = db.begin()?;
+    if migrate {
+        tx.value::<Option<i64>>(
+            "SELECT pg_advisory_xact_lock(?1)::text::bigint",
+            crate::store::sql::args![PG_MIGRATION_LOCK],
+        )
+        .ok();
+    }
+    let has_schema: bool = tx.value("SELECT to_regclass('kabar_schema') IS NOT NULL", &[])?;
+    let version: i64 = if has_schema {
+        tx.value("SELECT coalesce(max(version), 0) FROM kabar_schema", &[])?
+    } else {
+        let tables: i64 =
+            tx.value("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()", &[])?;
+        if tables > 0 {
+            return Err(StoreError::NotKabarPostgres(pg.url.clone()));
+        }
+        0
+    };
+    if version > known {
+        return Err(StoreError::TooNew { found: version, known });
+    }
+    if !migrate {
+        if version == 0 {
+            return Err(StoreError::MissingPostgres(pg.url.clone()));
+        }
+        tx.commit()?;
+        return Ok(db);
+    }
+    if !has_schema {
+        tx.batch("CREATE TABLE kabar_schema (version BIGINT NOT NULL)")?;
+    }
+    for (i, sql) in PG_MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch(sql)?;
+        tx.exec("INSERT INTO kabar_schema (version) VALUES (?1)", crate::store::sql::args![i as i64 + 1])?;
+        tracing::info!(version = i + 1, "PostgreSQL schema migrated");
+    }
+    tx.commit()?;
+    Ok(db)
+}
+
 /// `file:/abs/path?mode=ro&immutable=1`, the path percent-encoded.
 fn immutable_uri(path: &Path) -> Option<String> {
     let absolute = std::fs::canonicalize(path).ok()?;
@@ -180,7 +260,7 @@ mod tests {
         let conn = open_writer(&path).unwrap();
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
-        let reader = open_reader(&path).unwrap();
+        let reader = open_sqlite_reader(&path).unwrap();
         let err = reader.execute("DELETE FROM feeds", []).unwrap_err();
         assert!(err.to_string().contains("readonly") || err.to_string().contains("read-only"), "{err}");
     }
@@ -213,7 +293,7 @@ mod tests {
         assert_eq!(journal(&other), "delete");
         assert_eq!(journal(&newer), "delete");
         assert!(!wal_path(&other).exists() && !wal_path(&newer).exists());
-        for f in [open_writer(dir.path()).err(), open_reader(dir.path()).err()] {
+        for f in [open_writer(dir.path()).err(), open_sqlite_reader(dir.path()).err()] {
             let e = f.expect("a folder is refused");
             assert!(matches!(e, StoreError::NotAFile(_)), "{e}");
             assert!(e.to_string().contains("is a folder"), "{e}");
@@ -226,7 +306,7 @@ mod tests {
         let path = dir.path().join("k.db");
         drop(open_writer(&path).unwrap());
         let before = std::fs::read(&path).unwrap();
-        let reader = open_reader(&path).unwrap();
+        let reader = open_sqlite_reader(&path).unwrap();
         assert!(reader.execute("DELETE FROM feeds", []).is_err());
         drop(reader);
         assert_eq!(std::fs::read(&path).unwrap(), before, "the reader changed the database file");
@@ -236,10 +316,10 @@ mod tests {
     fn foreign_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.db");
-        assert!(matches!(open_reader(&missing), Err(StoreError::Missing(_))));
+        assert!(matches!(open_sqlite_reader(&missing), Err(StoreError::Missing(_))));
         let other = dir.path().join("other.db");
         Connection::open(&other).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
         assert!(matches!(open_writer(&other), Err(StoreError::NotKabar(_))));
-        assert!(matches!(open_reader(&other), Err(StoreError::NotKabar(_))));
+        assert!(matches!(open_sqlite_reader(&other), Err(StoreError::NotKabar(_))));
     }
 }

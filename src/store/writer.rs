@@ -6,7 +6,7 @@
 //! when they do).
 
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
@@ -16,7 +16,9 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ingest::{self, State};
+use super::sql::Db;
 use super::{StoreError, lock, schema};
+use crate::config::Database;
 use crate::metrics::WriteTimes;
 use crate::model::{FeedState, IngestSummary, PageDone, PageOutcome, PollRecord, Reindex, TopicMatch};
 use crate::pipeline::clean::SiteLines;
@@ -35,10 +37,10 @@ pub struct Writer {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     checkpointer: Option<(std_mpsc::Sender<Checkpoint>, JoinHandle<()>)>,
-    path: PathBuf,
+    database: Database,
     /// Held until the writer is dropped, after its threads have stopped (fields drop in
     /// order, and `Drop` joins the threads first).
-    _lock: lock::WriterLock,
+    _lock: Option<lock::WriterLock>,
 }
 
 /// A job the writer has queued; [`Pending::outcome`] waits for its result.
@@ -54,27 +56,36 @@ impl Writer {
     /// Takes the database's writer lock (refusing when another process writes it), opens
     /// the database (creating and migrating it as needed), loads the recent articles that
     /// dedup compares with, and starts the writer.
-    pub fn open(path: &Path, dedup: Params) -> Result<Writer, StoreError> {
-        schema::prepare_folder(path)?;
-        let lock = lock::acquire(path, &command_line())?;
-        let mut conn = schema::open_writer(path)?;
-        let checkpointer = start_checkpointer(path)?;
-        let wake = checkpointer.0.clone();
-        conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
-            let pages = i64::from(pages);
-            if pages >= schema::WAL_RESTART_PAGES {
-                // Busy (the checkpoint thread is at it) is fine: the next commit tries again.
-                let _ = wal.checkpoint();
-            } else if pages >= schema::WAL_RESTART_PAGES / 2 {
-                let _ = wake.send(Checkpoint::Now);
+    pub fn open(at: impl Into<Database>, dedup: Params) -> Result<Writer, StoreError> {
+        let at = at.into();
+        let (db, lock, checkpointer) = match &at {
+            Database::Sqlite(path) => {
+                schema::prepare_folder(path)?;
+                let lock = lock::acquire(path, &command_line())?;
+                let mut conn = schema::open_writer(path)?;
+                let checkpointer = start_checkpointer(path)?;
+                let wake = checkpointer.0.clone();
+                conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+                    let pages = i64::from(pages);
+                    if pages >= schema::WAL_RESTART_PAGES {
+                        // Busy (the checkpoint thread is at it) is fine: the next commit tries again.
+                        let _ = wal.checkpoint();
+                    } else if pages >= schema::WAL_RESTART_PAGES / 2 {
+                        let _ = wake.send(Checkpoint::Now);
+                    }
+                    Ok(())
+                }))?;
+                (Db::Sqlite(conn), Some(lock), Some(checkpointer))
             }
-            Ok(())
-        }))?;
+            // Any number of workers write one PostgreSQL database; its server keeps the log.
+            Database::Postgres(pg) => (schema::open_postgres(pg, true)?, None, None),
+        };
+        let mut db = db;
         let now = Utc::now().timestamp();
-        let site_lines = Arc::new(ingest::load_site_lines(&conn, dedup.learn_boilerplate, now)?);
-        let recent = ingest::load_recent(&conn, dedup, now)?;
+        let site_lines = Arc::new(ingest::load_site_lines(&db.on(), dedup.learn_boilerplate, now)?);
+        let recent = ingest::load_recent(&db.on(), dedup, now)?;
         tracing::debug!(articles = recent.len(), learned_lines = site_lines.len(), "dedup state loaded");
-        let mut state = State { conn, recent, site_lines: site_lines.clone() };
+        let mut state = State { db, recent, site_lines: site_lines.clone() };
         let write_times = Arc::new(WriteTimes::default());
         let times = write_times.clone();
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
@@ -87,10 +98,11 @@ impl Writer {
                     job(&mut state);
                     times.record(started.elapsed());
                 }
-                let conn = state.conn;
                 // Fold the WAL back into the database before closing; closing the last
                 // connection then removes the WAL file.
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                if let Db::Sqlite(conn) = state.db
+                    && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                {
                     tracing::warn!(error = %e, "final checkpoint failed");
                 }
             })
@@ -100,14 +112,15 @@ impl Writer {
             write_times,
             jobs: Some(jobs),
             thread: Some(thread),
-            checkpointer: Some(checkpointer),
-            path: path.to_path_buf(),
+            checkpointer,
+            database: at,
             _lock: lock,
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The database this writes.
+    pub fn database(&self) -> &Database {
+        &self.database
     }
 
     /// How long each job took the writer, for `/metrics`.
@@ -150,13 +163,13 @@ impl Writer {
     /// Makes sure every configured feed has a row (a changed URL resets its
     /// validators) and returns their stored state, in the order given.
     pub async fn sync_feeds(&self, feeds: Vec<(String, String)>) -> Result<Vec<FeedState>, StoreError> {
-        self.call(move |state| ingest::sync_feeds(&mut state.conn, &feeds, Utc::now())).await
+        self.call(move |state| ingest::sync_feeds(&mut state.db, &feeds, Utc::now())).await
     }
 
     /// Records the configured topics. Returns the ones whose stored matches are not for
     /// their current query yet (new or changed), with how far re-evaluation got.
     pub async fn sync_topics(&self, topics: Vec<(String, String)>) -> Result<Vec<(String, Reindex)>, StoreError> {
-        self.call(move |state| ingest::sync_topics(&mut state.conn, &topics, Utc::now().timestamp())).await
+        self.call(move |state| ingest::sync_topics(&mut state.db, &topics, Utc::now().timestamp())).await
     }
 
     /// Replaces `topic`'s matches among articles `from..=to` and records the progress;
@@ -169,8 +182,7 @@ impl Writer {
         matches: Vec<(i64, TopicMatch)>,
         finished: bool,
     ) -> Result<(), StoreError> {
-        self.call(move |state| ingest::replace_topic_matches(&mut state.conn, &topic, from, to, &matches, finished))
-            .await
+        self.call(move |state| ingest::replace_topic_matches(&mut state.db, &topic, from, to, &matches, finished)).await
     }
 
     /// Records one delivery attempt of an alert: delivered, or failed with `error` and
@@ -178,10 +190,8 @@ impl Writer {
     /// Queues again the pages that failed for good (`failed`) or were read by an
     /// extractor older than `version` (`outdated`); returns how many.
     pub async fn requeue_pages(&self, failed: bool, outdated: bool, version: u32) -> Result<usize, StoreError> {
-        self.call(move |state| {
-            ingest::requeue_pages(&mut state.conn, failed, outdated, version, Utc::now().timestamp())
-        })
-        .await
+        self.call(move |state| ingest::requeue_pages(&mut state.db, failed, outdated, version, Utc::now().timestamp()))
+            .await
     }
 
     /// Stores what fetching an article's page came to.
@@ -193,10 +203,10 @@ impl Writer {
                     ingest::apply_page(state, done.article_id, *article, extractor, &done.alert_topics, now)
                 }
                 PageOutcome::Retry { error, at } => {
-                    ingest::page_failed(&mut state.conn, done.article_id, &error, Some(at), None)
+                    ingest::page_failed(&mut state.db, done.article_id, &error, Some(at), None)
                 }
                 PageOutcome::Failed { status, error } => {
-                    ingest::page_failed(&mut state.conn, done.article_id, &error, None, Some(&status))
+                    ingest::page_failed(&mut state.db, done.article_id, &error, None, Some(&status))
                 }
             }
         })
@@ -204,7 +214,7 @@ impl Writer {
     }
 
     pub async fn alert_attempt(&self, id: i64, error: Option<String>, next_attempt_at: i64) -> Result<(), StoreError> {
-        self.call(move |state| ingest::alert_attempt(&mut state.conn, id, error.as_deref(), next_attempt_at)).await
+        self.call(move |state| ingest::alert_attempt(&mut state.db, id, error.as_deref(), next_attempt_at)).await
     }
 
     /// Deletes the fetch log's rows started before `before` (Unix seconds), a batch per
@@ -213,7 +223,7 @@ impl Writer {
         const BATCH: usize = 5_000;
         let mut total = 0;
         loop {
-            let deleted = self.call(move |state| ingest::prune_fetches(&mut state.conn, before, BATCH)).await?;
+            let deleted = self.call(move |state| ingest::prune_fetches(&mut state.db, before, BATCH)).await?;
             total += deleted;
             if deleted < BATCH {
                 return Ok(total);

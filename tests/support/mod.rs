@@ -297,8 +297,100 @@ pub fn ndjson(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A temporary folder with a config file in it.
+/// The backend this run of the suite stores into: SQLite, or with
+/// `KABAR_TEST_BACKEND=postgres`, PostgreSQL at `KABAR_TEST_POSTGRES` (a key=value
+/// connection string to a server where the tests may create databases; `.ci/run` starts
+/// a throwaway one). The same tests run on both.
+pub fn postgres_server() -> Option<String> {
+    match std::env::var("KABAR_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Some(std::env::var("KABAR_TEST_POSTGRES").expect(
+            "KABAR_TEST_BACKEND=postgres needs KABAR_TEST_POSTGRES, e.g. \"host=/tmp/pg user=kabar dbname=postgres\"",
+        )),
+        Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("KABAR_TEST_BACKEND={other}: \"sqlite\" or \"postgres\""),
+    }
+}
+
+/// Whether this run stores into PostgreSQL.
+pub fn on_postgres() -> bool {
+    postgres_server().is_some()
+}
+
+/// For a test of what only SQLite has (its files, its log, its file lock): true, with
+/// a line saying so, when this run stores into PostgreSQL.
+pub fn sqlite_only(what: &str) -> bool {
+    let skip = on_postgres();
+    if skip {
+        eprintln!("not on PostgreSQL: {what} is SQLite's");
+    }
+    skip
+}
+
+/// A test's own store: the SQLite file `kabar.db` in its folder, or a new PostgreSQL
+/// database, dropped with this.
+pub struct Store {
+    pub database: kabar::config::Database,
+    /// The `[storage]` keys that name it.
+    pub toml: String,
+    postgres: Option<(String, String)>,
+    /// The folder of a [`Store::temporary`], removed with it.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Store {
+    /// A store in a folder of its own (its SQLite file, or the PostgreSQL database).
+    pub fn temporary() -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::new(dir.path());
+        store._dir = Some(dir);
+        store
+    }
+
+    pub fn new(dir: &Path) -> Store {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        match postgres_server() {
+            None => {
+                let path = dir.join("kabar.db");
+                Store { database: path.into(), toml: "database = \"kabar.db\"\n".into(), postgres: None, _dir: None }
+            }
+            Some(server) => {
+                let name = format!("kabar_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+                let mut admin =
+                    postgres::Client::connect(&server, postgres::NoTls).expect("connect to KABAR_TEST_POSTGRES");
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).unwrap();
+                let url = format!("{server} dbname={name}");
+                Store {
+                    database: kabar::config::Database::Postgres(kabar::config::Postgres {
+                        url: url.clone(),
+                        password: None,
+                    }),
+                    toml: format!("backend = \"postgres\"\nurl = \"{url}\"\n"),
+                    postgres: Some((server, name)),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// The SQLite file (for a test that [`sqlite_only`] let through).
+    pub fn file(&self) -> PathBuf {
+        self.database.sqlite().expect("a SQLite store").to_path_buf()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.postgres
+            && let Ok(mut admin) = postgres::Client::connect(server, postgres::NoTls)
+        {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// A temporary folder with a config file in it, and the store it names.
 pub struct Setup {
+    pub store: Store,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
 }
@@ -307,25 +399,28 @@ impl Setup {
     /// `feeds` is TOML for `[[feeds]]` (and anything else) appended after defaults
     /// that suit tests: no per-host spacing, no jitter, short timeouts and backoff cap.
     pub fn new(rest: &str) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("kabar.toml");
-        let text = format!(
+        Setup::raw(&format!(
             "[storage]\ndatabase = \"kabar.db\"\n\n[fetch]\nper_host = {{ concurrency = 8, min_interval = \"0s\" }}\ntimeout = \"10s\"\n\n[schedule]\njitter = \"0%\"\nmax_backoff = \"1h\"\n\n{rest}"
-        );
-        std::fs::write(&config, text).unwrap();
-        Setup { dir, config }
+        ))
     }
 
-    /// A config file with exactly `text`.
+    /// A config file with `text`; a line `database = "kabar.db"` in it names this test's
+    /// store (on PostgreSQL, its database).
     pub fn raw(text: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
         let config = dir.path().join("kabar.toml");
-        std::fs::write(&config, text).unwrap();
-        Setup { dir, config }
+        std::fs::write(&config, text.replacen("database = \"kabar.db\"\n", &store.toml, 1)).unwrap();
+        Setup { store, dir, config }
     }
 
-    pub fn database(&self) -> PathBuf {
-        self.dir.path().join("kabar.db")
+    pub fn database(&self) -> kabar::config::Database {
+        self.store.database.clone()
+    }
+
+    /// The SQLite file (for a test that [`sqlite_only`] let through).
+    pub fn file(&self) -> PathBuf {
+        self.store.file()
     }
 }
 
@@ -517,4 +612,43 @@ pub fn recorded_alerts(out: &Path) -> Vec<String> {
         .filter(|l| !l.trim().is_empty())
         .map(String::from)
         .collect()
+}
+
+/// Rows of two text columns, from the store on either backend; `None` while the
+/// statement fails (before the first writer made the schema, or while it is locked).
+pub fn text_pairs(db: &kabar::config::Database, sql: &str) -> Option<Vec<(String, String)>> {
+    match db {
+        kabar::config::Database::Sqlite(path) => {
+            let conn = rusqlite::Connection::open(path).ok()?;
+            conn.busy_timeout(Duration::from_secs(10)).ok()?;
+            let mut stmt = conn.prepare(sql).ok()?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).ok()?;
+            rows.collect::<Result<_, _>>().ok()
+        }
+        kabar::config::Database::Postgres(pg) => {
+            let mut client = postgres::Client::connect(&pg.url, postgres::NoTls).ok()?;
+            let rows = client.query(sql, &[]).ok()?;
+            Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        }
+    }
+}
+
+/// The first column of the first row of `sql`, an integer, read from the store on
+/// either backend (what a test checks that no command shows).
+pub fn scalar(db: &kabar::config::Database, sql: &str) -> i64 {
+    match db {
+        kabar::config::Database::Sqlite(path) => {
+            let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            conn.query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+        }
+        kabar::config::Database::Postgres(pg) => {
+            let mut client = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+            let row = client.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            row.try_get::<_, i64>(0)
+                .or_else(|_| row.try_get::<_, Option<i64>>(0).map(|v| v.unwrap_or(0)))
+                .or_else(|_| row.try_get::<_, i32>(0).map(i64::from))
+                .or_else(|_| row.try_get::<_, bool>(0).map(i64::from))
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        }
+    }
 }

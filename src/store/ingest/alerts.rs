@@ -3,21 +3,21 @@
 use super::*;
 
 pub(in crate::store) fn alert_attempt(
-    conn: &mut Connection,
+    db: &mut Db,
     id: i64,
     error: Option<&str>,
     next_attempt_at: i64,
 ) -> Result<(), StoreError> {
     let now = Utc::now().timestamp();
-    let tx = immediate(conn)?;
+    let tx = db.begin()?;
     match error {
-        None => tx.execute(
+        None => tx.exec(
             "UPDATE alerts SET attempts = attempts + 1, delivered_at = ?2, last_error = NULL WHERE id = ?1",
-            params![id, now],
+            args![id, now],
         )?,
-        Some(e) => tx.execute(
+        Some(e) => tx.exec(
             "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
-            params![id, e, next_attempt_at],
+            args![id, e, next_attempt_at],
         )?,
     };
     tx.commit()?;
@@ -27,7 +27,7 @@ pub(in crate::store) fn alert_attempt(
 /// Queues an alert per channel for each topic with alerts that flags this new article,
 /// unless the story was already queued for that topic.
 pub(super) fn queue_alerts(
-    tx: &Transaction,
+    tx: &Sql,
     alert_topics: &[(String, String)],
     article: &Article,
     id: i64,
@@ -36,11 +36,11 @@ pub(super) fn queue_alerts(
 ) -> Result<(), StoreError> {
     for m in &article.topics {
         for (topic, channel) in alert_topics.iter().filter(|(t, _)| *t == m.topic) {
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO alerts (topic, channel, story_id, article_id, created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            )?
-            .execute(params![topic, channel, story, id, now])?;
+            tx.exec(
+                "INSERT INTO alerts (topic, channel, story_id, article_id, created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO NOTHING",
+                args![topic, channel, story, id, now],
+            )?;
         }
     }
     Ok(())
@@ -67,13 +67,13 @@ mod tests {
             record_poll(&mut state, rec).unwrap();
         }
         // Two channels, one story (the second feed's copy joins it): two alerts.
-        assert_eq!(count(&state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
-        assert_eq!(count(&state, "SELECT count(*) FROM alerts"), 2);
-        let first = count(&state, "SELECT min(id) FROM alerts");
-        alert_attempt(&mut state.conn, first, Some("HTTP 500"), 99).unwrap();
-        assert_eq!(count(&state, &format!("SELECT next_attempt_at FROM alerts WHERE id = {first}")), 99);
-        alert_attempt(&mut state.conn, first, None, 0).unwrap();
-        assert_eq!(count(&state, "SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"), 1);
-        assert_eq!(count(&state, &format!("SELECT attempts FROM alerts WHERE id = {first}")), 2);
+        assert_eq!(count(&mut state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM alerts"), 2);
+        let first = count(&mut state, "SELECT min(id) FROM alerts");
+        alert_attempt(&mut state.db, first, Some("HTTP 500"), 99).unwrap();
+        assert_eq!(count(&mut state, &format!("SELECT next_attempt_at FROM alerts WHERE id = {first}")), 99);
+        alert_attempt(&mut state.db, first, None, 0).unwrap();
+        assert_eq!(count(&mut state, "SELECT count(*) FROM alerts WHERE delivered_at IS NOT NULL"), 1);
+        assert_eq!(count(&mut state, &format!("SELECT attempts FROM alerts WHERE id = {first}")), 2);
     }
 }

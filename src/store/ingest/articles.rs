@@ -7,6 +7,7 @@ use super::pages::{dequeue_page, queue_page};
 use super::site_lines::count_site_lines;
 use super::topics::write_topics;
 use super::*;
+use crate::store::sql::{Row, Value};
 
 /// A published date more than this far past first sight is clamped to first sight.
 const FUTURE_SLACK: i64 = 24 * 3600;
@@ -23,7 +24,7 @@ struct Existing {
 }
 
 pub(super) fn ingest_articles(
-    tx: &Transaction,
+    tx: &Sql,
     recent: &mut Index,
     learned: &mut Vec<(String, u64)>,
     alert_topics: &[(String, String)],
@@ -32,7 +33,7 @@ pub(super) fn ingest_articles(
     now: i64,
 ) -> Result<IngestSummary, StoreError> {
     let mut summary = IngestSummary { entries: articles.len(), ..IngestSummary::default() };
-    let mut trusted: bool = tx.query_row("SELECT guids_trusted FROM feeds WHERE id = ?1", [feed_id], |r| r.get(0))?;
+    let mut trusted: bool = tx.one("SELECT guids_trusted FROM feeds WHERE id = ?1", args![feed_id], |r| r.get(0))?;
     if trusted && !dedup::guids_usable(&articles) {
         distrust_guids(tx, feed_id, "its GUIDs repeat or are positions")?;
         trusted = false;
@@ -44,11 +45,10 @@ pub(super) fn ingest_articles(
     let keys = dedup::entry_keys(&articles, trusted);
     let mut fts = PendingFts::default();
     for (mut article, key) in articles.into_iter().zip(keys) {
-        let existing = tx
-            .prepare_cached(
-                "SELECT id, title, text, url, published, summary FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
-            )?
-            .query_row(params![feed_id, key], |r| {
+        let existing = tx.opt(
+            "SELECT id, title, text, url, published, summary FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
+            args![feed_id, &key],
+            |r| {
                 Ok(Existing {
                     id: r.get(0)?,
                     title: r.get(1)?,
@@ -57,8 +57,8 @@ pub(super) fn ingest_articles(
                     published: r.get(4)?,
                     summary: r.get(5)?,
                 })
-            })
-            .optional()?;
+            },
+        )?;
         let (published, published_raw) = clamp_published(article.entry.published, now);
         match existing {
             Some(row) => {
@@ -71,8 +71,7 @@ pub(super) fn ingest_articles(
                 if changed {
                     // The feed changed the entry: its text again, and its page read again.
                     update_article(tx, row.id, &article, published, published_raw, now)?;
-                    tx.prepare_cached("UPDATE articles SET summary = NULL, page_status = NULL WHERE id = ?1")?
-                        .execute([row.id])?;
+                    tx.exec("UPDATE articles SET summary = NULL, page_status = NULL WHERE id = ?1", args![row.id])?;
                     dequeue_page(tx, row.id)?;
                     if article.wants_page
                         && let Some(url) = article.entry.link.as_deref().filter(|u| crate::model::is_web_url(u))
@@ -82,8 +81,7 @@ pub(super) fn ingest_articles(
                     fts.push(row.id, &mut article, true);
                     summary.updated += 1;
                 } else {
-                    tx.prepare_cached("UPDATE articles SET last_seen = ?2 WHERE id = ?1")?
-                        .execute(params![row.id, now])?;
+                    tx.exec("UPDATE articles SET last_seen = ?2 WHERE id = ?1", args![row.id, now])?;
                     summary.unchanged += 1;
                 }
             }
@@ -130,31 +128,46 @@ impl PendingFts {
         self.0.push((id, replace, std::mem::take(&mut a.index_title), std::mem::take(&mut a.index_body)));
     }
 
-    fn write(self, tx: &Transaction) -> Result<(), StoreError> {
+    fn write(self, tx: &Sql) -> Result<(), StoreError> {
         for (id, replace, title, body) in self.0 {
-            if replace {
-                tx.prepare_cached("DELETE FROM articles_fts WHERE rowid = ?1")?.execute([id])?;
+            match tx.backend() {
+                Backend::Sqlite => {
+                    if replace {
+                        tx.exec("DELETE FROM articles_fts WHERE rowid = ?1", args![id])?;
+                    }
+                    tx.exec(
+                        "INSERT INTO articles_fts (rowid, title, body) VALUES (?1, ?2, ?3)",
+                        args![id, &title, &body],
+                    )?;
+                }
+                // The same words as lexemes, as they are: no parser, no stemming, none
+                // dropped but the empty and those past PostgreSQL's lexeme size.
+                Backend::Postgres => {
+                    tx.exec(
+                        "INSERT INTO article_words (article_id, words)
+                         VALUES (?1, array_to_tsvector(ARRAY(SELECT DISTINCT w FROM unnest(string_to_array(?2, ' ')) w
+                                                            WHERE w <> '' AND octet_length(w) <= 2046)))
+                         ON CONFLICT (article_id) DO UPDATE SET words = excluded.words",
+                        args![id, &format!("{title} {body}")],
+                    )?;
+                }
             }
-            tx.prepare_cached("INSERT INTO articles_fts (rowid, title, body) VALUES (?1, ?2, ?3)")?
-                .execute(params![id, title, body])?;
         }
         Ok(())
     }
 }
 
 /// A GUID this document uses that is stored for a different article.
-fn find_reused_guid(tx: &Transaction, feed_id: i64, articles: &[Article]) -> Result<Option<String>, StoreError> {
-    let mut stmt =
-        tx.prepare_cached("SELECT canonical_url, title FROM articles WHERE feed_id = ?1 AND entry_key = ?2")?;
+fn find_reused_guid(tx: &Sql, feed_id: i64, articles: &[Article]) -> Result<Option<String>, StoreError> {
     for a in articles {
         let Some(guid) = a.entry.guid.as_deref() else {
             continue;
         };
-        let stored = stmt
-            .query_row(params![feed_id, dedup::guid_key(guid)], |r| {
-                Ok(StoredIdentity { canonical_url: r.get(0)?, title: r.get(1)? })
-            })
-            .optional()?;
+        let stored = tx.opt(
+            "SELECT canonical_url, title FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
+            args![feed_id, &dedup::guid_key(guid)],
+            |r| Ok(StoredIdentity { canonical_url: r.get(0)?, title: r.get(1)? }),
+        )?;
         if stored.is_some_and(|s| dedup::guid_reused(&s, a)) {
             return Ok(Some(guid.to_string()));
         }
@@ -164,18 +177,21 @@ fn find_reused_guid(tx: &Transaction, feed_id: i64, articles: &[Article]) -> Res
 
 /// Stops using GUIDs as keys for this feed and re-keys its stored rows by link (or
 /// title and date), so the next fetch finds them again.
-fn distrust_guids(tx: &Transaction, feed_id: i64, why: &str) -> Result<(), StoreError> {
-    tx.execute("UPDATE feeds SET guids_trusted = 0 WHERE id = ?1", [feed_id])?;
-    let rows: Vec<(i64, Option<String>, String, Option<i64>)> = tx
-        .prepare(
-            "SELECT id, canonical_url, title, published FROM articles WHERE feed_id = ?1 AND entry_key LIKE 'g:%'",
-        )?
-        .query_map([feed_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut rekey = tx.prepare("UPDATE OR IGNORE articles SET entry_key = ?2 WHERE id = ?1")?;
+fn distrust_guids(tx: &Sql, feed_id: i64, why: &str) -> Result<(), StoreError> {
+    tx.exec("UPDATE feeds SET guids_trusted = 0 WHERE id = ?1", args![feed_id])?;
+    let rows: Vec<(i64, Option<String>, String, Option<i64>)> = tx.all(
+        "SELECT id, canonical_url, title, published FROM articles WHERE feed_id = ?1 AND entry_key LIKE 'g:%'",
+        args![feed_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     for (id, canonical, title, published) in &rows {
         let published = published.and_then(|p| DateTime::from_timestamp(p, 0));
-        rekey.execute(params![id, dedup::fallback_key(canonical.as_deref(), title, published)])?;
+        // A key another row of the feed holds already stays as it was.
+        tx.exec(
+            "UPDATE articles SET entry_key = ?2 WHERE id = ?1
+                AND NOT EXISTS (SELECT 1 FROM articles o WHERE o.feed_id = ?3 AND o.entry_key = ?2)",
+            args![id, &dedup::fallback_key(canonical.as_deref(), title, published), feed_id],
+        )?;
     }
     if rows.is_empty() {
         tracing::info!(feed_id, "keying this feed's entries by link, not GUID: {why}");
@@ -188,36 +204,33 @@ fn distrust_guids(tx: &Transaction, feed_id: i64, why: &str) -> Result<(), Store
 /// The duplicate decision for a new row: an earlier article with the same canonical
 /// URL or the same text (indexed lookups), else a near copy, teaser or translation
 /// among the recent articles (the in-memory window). Nothing here scans.
-fn find_verdict(tx: &Transaction, recent: &Index, article: &Article, now: i64) -> Result<Verdict, StoreError> {
+fn find_verdict(tx: &Sql, recent: &Index, article: &Article, now: i64) -> Result<Verdict, StoreError> {
     find_verdict_outside(tx, recent, article, now, None)
 }
 
 /// The duplicate decision for `article` against every story but `outside`.
 fn find_verdict_outside(
-    tx: &Transaction,
+    tx: &Sql,
     recent: &Index,
     article: &Article,
     now: i64,
     outside: Option<i64>,
 ) -> Result<Verdict, StoreError> {
-    let candidate =
-        |r: &rusqlite::Row| -> rusqlite::Result<Candidate> { Ok(Candidate { id: r.get(0)?, story_id: r.get(1)? }) };
+    let candidate = |r: &Row| -> Result<Candidate, StoreError> { Ok(Candidate { id: r.get(0)?, story_id: r.get(1)? }) };
     let same_url = match article.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)) {
-        Some(u) => tx
-            .prepare_cached(
-                "SELECT id, story_id FROM articles WHERE canonical_url = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
-            )?
-            .query_row(params![u, outside.unwrap_or(0)], candidate)
-            .optional()?,
+        Some(u) => tx.opt(
+            "SELECT id, story_id FROM articles WHERE canonical_url = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
+            args![u, outside.unwrap_or(0)],
+            candidate,
+        )?,
         None => None,
     };
     let same_content = match article.content_hash {
-        Some(h) if same_url.is_none() => tx
-            .prepare_cached(
-                "SELECT id, story_id FROM articles WHERE content_hash = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
-            )?
-            .query_row(params![h, outside.unwrap_or(0)], candidate)
-            .optional()?,
+        Some(h) if same_url.is_none() => tx.opt(
+            "SELECT id, story_id FROM articles WHERE content_hash = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
+            args![h, outside.unwrap_or(0)],
+            candidate,
+        )?,
         _ => None,
     };
     let exact = dedup::verdict(same_url, same_content);
@@ -249,24 +262,23 @@ fn find_verdict_outside(
 }
 
 /// The 3-gram hashes of a stored article's text without its boilerplate.
-fn stored_shingles(tx: &Transaction, id: i64) -> Result<Option<Vec<u64>>, StoreError> {
-    let row: Option<(String, Option<String>)> = tx
-        .prepare_cached("SELECT text, boilerplate FROM articles WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+fn stored_shingles(tx: &Sql, id: i64) -> Result<Option<Vec<u64>>, StoreError> {
+    let row: Option<(String, Option<String>)> =
+        tx.opt("SELECT text, boilerplate FROM articles WHERE id = ?1", args![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(row.map(|(text, boilerplate)| {
         let removed: Vec<String> = boilerplate.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default();
         sketch::shingle_hashes(&clean::kept_text(&text, &removed))
     }))
 }
 
-fn save_sketch(tx: &Transaction, id: i64, s: &Sketch) -> Result<(), StoreError> {
+fn save_sketch(tx: &Sql, id: i64, s: &Sketch) -> Result<(), StoreError> {
     let bins: Vec<u8> = s.bins.iter().flat_map(|b| b.to_le_bytes()).collect();
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO article_sketches (article_id, bins, shingles, signals, numbers)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![id, bins, s.shingles, u32_bytes(&s.signals), u32_bytes(&s.numbers)])?;
+    tx.exec(
+        "INSERT INTO article_sketches (article_id, bins, shingles, signals, numbers) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (article_id) DO UPDATE SET bins = excluded.bins, shingles = excluded.shingles,
+                     signals = excluded.signals, numbers = excluded.numbers",
+        args![id, &bins, s.shingles, &u32_bytes(&s.signals), &u32_bytes(&s.numbers)],
+    )?;
     Ok(())
 }
 
@@ -279,25 +291,26 @@ fn u32s(bytes: &[u8]) -> Vec<u32> {
 }
 
 /// Rebuilds the window of recent articles from their stored sketches.
-pub(in crate::store) fn load_recent(conn: &Connection, params: Params, now: i64) -> Result<Index, StoreError> {
+pub(in crate::store) fn load_recent(conn: &Sql, params: Params, now: i64) -> Result<Index, StoreError> {
     let since = now - params.window;
     let mut index = Index::new(params);
-    let mut stmt = conn.prepare(
+    conn.each(
         "SELECT a.id, a.story_id, a.first_seen, a.language, s.bins, s.shingles, s.signals, s.numbers
          FROM article_sketches s JOIN articles a ON a.id = s.article_id
          WHERE a.first_seen >= ?1 ORDER BY a.first_seen, a.id",
+        args![since],
+        |r| {
+            let bins: Vec<u8> = r.get(4)?;
+            let sketch = Sketch {
+                bins: bins.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
+                shingles: r.get(5)?,
+                signals: u32s(&r.get::<Vec<u8>>(6)?),
+                numbers: u32s(&r.get::<Vec<u8>>(7)?),
+            };
+            index.insert(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, sketch);
+            Ok(true)
+        },
     )?;
-    let mut rows = stmt.query([since])?;
-    while let Some(r) = rows.next()? {
-        let bins: Vec<u8> = r.get(4)?;
-        let sketch = Sketch {
-            bins: bins.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
-            shingles: r.get(5)?,
-            signals: u32s(&r.get::<_, Vec<u8>>(6)?),
-            numbers: u32s(&r.get::<_, Vec<u8>>(7)?),
-        };
-        index.insert(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, sketch);
-    }
     Ok(index)
 }
 
@@ -332,31 +345,32 @@ impl<'a> Columns<'a> {
         }
     }
 
-    /// Named parameters for the columns both statements write.
-    fn params(&self) -> Vec<(&'static str, &dyn ToSql)> {
+    /// The columns both statements write, as parameters ?1 to ?14.
+    fn params(&self) -> Vec<Value<'_>> {
         let a = self.a;
-        vec![
-            (":guid", &a.entry.guid),
-            (":url", &a.entry.link),
-            (":canonical_url", &a.canonical_url),
-            (":title", &a.entry.title),
-            (":authors", &self.authors),
-            (":summary_html", &a.entry.summary_html),
-            (":content_html", &a.entry.content_html),
-            (":text", &a.text),
-            (":boilerplate", &self.boilerplate),
-            (":language", &a.language),
-            (":published", &self.published),
-            (":published_raw", &self.published_raw),
-            (":updated", &self.updated),
-            (":content_hash", &a.content_hash),
+        args![
+            a.entry.guid,
+            a.entry.link,
+            a.canonical_url,
+            a.entry.title,
+            self.authors,
+            a.entry.summary_html,
+            a.entry.content_html,
+            a.text,
+            self.boilerplate,
+            a.language,
+            self.published,
+            self.published_raw,
+            self.updated,
+            a.content_hash,
         ]
+        .to_vec()
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn insert_article(
-    tx: &Transaction,
+    tx: &Sql,
     feed_id: i64,
     key: &str,
     a: &Article,
@@ -372,29 +386,19 @@ fn insert_article(
     let columns = Columns::new(a, published, published_raw);
     let sort_time = published.unwrap_or(now);
     let mut params = columns.params();
-    params.extend_from_slice(&[
-        (":feed_id", &feed_id as &dyn ToSql),
-        (":entry_key", &key),
-        (":now", &now),
-        (":sort_time", &sort_time),
-        (":duplicate_of", &duplicate_of),
-        (":duplicate_reason", &reason),
-        (":similarity", &similarity),
-    ]);
-    tx.prepare_cached(
-        "INSERT INTO articles (feed_id, entry_key, guid, url, canonical_url, title, authors,
-                               summary_html, content_html, text, boilerplate, language, published,
-                               published_raw, updated, first_seen, last_seen, changed_at, sort_time,
-                               content_hash, duplicate_of, duplicate_reason, similarity, story_id)
-         VALUES (:feed_id, :entry_key, :guid, :url, :canonical_url, :title, :authors,
-                 :summary_html, :content_html, :text, :boilerplate, :language, :published,
-                 :published_raw, :updated, :now, :now, :now, :sort_time,
-                 :content_hash, :duplicate_of, :duplicate_reason, :similarity, COALESCE(:duplicate_of, 0))",
-    )?
-    .execute(params.as_slice())?;
-    let id = tx.last_insert_rowid();
+    params.extend_from_slice(args![feed_id, key, now, sort_time, duplicate_of, reason, similarity]);
+    let id: i64 = tx.value(
+        "INSERT INTO articles (guid, url, canonical_url, title, authors, summary_html, content_html, text,
+                               boilerplate, language, published, published_raw, updated, content_hash,
+                               feed_id, entry_key, first_seen, last_seen, changed_at, sort_time,
+                               duplicate_of, duplicate_reason, similarity, story_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                 ?15, ?16, ?17, ?17, ?17, ?18, ?19, ?20, ?21, COALESCE(?19, 0))
+         RETURNING id",
+        &params,
+    )?;
     if duplicate_of.is_none() {
-        tx.prepare_cached("UPDATE articles SET story_id = id WHERE id = ?1")?.execute([id])?;
+        tx.exec("UPDATE articles SET story_id = id WHERE id = ?1", args![id])?;
     }
     write_topics(tx, id, a, now, false)?;
     if a.wants_page
@@ -406,7 +410,7 @@ fn insert_article(
 }
 
 fn update_article(
-    tx: &Transaction,
+    tx: &Sql,
     id: i64,
     a: &Article,
     published: Option<i64>,
@@ -415,17 +419,15 @@ fn update_article(
 ) -> Result<(), StoreError> {
     let columns = Columns::new(a, published, published_raw);
     let mut params = columns.params();
-    params.extend_from_slice(&[(":id", &id as &dyn ToSql), (":now", &now)]);
-    tx.prepare_cached(
-        "UPDATE articles SET guid = :guid, url = :url, canonical_url = :canonical_url, title = :title,
-                authors = :authors, summary_html = :summary_html, content_html = :content_html,
-                text = :text, boilerplate = :boilerplate, language = :language,
-                published = :published, published_raw = :published_raw, updated = :updated,
-                last_seen = :now, changed_at = :now, sort_time = COALESCE(:published, first_seen),
-                content_hash = :content_hash
-         WHERE id = :id",
-    )?
-    .execute(params.as_slice())?;
+    params.extend_from_slice(args![id, now]);
+    tx.exec(
+        "UPDATE articles SET guid = ?1, url = ?2, canonical_url = ?3, title = ?4, authors = ?5,
+                summary_html = ?6, content_html = ?7, text = ?8, boilerplate = ?9, language = ?10,
+                published = ?11, published_raw = ?12, updated = ?13, content_hash = ?14,
+                last_seen = ?16, changed_at = ?16, sort_time = COALESCE(?11, first_seen)
+         WHERE id = ?15",
+        &params,
+    )?;
     write_topics(tx, id, a, now, true)
 }
 
@@ -446,10 +448,11 @@ pub(in crate::store) fn apply_page(
     alert_topics: &[(String, String)],
     now: i64,
 ) -> Result<(), StoreError> {
-    let tx = immediate(&mut state.conn)?;
-    let row: Option<(i64, Option<String>)> = tx
-        .query_row("SELECT story_id, canonical_url FROM articles WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+    let tx = state.db.begin()?;
+    let row: Option<(i64, Option<String>)> =
+        tx.opt("SELECT story_id, canonical_url FROM articles WHERE id = ?1", args![id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     let Some((old_story, canonical)) = row else {
         dequeue_page(&tx, id)?;
         tx.commit()?;
@@ -461,34 +464,33 @@ pub(in crate::store) fn apply_page(
         page.canonical_url = canonical;
     }
     let verdict = find_verdict_outside(&tx, &state.recent, &page, now, Some(old_story))?;
-    tx.prepare_cached(
+    tx.exec(
         "UPDATE articles SET summary = COALESCE(summary, text), text = ?2, boilerplate = ?3,
                 language = COALESCE(?4, language), content_hash = ?5, canonical_url = ?6,
                 page_status = 'ok', page_extractor = ?7, changed_at = ?8
          WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        page.text,
-        json_list(&page.boilerplate),
-        page.language,
-        page.content_hash,
-        page.canonical_url,
-        extractor,
-        now
-    ])?;
+        args![
+            id,
+            &page.text,
+            json_list(&page.boilerplate),
+            &page.language,
+            page.content_hash,
+            &page.canonical_url,
+            extractor,
+            now
+        ],
+    )?;
     if let Some(sketch) = &page.sketch {
         save_sketch(&tx, id, sketch)?;
     }
     write_topics(&tx, id, &page, now, true)?;
     let story = match verdict {
         Verdict::Duplicate { of, reason, similarity } if of != old_story => {
-            tx.prepare_cached(
+            tx.exec(
                 "UPDATE articles SET duplicate_of = ?2, duplicate_reason = ?3, similarity = ?4 WHERE id = ?1",
-            )?
-            .execute(params![id, of, reason.as_str(), similarity])?;
-            tx.prepare_cached("UPDATE articles SET story_id = ?2 WHERE story_id = ?1")?
-                .execute(params![old_story, of])?;
+                args![id, of, reason.as_str(), similarity],
+            )?;
+            tx.exec("UPDATE articles SET story_id = ?2 WHERE story_id = ?1", args![old_story, of])?;
             of
         }
         _ => old_story,
@@ -523,9 +525,9 @@ mod tests {
         let copy = article("a1", "Indonesia, India sign digital pact", BODY);
         let summary = record_poll(&mut state, PollRecord::fetched(ids[1], vec![copy])).unwrap();
         assert_eq!((summary.new, summary.duplicates), (1, 1));
-        assert_eq!(count(&state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
-        let first: i64 = count(&state, &format!("SELECT id FROM articles WHERE feed_id = {}", ids[0]));
-        assert_eq!(count(&state, &format!("SELECT duplicate_of FROM articles WHERE feed_id = {}", ids[1])), first);
+        assert_eq!(count(&mut state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
+        let first: i64 = count(&mut state, &format!("SELECT id FROM articles WHERE feed_id = {}", ids[0]));
+        assert_eq!(count(&mut state, &format!("SELECT duplicate_of FROM articles WHERE feed_id = {}", ids[1])), first);
     }
 
     #[test]
@@ -538,28 +540,31 @@ mod tests {
         record_poll(&mut state, PollRecord::fetched(ids[1], vec![article("t1", "Pact signed", teaser)])).unwrap();
         // A mirror of the teaser, which joins the teaser's story.
         record_poll(&mut state, PollRecord::fetched(ids[2], vec![article("m1", "Pact signed", teaser)])).unwrap();
-        assert_eq!(count(&state, "SELECT count(DISTINCT story_id) FROM articles"), 2);
-        let teaser_id = count(&state, &format!("SELECT id FROM articles WHERE feed_id = {}", ids[1]));
-        let wire_id = count(&state, &format!("SELECT id FROM articles WHERE feed_id = {}", ids[0]));
+        assert_eq!(count(&mut state, "SELECT count(DISTINCT story_id) FROM articles"), 2);
+        let teaser_id = count(&mut state, &format!("SELECT id FROM articles WHERE feed_id = {}", ids[1]));
+        let wire_id = count(&mut state, &format!("SELECT id FROM articles WHERE feed_id = {}", ids[0]));
         let mut page = article("t1", "Pact signed", BODY);
         page.topics = vec![TopicMatch { topic: "digital".into(), score: 1.0, evidence: Vec::new() }];
         let channels = [("digital".to_string(), "webhook".to_string())];
         apply_page(&mut state, teaser_id, page.clone(), 1, &channels, Utc::now().timestamp()).unwrap();
         // One story now, the mirror included; the teaser kept as the summary.
-        assert_eq!(count(&state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
-        assert_eq!(count(&state, &format!("SELECT story_id FROM articles WHERE id = {teaser_id}")), wire_id);
-        assert_eq!(count(&state, "SELECT count(*) FROM articles WHERE summary IS NOT NULL AND page_status = 'ok'"), 1);
-        assert_eq!(count(&state, "SELECT count(*) FROM article_topics WHERE topic = 'digital'"), 1);
-        assert_eq!(count(&state, "SELECT count(*) FROM alerts"), 1);
+        assert_eq!(count(&mut state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
+        assert_eq!(count(&mut state, &format!("SELECT story_id FROM articles WHERE id = {teaser_id}")), wire_id);
+        assert_eq!(
+            count(&mut state, "SELECT count(*) FROM articles WHERE summary IS NOT NULL AND page_status = 'ok'"),
+            1
+        );
+        assert_eq!(count(&mut state, "SELECT count(*) FROM article_topics WHERE topic = 'digital'"), 1);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM alerts"), 1);
         // The window knows: a new copy of the teaser's text joins the one story.
         let later =
             record_poll(&mut state, PollRecord::fetched(ids[2], vec![article("m2", "Pact signed again", teaser)]))
                 .unwrap();
         assert_eq!(later.duplicates, 1);
-        assert_eq!(count(&state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
+        assert_eq!(count(&mut state, "SELECT count(DISTINCT story_id) FROM articles"), 1);
         // The same page again queues no second alert for the story.
         apply_page(&mut state, teaser_id, page, 1, &channels, Utc::now().timestamp()).unwrap();
-        assert_eq!(count(&state, "SELECT count(*) FROM alerts"), 1);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM alerts"), 1);
     }
 
     #[test]
@@ -569,7 +574,7 @@ mod tests {
         let articles =
             vec![article("g1", "Indonesia and India sign", BODY), article("g2", "Rice", "<p>Rice prices rise.</p>")];
         record_poll(&mut state, PollRecord::fetched(id, articles)).unwrap();
-        let rebuilt = load_recent(&state.conn, Params::default(), Utc::now().timestamp()).unwrap();
+        let rebuilt = load_recent(&state.db.on(), Params::default(), Utc::now().timestamp()).unwrap();
         assert_eq!(rebuilt.len(), state.recent.len());
         assert_eq!(rebuilt.len(), 2);
     }
@@ -582,10 +587,11 @@ mod tests {
         a.entry.published = Some(Utc::now() + chrono::Duration::days(400));
         record_poll(&mut state, PollRecord::fetched(id, vec![a])).unwrap();
         let (published, first_seen): (i64, i64) = state
-            .conn
-            .query_row("SELECT published, first_seen FROM articles", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .db
+            .on()
+            .one("SELECT published, first_seen FROM articles", &[], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
         assert_eq!(published, first_seen);
-        assert_eq!(count(&state, "SELECT count(*) FROM articles WHERE published_raw IS NOT NULL"), 1);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM articles WHERE published_raw IS NOT NULL"), 1);
     }
 }

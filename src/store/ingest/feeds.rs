@@ -3,33 +3,33 @@
 use super::*;
 
 pub(in crate::store) fn sync_feeds(
-    conn: &mut Connection,
+    db: &mut Db,
     feeds: &[(String, String)],
     now: DateTime<Utc>,
 ) -> Result<Vec<FeedState>, StoreError> {
-    let tx = immediate(conn)?;
+    let tx = db.begin()?;
     let mut states = Vec::with_capacity(feeds.len());
     for (name, url) in feeds {
-        tx.execute(
+        tx.exec(
             "INSERT INTO feeds (name, config_url, url, created_at) VALUES (?1, ?2, ?2, ?3)
              ON CONFLICT (name) DO NOTHING",
-            params![name, url, now.timestamp()],
+            args![name, url, now.timestamp()],
         )?;
         // The configured URL changed: fetch the new one, with no old validators.
-        let changed = tx.execute(
+        let changed = tx.exec(
             "UPDATE feeds SET config_url = ?2, url = ?2, etag = NULL, last_modified = NULL,
                     moved_to = NULL, moved_since = NULL, moved_count = 0
              WHERE name = ?1 AND config_url <> ?2",
-            params![name, url],
+            args![name, url],
         )?;
         if changed > 0 {
             tracing::info!(feed = %name, url = %url, "feed URL changed in the configuration");
         }
-        states.push(tx.query_row(
+        states.push(tx.one(
             "SELECT id, name, url, etag, last_modified, consecutive_failures, next_attempt_at,
                     moved_to, moved_since, moved_count
              FROM feeds WHERE name = ?1",
-            [name],
+            args![name],
             |r| {
                 Ok(FeedState {
                     id: r.get(0)?,
@@ -37,10 +37,10 @@ pub(in crate::store) fn sync_feeds(
                     url: r.get(2)?,
                     validators: Validators { etag: r.get(3)?, last_modified: r.get(4)? },
                     failures: r.get(5)?,
-                    next_attempt_at: r.get::<_, Option<i64>>(6)?.and_then(|t| DateTime::from_timestamp(t, 0)),
+                    next_attempt_at: r.get::<Option<i64>>(6)?.and_then(|t| DateTime::from_timestamp(t, 0)),
                     moved: MoveState {
                         to: r.get(7)?,
-                        since: r.get::<_, Option<i64>>(8)?.and_then(|t| DateTime::from_timestamp(t, 0)),
+                        since: r.get::<Option<i64>>(8)?.and_then(|t| DateTime::from_timestamp(t, 0)),
                         count: r.get(9)?,
                     },
                 })
@@ -53,18 +53,18 @@ pub(in crate::store) fn sync_feeds(
 
 /// Deletes up to `limit` of the oldest fetch-log rows started before `before`, in one
 /// transaction; returns how many went (fewer than `limit`: none older are left).
-pub(in crate::store) fn prune_fetches(conn: &mut Connection, before: i64, limit: usize) -> Result<usize, StoreError> {
-    let tx = immediate(conn)?;
+pub(in crate::store) fn prune_fetches(db: &mut Db, before: i64, limit: usize) -> Result<usize, StoreError> {
+    let tx = db.begin()?;
     // Rows are appended about in time order, so the lowest ids are the oldest: the first
     // row inside the retention bounds the range, and finding it reads only the rows about
     // to go (a slow poll's row that landed after a newer one waits for the next prune).
-    let deleted = tx.execute(
+    let deleted = tx.exec(
         "DELETE FROM fetches WHERE id IN (
              SELECT id FROM fetches
-             WHERE id < coalesce((SELECT id FROM fetches WHERE started_at >= ?1 ORDER BY id LIMIT 1), 1 << 62)
+             WHERE id < coalesce((SELECT id FROM fetches WHERE started_at >= ?1 ORDER BY id LIMIT 1), 4611686018427387904)
                AND started_at < ?1
              ORDER BY id LIMIT ?2)",
-        params![before, limit as i64],
+        args![before, limit as i64],
     )?;
     tx.commit()?;
     Ok(deleted)
@@ -80,15 +80,15 @@ mod tests {
     fn a_feed_keeps_its_id_and_forgets_its_validators_when_its_url_changes() {
         let (_dir, mut state) = state();
         let ids = feeds(&mut state, &["a", "b"]);
-        state.conn.execute("UPDATE feeds SET etag = 'x', last_modified = 'y' WHERE id = ?1", [ids[0]]).unwrap();
+        state.db.on().exec("UPDATE feeds SET etag = 'x', last_modified = 'y' WHERE id = ?1", args![ids[0]]).unwrap();
         // Listed again, unchanged: the validators stay.
         assert_eq!(feeds(&mut state, &["a", "b"]), ids);
-        let kept = sync_feeds(&mut state.conn, &[("a".into(), "https://a.example/feed".into())], Utc::now()).unwrap();
+        let kept = sync_feeds(&mut state.db, &[("a".into(), "https://a.example/feed".into())], Utc::now()).unwrap();
         assert_eq!(kept[0].validators.etag.as_deref(), Some("x"));
-        let moved = sync_feeds(&mut state.conn, &[("a".into(), "https://a.example/new".into())], Utc::now()).unwrap();
+        let moved = sync_feeds(&mut state.db, &[("a".into(), "https://a.example/new".into())], Utc::now()).unwrap();
         assert_eq!((moved[0].id, moved[0].url.as_str()), (ids[0], "https://a.example/new"));
         assert_eq!(moved[0].validators, Validators::default());
-        assert_eq!(count(&state, "SELECT count(*) FROM feeds"), 2, "a feed left out of the list is not deleted");
+        assert_eq!(count(&mut state, "SELECT count(*) FROM feeds"), 2, "a feed left out of the list is not deleted");
     }
 
     #[test]
@@ -102,12 +102,12 @@ mod tests {
             rec.outcome = PollOutcome::Failed(FeedError::new(ErrorKind::Timeout, "slow"));
             record_poll(&mut state, rec).unwrap();
         }
-        assert_eq!(count(&state, "SELECT count(*) FROM fetches"), 5);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM fetches"), 5);
         let before = day(3).timestamp();
-        assert_eq!(prune_fetches(&mut state.conn, before, 2).unwrap(), 2);
-        assert_eq!(prune_fetches(&mut state.conn, before, 2).unwrap(), 1);
-        assert_eq!(prune_fetches(&mut state.conn, before, 2).unwrap(), 0);
-        assert_eq!(count(&state, &format!("SELECT count(*) FROM fetches WHERE started_at >= {before}")), 2);
-        assert_eq!(count(&state, "SELECT count(*) FROM fetches"), 2);
+        assert_eq!(prune_fetches(&mut state.db, before, 2).unwrap(), 2);
+        assert_eq!(prune_fetches(&mut state.db, before, 2).unwrap(), 1);
+        assert_eq!(prune_fetches(&mut state.db, before, 2).unwrap(), 0);
+        assert_eq!(count(&mut state, &format!("SELECT count(*) FROM fetches WHERE started_at >= {before}")), 2);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM fetches"), 2);
     }
 }

@@ -13,8 +13,8 @@ mod polls;
 mod site_lines;
 mod topics;
 
+use super::sql::{Backend, Db, Sql, args};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -28,14 +28,10 @@ use crate::pipeline::clean::{self, SiteLines};
 use crate::pipeline::dedup::index::{Index, Params};
 use crate::pipeline::dedup::{self, Candidate, StoredIdentity, Verdict, sketch};
 
-fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
-}
-
-/// What the writer thread owns: the connection, and the in-memory window of recent
+/// What the writer thread owns: the connection (either backend), and the in-memory window of recent
 /// articles that dedup compares new ones with (kept in step with what is committed).
 pub(in crate::store) struct State {
-    pub conn: Connection,
+    pub db: Db,
     pub recent: Index,
     /// Boilerplate lines learned per site, shared with the polls.
     pub site_lines: Arc<SiteLines>,
@@ -58,16 +54,16 @@ mod testing {
 
     pub(super) fn state() -> (tempfile::TempDir, State) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::schema::open_writer(&dir.path().join("k.db")).unwrap();
-        let recent = articles::load_recent(&conn, Params::default(), Utc::now().timestamp()).unwrap();
-        (dir, State { conn, recent, site_lines: Arc::default() })
+        let mut db = Db::Sqlite(crate::store::schema::open_writer(&dir.path().join("k.db")).unwrap());
+        let recent = articles::load_recent(&db.on(), Params::default(), Utc::now().timestamp()).unwrap();
+        (dir, State { db, recent, site_lines: Arc::default() })
     }
 
     /// Feeds by name, created with their ids.
     pub(super) fn feeds(state: &mut State, names: &[&str]) -> Vec<i64> {
         let list: Vec<(String, String)> =
             names.iter().map(|n| (n.to_string(), format!("https://{n}.example/feed"))).collect();
-        feeds::sync_feeds(&mut state.conn, &list, Utc::now()).unwrap().iter().map(|f| f.id).collect()
+        feeds::sync_feeds(&mut state.db, &list, Utc::now()).unwrap().iter().map(|f| f.id).collect()
     }
 
     pub(super) fn article(guid: &str, title: &str, body: &str) -> Article {
@@ -81,8 +77,8 @@ mod testing {
         clean::clean(entry, Some("en"), None)
     }
 
-    pub(super) fn count(state: &State, sql: &str) -> i64 {
-        state.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    pub(super) fn count(state: &mut State, sql: &str) -> i64 {
+        state.db.on().value(sql, &[]).unwrap()
     }
 
     pub(super) const BODY: &str = "<p>The ministers of Indonesia and India signed a memorandum on digital \

@@ -20,7 +20,7 @@ pub(in crate::store) fn record_poll(state: &mut State, rec: PollRecord) -> Resul
     let mark = state.recent.mark();
     let mut learned = Vec::new();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        record_poll_tx(&mut state.conn, &mut state.recent, &mut learned, rec, now)
+        record_poll_tx(&mut state.db, &mut state.recent, &mut learned, rec, now)
     }));
     match result {
         Ok(Ok(summary)) => {
@@ -42,13 +42,13 @@ pub(in crate::store) fn record_poll(state: &mut State, rec: PollRecord) -> Resul
 }
 
 fn record_poll_tx(
-    conn: &mut Connection,
+    db: &mut Db,
     recent: &mut Index,
     learned: &mut Vec<(String, u64)>,
     rec: PollRecord,
     now: i64,
 ) -> Result<IngestSummary, StoreError> {
-    let tx = immediate(conn)?;
+    let tx = db.begin()?;
     let mut summary = IngestSummary::default();
     let mut bytes = None;
     let head = Head {
@@ -60,21 +60,21 @@ fn record_poll_tx(
     let alert_topics = rec.alert_topics.clone();
     let (status, error) = match rec.outcome {
         PollOutcome::Failed(e) => {
-            tx.prepare_cached(
+            tx.exec(
                 "UPDATE feeds SET last_fetch_at = ?2, last_status = 'error', last_http_status = ?3,
                         last_error_kind = ?4, last_error = ?5, consecutive_failures = ?6,
                         next_attempt_at = ?7
                  WHERE id = ?1",
-            )?
-            .execute(params![
-                head.feed_id,
-                head.started_at,
-                head.http_status,
-                e.kind.as_str(),
-                e.message,
-                rec.failures,
-                head.next_attempt_at
-            ])?;
+                args![
+                    head.feed_id,
+                    head.started_at,
+                    head.http_status,
+                    e.kind.as_str(),
+                    e.message,
+                    rec.failures,
+                    head.next_attempt_at
+                ],
+            )?;
             ("error", Some(e))
         }
         PollOutcome::NotModified { validators, moved, new_url } => {
@@ -103,40 +103,39 @@ fn record_poll_tx(
                 site_url.as_deref(),
             )?;
             bytes = Some(n);
-            tx.prepare_cached("UPDATE feeds SET last_warning = ?2 WHERE id = ?1")?
-                .execute(params![head.feed_id, warning])?;
+            tx.exec("UPDATE feeds SET last_warning = ?2 WHERE id = ?1", args![head.feed_id, warning])?;
             summary = ingest_articles(&tx, recent, learned, &alert_topics, head.feed_id, articles, now)?;
             summary.truncated = truncated;
             ("ok", None)
         }
     };
-    tx.prepare_cached(
+    tx.exec(
         "INSERT INTO fetches (feed_id, started_at, duration_ms, status, http_status, bytes, entries,
                               new, updated, duplicates, truncated, error_kind, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?
-    .execute(params![
-        head.feed_id,
-        head.started_at,
-        rec.duration.as_millis() as i64,
-        status,
-        head.http_status,
-        bytes.map(|b| b as i64),
-        summary.entries as i64,
-        summary.new as i64,
-        summary.updated as i64,
-        summary.duplicates as i64,
-        summary.truncated as i64,
-        error.as_ref().map(|e| e.kind.as_str()),
-        error.as_ref().map(|e| e.message.as_str()),
-    ])?;
+        args![
+            head.feed_id,
+            head.started_at,
+            rec.duration.as_millis() as i64,
+            status,
+            head.http_status,
+            bytes.map(|b| b as i64),
+            summary.entries as i64,
+            summary.new as i64,
+            summary.updated as i64,
+            summary.duplicates as i64,
+            summary.truncated as i64,
+            error.as_ref().map(|e| e.kind.as_str()),
+            error.as_ref().map(|e| e.message.as_str()),
+        ],
+    )?;
     tx.commit()?;
     Ok(summary)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn record_success(
-    tx: &Transaction,
+    tx: &Sql,
     head: &Head,
     status: &str,
     validators: &Validators,
@@ -145,7 +144,7 @@ fn record_success(
     title: Option<&str>,
     site_url: Option<&str>,
 ) -> Result<(), StoreError> {
-    tx.prepare_cached(
+    tx.exec(
         "UPDATE feeds SET last_fetch_at = ?2, last_success_at = ?2, last_status = ?3,
                 last_http_status = ?4, last_error_kind = NULL, last_error = NULL,
                 consecutive_failures = 0, next_attempt_at = ?5, etag = ?6, last_modified = ?7,
@@ -153,22 +152,22 @@ fn record_success(
                 url = COALESCE(?11, url), title = COALESCE(?12, title),
                 site_url = COALESCE(?13, site_url)
          WHERE id = ?1",
-    )?
-    .execute(params![
-        head.feed_id,
-        head.started_at,
-        status,
-        head.http_status,
-        head.next_attempt_at,
-        validators.etag,
-        validators.last_modified,
-        moved.to,
-        moved.since.map(|t| t.timestamp()),
-        moved.count,
-        new_url,
-        title,
-        site_url,
-    ])?;
+        args![
+            head.feed_id,
+            head.started_at,
+            status,
+            head.http_status,
+            head.next_attempt_at,
+            validators.etag,
+            validators.last_modified,
+            moved.to,
+            moved.since.map(|t| t.timestamp()),
+            moved.count,
+            new_url,
+            title,
+            site_url,
+        ],
+    )?;
     Ok(())
 }
 
@@ -188,9 +187,9 @@ mod tests {
         assert_eq!((first.entries, first.new, first.updated), (2, 2, 0));
         let again = record_poll(&mut state, PollRecord::fetched(id, batch())).unwrap();
         assert_eq!((again.new, again.updated, again.unchanged), (0, 0, 2));
-        assert_eq!(count(&state, "SELECT count(*) FROM articles"), 2);
-        assert_eq!(count(&state, "SELECT count(*) FROM fetches"), 2);
-        assert_eq!(count(&state, "SELECT count(*) FROM articles_fts"), 2);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM articles"), 2);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM fetches"), 2);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM articles_fts"), 2);
         assert_eq!(state.recent.len(), 2, "the window holds what was committed");
     }
 
@@ -205,14 +204,13 @@ mod tests {
             record_poll(&mut state, rec).unwrap();
         }
         let (kind, failures, status): (String, i64, String) = state
-            .conn
-            .query_row(
-                "SELECT last_error_kind, consecutive_failures, last_status FROM feeds WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .db
+            .on()
+            .one("SELECT last_error_kind, consecutive_failures, last_status FROM feeds WHERE id = ?1", args![id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .unwrap();
         assert_eq!((kind.as_str(), failures, status.as_str()), ("timeout", 2, "error"));
-        assert_eq!(count(&state, "SELECT count(*) FROM articles"), 0);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM articles"), 0);
     }
 }

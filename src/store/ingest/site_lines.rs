@@ -7,20 +7,20 @@ use super::*;
 /// site; a line reaching `threshold` articles is learned as that site's boilerplate
 /// (applied once the poll commits).
 pub(super) fn count_site_lines(
-    tx: &Transaction,
+    tx: &Sql,
     site: &str,
     lines: &[u64],
     threshold: u32,
     now: i64,
     learned: &mut Vec<(String, u64)>,
 ) -> Result<(), StoreError> {
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO site_lines (host, line_hash, articles, last_seen) VALUES (?1, ?2, 1, ?3)
-         ON CONFLICT (host, line_hash) DO UPDATE SET articles = articles + 1, last_seen = ?3
-         RETURNING articles",
-    )?;
     for &hash in lines {
-        let articles: i64 = upsert.query_row(params![site, hash as i64, now], |r| r.get(0))?;
+        let articles: i64 = tx.value(
+            "INSERT INTO site_lines (host, line_hash, articles, last_seen) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (host, line_hash) DO UPDATE SET articles = site_lines.articles + 1, last_seen = ?3
+             RETURNING articles",
+            args![site, hash as i64, now],
+        )?;
         if articles == i64::from(threshold) {
             learned.push((site.to_string(), hash));
         }
@@ -32,21 +32,20 @@ pub(super) fn count_site_lines(
 const FORGET_LINES_AFTER: i64 = 30 * 86_400;
 
 /// Loads the learned boilerplate lines (forgetting stale counts first).
-pub(in crate::store) fn load_site_lines(conn: &Connection, threshold: u32, now: i64) -> Result<SiteLines, StoreError> {
+pub(in crate::store) fn load_site_lines(conn: &Sql, threshold: u32, now: i64) -> Result<SiteLines, StoreError> {
     let lines = SiteLines::default();
     if threshold == 0 {
         return Ok(lines);
     }
-    conn.execute(
+    conn.exec(
         "DELETE FROM site_lines WHERE articles < ?1 AND last_seen < ?2",
-        params![threshold, now - FORGET_LINES_AFTER],
+        args![threshold, now - FORGET_LINES_AFTER],
     )?;
-    let mut stmt = conn.prepare("SELECT host, line_hash FROM site_lines WHERE articles >= ?1")?;
-    let mut rows = stmt.query([threshold])?;
-    while let Some(r) = rows.next()? {
+    conn.each("SELECT host, line_hash FROM site_lines WHERE articles >= ?1", args![threshold], |r| {
         let host: String = r.get(0)?;
-        lines.learn(&host, r.get::<_, i64>(1)? as u64);
-    }
+        lines.learn(&host, r.get::<i64>(1)? as u64);
+        Ok(true)
+    })?;
     Ok(lines)
 }
 
@@ -59,7 +58,7 @@ mod tests {
     fn a_line_is_learned_at_the_threshold_and_stale_counts_are_forgotten() {
         let (_dir, mut state) = state();
         let now = 1_700_000_000;
-        let tx = immediate(&mut state.conn).unwrap();
+        let tx = state.db.begin().unwrap();
         let mut learned = Vec::new();
         for _ in 0..3 {
             count_site_lines(&tx, "a.example", &[7, 8], 3, now, &mut learned).unwrap();
@@ -67,12 +66,12 @@ mod tests {
         count_site_lines(&tx, "a.example", &[9], 3, now, &mut learned).unwrap();
         tx.commit().unwrap();
         assert_eq!(learned, vec![("a.example".to_string(), 7), ("a.example".to_string(), 8)]);
-        let lines = load_site_lines(&state.conn, 3, now).unwrap();
+        let lines = load_site_lines(&state.db.on(), 3, now).unwrap();
         assert_eq!(lines.len(), 2);
         assert!(lines.for_site("a.example").unwrap().contains(&7));
         // Line 9 was seen once, long ago: forgotten; the learned lines stay.
         let later = now + FORGET_LINES_AFTER + 1;
-        load_site_lines(&state.conn, 3, later).unwrap();
-        assert_eq!(count(&state, "SELECT count(*) FROM site_lines"), 2);
+        load_site_lines(&state.db.on(), 3, later).unwrap();
+        assert_eq!(count(&mut state, "SELECT count(*) FROM site_lines"), 2);
     }
 }

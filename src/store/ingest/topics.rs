@@ -4,23 +4,21 @@
 use super::*;
 
 pub(in crate::store) fn sync_topics(
-    conn: &mut Connection,
+    db: &mut Db,
     topics: &[(String, String)],
     now: i64,
 ) -> Result<Vec<(String, Reindex)>, StoreError> {
-    let tx = immediate(conn)?;
-    let newest: Option<i64> = tx.query_row("SELECT max(id) FROM articles", [], |r| r.get(0))?;
+    let tx = db.begin()?;
+    let newest: Option<i64> = tx.value("SELECT max(id) FROM articles", &[])?;
     let names: Vec<&str> = topics.iter().map(|(n, _)| n.as_str()).collect();
     // A topic no longer configured is forgotten (its matches stay); if it comes back,
     // it is re-evaluated from scratch.
-    let stored: Vec<String> =
-        tx.prepare("SELECT name FROM topics")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let stored: Vec<String> = tx.all("SELECT name FROM topics", &[], |r| r.get(0))?;
     for name in stored.iter().filter(|n| !names.contains(&n.as_str())) {
-        tx.execute("DELETE FROM topics WHERE name = ?1", [name])?;
+        tx.exec("DELETE FROM topics WHERE name = ?1", args![name])?;
     }
     for (name, query) in topics {
-        let current: Option<String> =
-            tx.query_row("SELECT query FROM topics WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        let current: Option<String> = tx.opt("SELECT query FROM topics WHERE name = ?1", args![name], |r| r.get(0))?;
         if current.as_deref() == Some(query.as_str()) {
             continue;
         }
@@ -29,70 +27,67 @@ pub(in crate::store) fn sync_topics(
             Some(max) => (Some(0), Some(max)),
             None => (None, None),
         };
-        tx.execute(
+        tx.exec(
             "INSERT INTO topics (name, query, reindex_done, reindex_upto, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (name) DO UPDATE SET query = ?2, reindex_done = ?3, reindex_upto = ?4, updated_at = ?5",
-            params![name, query, done, upto, now],
+            args![name, query, done, upto, now],
         )?;
         if current.is_some() {
             tracing::info!(topic = %name, "topic query changed; re-evaluating the stored articles");
         }
     }
-    let pending = tx
-        .prepare("SELECT name, reindex_done, reindex_upto FROM topics WHERE reindex_upto IS NOT NULL ORDER BY name")?
-        .query_map([], |r| Ok((r.get(0)?, Reindex { done: r.get(1)?, upto: r.get(2)? })))?
-        .collect::<Result<_, _>>()?;
+    let pending = tx.all(
+        "SELECT name, reindex_done, reindex_upto FROM topics WHERE reindex_upto IS NOT NULL ORDER BY name",
+        &[],
+        |r| Ok((r.get(0)?, Reindex { done: r.get(1)?, upto: r.get(2)? })),
+    )?;
     tx.commit()?;
     Ok(pending)
 }
 
 pub(in crate::store) fn replace_topic_matches(
-    conn: &mut Connection,
+    db: &mut Db,
     topic: &str,
     from: i64,
     to: i64,
     matches: &[(i64, TopicMatch)],
     finished: bool,
 ) -> Result<(), StoreError> {
-    let tx = immediate(conn)?;
+    let tx = db.begin()?;
     let now = Utc::now().timestamp();
-    tx.execute(
-        "DELETE FROM article_topics WHERE topic = ?1 AND article_id BETWEEN ?2 AND ?3",
-        params![topic, from, to],
-    )?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO article_topics (topic, article_id, score, evidence, matched_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+    tx.exec("DELETE FROM article_topics WHERE topic = ?1 AND article_id BETWEEN ?2 AND ?3", args![topic, from, to])?;
+    for (id, m) in matches {
+        let evidence = serde_json::to_string(&m.evidence).unwrap_or_else(|_| "[]".into());
+        tx.exec(
+            "INSERT INTO article_topics (topic, article_id, score, evidence, matched_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (topic, article_id) DO UPDATE SET score = excluded.score, evidence = excluded.evidence,
+                         matched_at = excluded.matched_at",
+            args![topic, id, m.score, evidence, now],
         )?;
-        for (id, m) in matches {
-            let evidence = serde_json::to_string(&m.evidence).unwrap_or_else(|_| "[]".into());
-            insert.execute(params![topic, id, m.score, evidence, now])?;
-        }
     }
     if finished {
-        tx.execute(
+        tx.exec(
             "UPDATE topics SET reindex_done = NULL, reindex_upto = NULL, updated_at = ?2 WHERE name = ?1",
-            params![topic, now],
+            args![topic, now],
         )?;
     } else {
-        tx.execute("UPDATE topics SET reindex_done = ?2, updated_at = ?3 WHERE name = ?1", params![topic, to, now])?;
+        tx.exec("UPDATE topics SET reindex_done = ?2, updated_at = ?3 WHERE name = ?1", args![topic, to, now])?;
     }
     tx.commit()?;
     Ok(())
 }
 
 /// Writes the topic matches (replacing old ones on update).
-pub(super) fn write_topics(tx: &Transaction, id: i64, a: &Article, now: i64, replace: bool) -> Result<(), StoreError> {
+pub(super) fn write_topics(tx: &Sql, id: i64, a: &Article, now: i64, replace: bool) -> Result<(), StoreError> {
     if replace {
-        tx.prepare_cached("DELETE FROM article_topics WHERE article_id = ?1")?.execute([id])?;
+        tx.exec("DELETE FROM article_topics WHERE article_id = ?1", args![id])?;
     }
-    let mut topic = tx.prepare_cached(
-        "INSERT INTO article_topics (topic, article_id, score, evidence, matched_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
     for m in &a.topics {
         let evidence = serde_json::to_string(&m.evidence).unwrap_or_else(|_| "[]".into());
-        topic.execute(params![m.topic, id, m.score, evidence, now])?;
+        tx.exec(
+            "INSERT INTO article_topics (topic, article_id, score, evidence, matched_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            args![&m.topic, id, m.score, evidence, now],
+        )?;
     }
     Ok(())
 }
@@ -114,10 +109,10 @@ mod tests {
         let id = feeds(&mut state, &["a"])[0];
         let q = |s: &str| vec![("digital".to_string(), s.to_string())];
         // No articles yet: nothing to re-evaluate.
-        assert!(sync_topics(&mut state.conn, &q("digital"), 0).unwrap().is_empty());
+        assert!(sync_topics(&mut state.db, &q("digital"), 0).unwrap().is_empty());
         record_poll(&mut state, PollRecord::fetched(id, vec![flagged("digital")])).unwrap();
-        assert!(sync_topics(&mut state.conn, &q("digital"), 0).unwrap().is_empty(), "unchanged");
-        let pending = sync_topics(&mut state.conn, &q("digital OR cyber"), 0).unwrap();
+        assert!(sync_topics(&mut state.db, &q("digital"), 0).unwrap().is_empty(), "unchanged");
+        let pending = sync_topics(&mut state.db, &q("digital OR cyber"), 0).unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!((pending[0].1.done, pending[0].1.upto), (0, 1));
     }
@@ -126,12 +121,12 @@ mod tests {
     fn matches_are_written_at_ingest_and_replaced_by_a_re_evaluation() {
         let (_dir, mut state) = state();
         let id = feeds(&mut state, &["a"])[0];
-        sync_topics(&mut state.conn, &[("digital".into(), "digital".into())], 0).unwrap();
+        sync_topics(&mut state.db, &[("digital".into(), "digital".into())], 0).unwrap();
         record_poll(&mut state, PollRecord::fetched(id, vec![flagged("digital")])).unwrap();
-        assert_eq!(count(&state, "SELECT count(*) FROM article_topics WHERE topic = 'digital'"), 1);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM article_topics WHERE topic = 'digital'"), 1);
         // The new query matches nothing in the range: the old match goes, the topic is done.
-        replace_topic_matches(&mut state.conn, "digital", 1, 1, &[], true).unwrap();
-        assert_eq!(count(&state, "SELECT count(*) FROM article_topics WHERE topic = 'digital'"), 0);
-        assert_eq!(count(&state, "SELECT count(*) FROM topics WHERE reindex_upto IS NOT NULL"), 0);
+        replace_topic_matches(&mut state.db, "digital", 1, 1, &[], true).unwrap();
+        assert_eq!(count(&mut state, "SELECT count(*) FROM article_topics WHERE topic = 'digital'"), 0);
+        assert_eq!(count(&mut state, "SELECT count(*) FROM topics WHERE reindex_upto IS NOT NULL"), 0);
     }
 }
