@@ -172,7 +172,10 @@ fn init_logging(default: &str, json: bool) {
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         // html5ever warns about every odd tag of a page it builds a tree from; that is the
         // page's business, not the operator's.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},html5ever=error,markup5ever=error")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},html5ever=error,markup5ever=error")))
+        // The PostgreSQL driver logs every statement with its parameters (article text)
+        // at debug: never wanted in kabar's log.
+        .add_directive("tokio_postgres=info".parse().expect("a valid directive"));
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false);
     if json {

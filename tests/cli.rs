@@ -170,7 +170,7 @@ fn bad_invocations_fail_clearly() {
     // Before anything was fetched there is no database to query.
     let o = run(&setup.config, &["search"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no database at"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("run `kabar fetch` or `kabar run` first"), "{}", stderr(&o));
 
     ok(&setup.config, &["fetch", "wire"]);
     let o = run(&setup.config, &["search", "digital AND (kerja"]);

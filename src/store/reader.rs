@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use std::cell::RefCell;
 
-use super::sql::{Backend, Db, Param, Row, Sql, Value, args};
+use super::sql::{Backend, Db, Param, Row, Sql, Value, args, blocking};
 use super::{StoreError, schema};
 use crate::config::Database;
 use std::collections::HashMap;
@@ -93,7 +93,8 @@ impl Reader {
             }
             Db::Postgres(pg) => {
                 let left = budget.deadline.saturating_duration_since(Instant::now()).as_millis().max(1);
-                pg.client.batch_execute(&format!("SET statement_timeout = {left}"))?;
+                let client = pg.client();
+                blocking(Backend::Postgres, || client.batch_execute(&format!("SET statement_timeout = {left}")))?;
             }
         }
         self.budget = Some(budget);
@@ -110,14 +111,15 @@ impl Reader {
     }
 
     /// Runs `f` over this reader's connection.
-    fn with<T>(&self, f: impl FnOnce(&Sql) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with<T: Send>(&self, f: impl FnOnce(&Sql) -> Result<T, StoreError> + Send) -> Result<T, StoreError> {
         let mut db = self.db.borrow_mut();
-        f(&db.on()).map_err(|e| self.failed(e))
+        let db: &mut Db = &mut db;
+        blocking(db.backend(), || f(&db.on())).map_err(|e| self.failed(e))
     }
 
     /// Calls `visit` for each article passing `filter`, newest first, until it
     /// returns false.
-    pub fn scan(&self, filter: &ScanFilter, mut visit: impl FnMut(ScanRow) -> bool) -> Result<(), StoreError> {
+    pub fn scan(&self, filter: &ScanFilter, mut visit: impl FnMut(ScanRow) -> bool + Send) -> Result<(), StoreError> {
         let mut sql = String::from(
             "SELECT a.id, a.story_id, f.name, a.title, a.text, a.boilerplate, a.language
              FROM articles a JOIN feeds f ON f.id = a.feed_id",
@@ -177,12 +179,13 @@ impl Reader {
         }
         sql.push_str(" ORDER BY a.sort_time DESC, a.id DESC");
         let mut spent = false;
+        let budget = self.budget.clone();
         self.with(|db| {
             db.each(&sql, &params, |r| {
                 if !visit(scan_row(r)?) {
                     return Ok(false);
                 }
-                spent = self.out_of_budget();
+                spent = budget.as_ref().is_some_and(Budget::spent);
                 Ok(!spent)
             })
         })?;

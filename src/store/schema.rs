@@ -6,7 +6,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
-use super::sql::{Db, PgConn};
+use super::sql::{Backend, Db, PgConn, blocking};
 use crate::config::{Database, Postgres};
 
 /// Append-only: add new files at the end, never edit a released one.
@@ -161,7 +161,7 @@ fn open_sqlite_reader(path: &Path) -> Result<Connection, StoreError> {
 pub fn open_reader(at: &Database) -> Result<Db, StoreError> {
     match at {
         Database::Sqlite(path) => Ok(Db::Sqlite(open_sqlite_reader(path)?)),
-        Database::Postgres(pg) => open_postgres(pg, false),
+        Database::Postgres(pg) => blocking(Backend::Postgres, || open_postgres(pg, false)),
     }
 }
 
@@ -183,15 +183,11 @@ pub fn open_postgres(pg: &Postgres, migrate: bool) -> Result<Db, StoreError> {
     let client = config
         .connect(postgres::NoTls)
         .map_err(|source| StoreError::PostgresConnect { url: pg.url.clone(), source })?;
-    let mut db = Db::Postgres(Box::new(PgConn { client, prepared: Default::default() }));
+    let mut db = Db::Postgres(Box::new(PgConn::new(client)));
     let known = PG_MIGRATIONS.len() as i64;
     let tx = db.begin()?;
     if migrate {
-        tx.value::<Option<i64>>(
-            "SELECT pg_advisory_xact_lock(?1)::text::bigint",
-            crate::store::sql::args![PG_MIGRATION_LOCK],
-        )
-        .ok();
+        tx.exec("SELECT pg_advisory_xact_lock(?1)", crate::store::sql::args![PG_MIGRATION_LOCK])?;
     }
     let has_schema: bool = tx.value("SELECT to_regclass('kabar_schema') IS NOT NULL", &[])?;
     let version: i64 = if has_schema {

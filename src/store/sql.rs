@@ -299,8 +299,39 @@ pub(in crate::store) enum Db {
 }
 
 pub(in crate::store) struct PgConn {
-    pub client: postgres::Client,
-    pub prepared: RefCell<Prepared>,
+    /// Always there; taken only by `Drop`.
+    client: Option<postgres::Client>,
+    prepared: RefCell<Prepared>,
+}
+
+impl PgConn {
+    pub fn new(client: postgres::Client) -> PgConn {
+        PgConn { client: Some(client), prepared: RefCell::default() }
+    }
+
+    pub fn client(&mut self) -> &mut postgres::Client {
+        self.client.as_mut().expect("a connection until dropped")
+    }
+}
+
+/// The driver blocks on a runtime of its own, which an async runtime's thread must not
+/// do: there, the connection closes on a thread of its own.
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            blocking(Backend::Postgres, move || drop(client));
+        }
+    }
+}
+
+/// Runs `f`, which may block in the PostgreSQL driver: here, or, called on an async
+/// runtime's thread (where the driver cannot block), on a scoped thread of its own.
+/// SQLite's calls run here.
+pub(in crate::store) fn blocking<T: Send>(backend: Backend, f: impl FnOnce() -> T + Send) -> T {
+    if backend == Backend::Sqlite || tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| s.spawn(f).join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 impl Db {
@@ -319,6 +350,7 @@ impl Db {
             }
             Db::Postgres(pg) => {
                 let PgConn { client, prepared } = &mut **pg;
+                let client = client.as_mut().expect("a connection until dropped");
                 Sql::Postgres(RefCell::new(PgOn::Tx(client.transaction()?)), prepared)
             }
         })
@@ -331,6 +363,7 @@ impl Db {
             Db::Sqlite(conn) => Sql::Sqlite(Lite::Conn(conn)),
             Db::Postgres(pg) => {
                 let PgConn { client, prepared } = &mut **pg;
+                let client = client.as_mut().expect("a connection until dropped");
                 Sql::Postgres(RefCell::new(PgOn::Client(client)), prepared)
             }
         }

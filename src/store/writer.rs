@@ -16,12 +16,13 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ingest::{self, State};
-use super::sql::Db;
+use super::sql::{Backend, Db, blocking};
 use super::{StoreError, lock, schema};
 use crate::config::Database;
 use crate::metrics::WriteTimes;
 use crate::model::{FeedState, IngestSummary, PageDone, PageOutcome, PollRecord, Reindex, TopicMatch};
 use crate::pipeline::clean::SiteLines;
+use crate::pipeline::dedup::index::Index;
 use crate::pipeline::dedup::index::Params;
 
 /// Jobs waiting for the writer; a producer past this waits for room. Small: a poll
@@ -58,7 +59,13 @@ impl Writer {
     /// dedup compares with, and starts the writer.
     pub fn open(at: impl Into<Database>, dedup: Params) -> Result<Writer, StoreError> {
         let at = at.into();
-        let (db, lock, checkpointer) = match &at {
+        let now = Utc::now().timestamp();
+        // What dedup compares with and the boilerplate learned, from the stored archive.
+        let load = |db: &mut Db| -> Result<(SiteLines, Index), StoreError> {
+            let site_lines = ingest::load_site_lines(&db.on(), dedup.learn_boilerplate, now)?;
+            Ok((site_lines, ingest::load_recent(&db.on(), dedup, now)?))
+        };
+        let (db, (site_lines, recent), lock, checkpointer) = match &at {
             Database::Sqlite(path) => {
                 schema::prepare_folder(path)?;
                 let lock = lock::acquire(path, &command_line())?;
@@ -75,15 +82,21 @@ impl Writer {
                     }
                     Ok(())
                 }))?;
-                (Db::Sqlite(conn), Some(lock), Some(checkpointer))
+                let mut db = Db::Sqlite(conn);
+                let loaded = load(&mut db)?;
+                (db, loaded, Some(lock), Some(checkpointer))
             }
             // Any number of workers write one PostgreSQL database; its server keeps the log.
-            Database::Postgres(pg) => (schema::open_postgres(pg, true)?, None, None),
+            Database::Postgres(pg) => {
+                let (db, loaded) = blocking(Backend::Postgres, || {
+                    let mut db = schema::open_postgres(pg, true)?;
+                    let loaded = load(&mut db)?;
+                    Ok::<_, StoreError>((db, loaded))
+                })?;
+                (db, loaded, None, None)
+            }
         };
-        let mut db = db;
-        let now = Utc::now().timestamp();
-        let site_lines = Arc::new(ingest::load_site_lines(&db.on(), dedup.learn_boilerplate, now)?);
-        let recent = ingest::load_recent(&db.on(), dedup, now)?;
+        let site_lines = Arc::new(site_lines);
         tracing::debug!(articles = recent.len(), learned_lines = site_lines.len(), "dedup state loaded");
         let mut state = State { db, recent, site_lines: site_lines.clone() };
         let write_times = Arc::new(WriteTimes::default());

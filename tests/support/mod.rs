@@ -355,9 +355,12 @@ impl Store {
             }
             Some(server) => {
                 let name = format!("kabar_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-                let mut admin =
-                    postgres::Client::connect(&server, postgres::NoTls).expect("connect to KABAR_TEST_POSTGRES");
-                admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).unwrap();
+                off_runtime(|| {
+                    let mut admin =
+                        postgres::Client::connect(&server, postgres::NoTls).expect("connect to KABAR_TEST_POSTGRES");
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+                    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+                });
                 let url = format!("{server} dbname={name}");
                 Store {
                     database: kabar::config::Database::Postgres(kabar::config::Postgres {
@@ -380,10 +383,12 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        if let Some((server, name)) = &self.postgres
-            && let Ok(mut admin) = postgres::Client::connect(server, postgres::NoTls)
-        {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        if let Some((server, name)) = &self.postgres {
+            off_runtime(|| {
+                if let Ok(mut admin) = postgres::Client::connect(server, postgres::NoTls) {
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            });
         }
     }
 }
@@ -625,11 +630,11 @@ pub fn text_pairs(db: &kabar::config::Database, sql: &str) -> Option<Vec<(String
             let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).ok()?;
             rows.collect::<Result<_, _>>().ok()
         }
-        kabar::config::Database::Postgres(pg) => {
+        kabar::config::Database::Postgres(pg) => off_runtime(|| {
             let mut client = postgres::Client::connect(&pg.url, postgres::NoTls).ok()?;
             let rows = client.query(sql, &[]).ok()?;
             Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        }
+        }),
     }
 }
 
@@ -641,7 +646,7 @@ pub fn scalar(db: &kabar::config::Database, sql: &str) -> i64 {
             let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
             conn.query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
         }
-        kabar::config::Database::Postgres(pg) => {
+        kabar::config::Database::Postgres(pg) => off_runtime(|| {
             let mut client = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
             let row = client.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
             row.try_get::<_, i64>(0)
@@ -649,6 +654,12 @@ pub fn scalar(db: &kabar::config::Database, sql: &str) -> i64 {
                 .or_else(|_| row.try_get::<_, i32>(0).map(i64::from))
                 .or_else(|_| row.try_get::<_, bool>(0).map(i64::from))
                 .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        }
+        }),
     }
+}
+
+/// Runs `f` on a thread of its own: the blocking PostgreSQL client cannot block on an
+/// async runtime's thread, where many tests run.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
 }

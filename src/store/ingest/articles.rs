@@ -393,7 +393,7 @@ fn insert_article(
                                feed_id, entry_key, first_seen, last_seen, changed_at, sort_time,
                                duplicate_of, duplicate_reason, similarity, story_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                 ?15, ?16, ?17, ?17, ?17, ?18, ?19, ?20, ?21, COALESCE(?19, 0))
+                 ?15, ?16, ?17, ?17, ?17, ?18, ?19, ?20, ?21, COALESCE(?19, CAST(0 AS BIGINT)))
          RETURNING id",
         &params,
     )?;
