@@ -36,6 +36,9 @@ const MAX_BACKOFF_SECS: i64 = 3600;
 /// prints it) and why it matched.
 #[derive(Debug, Serialize)]
 pub struct Payload<'a> {
+    /// The outbox row: the same for every retry of this alert, so a receiver that got it
+    /// twice (delivery is at least once) can tell.
+    pub alert_id: i64,
     pub topic: &'a str,
     pub article: &'a ArticleRow,
     pub evidence: Vec<crate::model::Evidence>,
@@ -57,6 +60,10 @@ enum RoundError {
 }
 
 /// Delivers due alerts until `stop` turns true.
+/// How long a worker of a fleet holds the alerts it claimed: past it (the worker died
+/// mid-round), they are due again for any worker.
+const CLAIM_FOR: i64 = 120;
+
 pub async fn run(ctx: Arc<Context>, database: Database, mut stop: watch::Receiver<bool>) {
     let client =
         match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).user_agent(crate::config::DEFAULT_USER_AGENT).build()
@@ -89,13 +96,23 @@ async fn deliver_due(
 ) -> Result<(), RoundError> {
     let db = database.clone();
     let now = Utc::now().timestamp();
+    // On a database a fleet shares, the due alerts are claimed first (each by one
+    // worker, for the time a round may take), so an alert goes out once.
+    let claimed = match ctx.writer.shared() {
+        true => Some(ctx.writer.claim_alerts(now, BATCH, CLAIM_FOR).await?),
+        false => None,
+    };
     let due = tokio::task::spawn_blocking(move || -> Result<Vec<Due>, StoreError> {
         if !db.exists() {
             return Ok(Vec::new());
         }
         let reader = Reader::open(&db)?;
         let mut out = Vec::new();
-        for alert in reader.due_alerts(now, BATCH)? {
+        let alerts = match claimed {
+            Some(alerts) => alerts,
+            None => reader.due_alerts(now, BATCH)?,
+        };
+        for alert in alerts {
             let row = reader.rows(&[alert.article_id], true)?.pop();
             let evidence = reader
                 .detail(alert.article_id)?
@@ -115,6 +132,7 @@ async fn deliver_due(
             (_, None) => Err(Failed::NoNotify),
             (Some((row, evidence)), Some(n)) => {
                 let payload = Payload {
+                    alert_id: alert.id,
                     topic: &alert.topic,
                     article: row,
                     evidence: evidence.as_ref().map(|m| m.evidence.clone()).unwrap_or_default(),

@@ -80,6 +80,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// A fleet on PostgreSQL: each worker's heartbeat and hosts, and each host's lease
+    Workers {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
     /// Print [[feeds]] entries for the subscriptions of an OPML file
     ImportOpml {
         file: PathBuf,
@@ -272,6 +277,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let reader = Reader::open(&config.database)?;
             let rows = listing::feeds(&reader, &config)?;
             print(|out| output::feeds(out, &rows, format, output::terminal_width()))
+        }
+        Command::Workers { format } => {
+            let config = load_config(config_path)?;
+            if config.database.sqlite().is_some() {
+                bail!(
+                    "one process writes a SQLite database; workers share a PostgreSQL one (storage.backend = \"postgres\")"
+                );
+            }
+            let reader = Reader::open(&config.database)?;
+            let now = Utc::now().timestamp();
+            let (workers, leases) = (reader.workers(now)?, reader.leases(now)?);
+            print(|out| output::workers(out, &workers, &leases, format, output::terminal_width()))
         }
         Command::Topics { action: None, format } => {
             let config = load_config(config_path)?;

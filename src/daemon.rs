@@ -84,8 +84,39 @@ pub async fn fetch_once(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<(Vec<Report>, crate::pages::Counts)> {
     let Prepared { ctx, feeds, reindex } = prepare(config, writer).await?;
-    let chosen: Vec<(FeedConfig, FeedState)> =
+    let mut chosen: Vec<(FeedConfig, FeedState)> =
         feeds.into_iter().filter(|(f, _)| only.is_empty() || only.contains(&f.name)).collect();
+    let mut renewing = None;
+    if ctx.writer.shared() {
+        // Beside a fleet's workers, a fetch polls only the hosts it can lease, and keeps
+        // them leased while it runs.
+        let host = |(f, s): &(FeedConfig, FeedState)| {
+            crate::fetch::host_key(&url::Url::parse(&s.url).unwrap_or_else(|_| f.url.clone()))
+        };
+        let mut hosts: Vec<String> = chosen.iter().map(host).collect();
+        hosts.sort();
+        hosts.dedup();
+        let held: HashMap<String, i64> =
+            ctx.writer.claim(hosts.clone(), config.lease).await?.into_iter().map(|l| (l.host, l.fence)).collect();
+        let (renewer, lease) = (ctx.clone(), config.lease);
+        renewing = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                if let Err(e) = renewer.writer.claim(hosts.clone(), lease).await {
+                    tracing::warn!(error = %e, "cannot renew the leases");
+                }
+            }
+        }));
+        let before = chosen.len();
+        chosen.retain_mut(|pair| {
+            let host = host(pair);
+            pair.1.lease = held.get(&host).map(|&fence| crate::model::Lease { host, fence });
+            pair.1.lease.is_some()
+        });
+        if chosen.len() < before {
+            tracing::warn!(skipped = before - chosen.len(), "feeds left to the workers that hold their hosts");
+        }
+    }
     let total = chosen.len();
     let mut tasks = JoinSet::new();
     for (i, (feed, state)) in chosen.into_iter().enumerate() {
@@ -129,6 +160,13 @@ pub async fn fetch_once(
             progress(Progress::Reindexed(topic, p))
         })
         .await?;
+    }
+    if let Some(renewing) = renewing {
+        renewing.abort();
+        let _ = renewing.await;
+    }
+    if let Err(e) = ctx.writer.leave().await {
+        tracing::warn!(error = %e, "cannot give the leases back; they run out on their own");
     }
     finish(ctx).await;
     Ok((reports.into_iter().flatten().collect(), pages))
@@ -234,8 +272,13 @@ pub async fn run(
         })
         .collect();
     let config = runtime.config();
+    // On a database a fleet shares, a worker polls the hosts it holds a lease on.
+    let mut fleet = ctx.writer.shared().then(|| Leases::new(config.lease));
+    if let Some(leases) = fleet.as_mut() {
+        leases.claim(&ctx, &mut slots).await;
+    }
     tracing::info!(feeds = slots.len(), topics = config.topics.len(), database = %runtime.database,
-        "kabar is running");
+        worker = ctx.writer.worker(), "kabar is running");
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&slots, &runtime))]);
 
     let watchdog = sd_notify::watchdog_enabled();
@@ -249,12 +292,19 @@ pub async fn run(
     let mut read_again = false;
     tokio::pin!(shutdown);
     loop {
-        let next_due = slots.iter().filter(|s| s.running.is_none()).map(|s| s.due).min();
+        let mine = |s: &Slot| fleet.as_ref().is_none_or(|f| f.holds(s));
+        let next_due = slots.iter().filter(|s| s.running.is_none() && mine(s)).map(|s| s.due).min();
         let wait = next_due
             .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::from_secs(3600));
+        let claim_in = fleet.as_ref().map_or(Duration::from_secs(3600), Leases::next_claim);
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = tokio::time::sleep(claim_in), if fleet.is_some() => {
+                if let Some(leases) = fleet.as_mut() {
+                    leases.claim(&ctx, &mut slots).await;
+                }
+            }
             Some(()) = reloads.recv() => {
                 if reading.is_some() {
                     read_again = true;
@@ -303,7 +353,15 @@ pub async fn run(
             _ = tokio::time::sleep(wait) => {
                 let now = Utc::now();
                 for slot in slots.iter_mut().filter(|s| s.running.is_none() && s.due <= now) {
-                    let (ctx, feed, state) = (ctx.clone(), slot.feed.clone(), slot.state.clone());
+                    let lease = match &fleet {
+                        None => None,
+                        Some(leases) => match leases.lease_of(slot) {
+                            Some(lease) => Some(lease),
+                            None => continue,
+                        },
+                    };
+                    let (ctx, feed, mut state) = (ctx.clone(), slot.feed.clone(), slot.state.clone());
+                    state.lease = lease;
                     let counted = InFlight::new(runtime.clone());
                     let handle = tasks.spawn(async move {
                         let _counted = counted;
@@ -361,9 +419,103 @@ pub async fn run(
         read.abort();
     }
     drop(runtime);
+    if fleet.is_some()
+        && let Err(e) = ctx.writer.leave().await
+    {
+        tracing::warn!(error = %e, "cannot give this worker's leases back; they run out on their own");
+    }
     finish(ctx).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A fleet worker's leases: which hosts it polls, under which fence, and when it claims
+/// again (every third of a lease; after a failure, backing off up to a lease).
+struct Leases {
+    lease: Duration,
+    held: HashMap<String, i64>,
+    next: tokio::time::Instant,
+    failures: u32,
+}
+
+impl Leases {
+    fn new(lease: Duration) -> Leases {
+        Leases { lease, held: HashMap::new(), next: tokio::time::Instant::now(), failures: 0 }
+    }
+
+    fn next_claim(&self) -> Duration {
+        self.next.saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    fn holds(&self, slot: &Slot) -> bool {
+        self.held.contains_key(&slot_host(slot))
+    }
+
+    fn lease_of(&self, slot: &Slot) -> Option<crate::model::Lease> {
+        let host = slot_host(slot);
+        self.held.get(&host).map(|&fence| crate::model::Lease { host, fence })
+    }
+
+    /// A claim round. Feeds of a host newly held are read again from the database (another
+    /// worker may have polled them since), and become due when it says.
+    async fn claim(&mut self, ctx: &Context, slots: &mut [Slot]) {
+        let mut hosts: Vec<String> = slots.iter().map(slot_host).collect();
+        hosts.sort();
+        hosts.dedup();
+        match ctx.writer.claim(hosts, self.lease).await {
+            Ok(leases) => {
+                self.failures = 0;
+                let held: HashMap<String, i64> = leases.into_iter().map(|l| (l.host, l.fence)).collect();
+                let gained: Vec<usize> = (0..slots.len())
+                    .filter(|&i| {
+                        let host = slot_host(&slots[i]);
+                        held.get(&host).is_some_and(|fence| self.held.get(&host) != Some(fence))
+                    })
+                    .collect();
+                let lost = self.held.keys().filter(|h| !held.contains_key(*h)).count();
+                if !gained.is_empty() || lost > 0 {
+                    tracing::info!(
+                        hosts = held.len(),
+                        feeds_gained = gained.len(),
+                        hosts_lost = lost,
+                        "leases changed"
+                    );
+                }
+                self.held = held;
+                let names: Vec<(String, String)> =
+                    gained.iter().map(|&i| (slots[i].feed.name.clone(), slots[i].feed.url.to_string())).collect();
+                if !names.is_empty() {
+                    match ctx.writer.sync_feeds(names).await {
+                        Ok(states) => {
+                            let now = Utc::now();
+                            for (&i, state) in gained.iter().zip(states) {
+                                slots[i].due = state.next_attempt_at.map_or(now, |t| t.max(now));
+                                slots[i].state = state;
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot read the state of the feeds just claimed"),
+                    }
+                }
+                self.next = tokio::time::Instant::now() + self.lease / 3;
+            }
+            Err(e) => {
+                // Without the database, no lease can be trusted: stop polling until a
+                // claim goes through again.
+                self.failures += 1;
+                self.held.clear();
+                let wait = (self.lease / 3 * 2u32.saturating_pow(self.failures.min(6))).min(self.lease);
+                tracing::error!(error = %e, retry_in = ?wait, "cannot claim hosts; polling nothing until the database answers");
+                notify(&[NotifyState::Status(&format!("cannot reach the database to claim hosts: {e}"))]);
+                self.next = tokio::time::Instant::now() + wait;
+            }
+        }
+    }
+}
+
+/// The host a feed is fetched from now, as leases name it (see `fetch::host_key`).
+fn slot_host(slot: &Slot) -> String {
+    let url = url::Url::parse(&slot.state.url).unwrap_or_else(|_| slot.feed.url.clone());
+    crate::fetch::host_key(&url)
 }
 
 /// How often the fetch log is pruned to `storage.keep_fetches`.
@@ -549,6 +701,7 @@ async fn record_crash(ctx: &Context, slot: &mut Slot, e: &tokio::task::JoinError
         failures,
         next_attempt_at: next,
         alert_topics: Default::default(),
+        lease: slot.state.lease.clone(),
     };
     if let Err(e) = ctx.writer.record_poll(record).await {
         tracing::error!(feed = %slot.feed.name, error = %e, "cannot record the failure");

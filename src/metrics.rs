@@ -117,6 +117,8 @@ pub struct Gauges {
     pub wal_bytes: u64,
     pub polls_in_flight: usize,
     pub alerts_pending: i64,
+    /// This worker's name, on a database a fleet shares (each worker serves its own).
+    pub worker: Option<String>,
 }
 
 impl Metrics {
@@ -206,6 +208,11 @@ impl Metrics {
         let _ = writeln!(out, "{e}_sum {:.6}", self.extract_micros.load(Ordering::Relaxed) as f64 / 1e6);
         let _ = writeln!(out, "{e}_count {}", self.extracted.load(Ordering::Relaxed));
         gauges.write_times.render(&mut out);
+        if let Some(worker) = &gauges.worker {
+            let w = "kabar_worker_info";
+            let _ = writeln!(out, "# HELP {w} The fleet worker these figures are of.\n# TYPE {w} gauge");
+            let _ = writeln!(out, "{w}{{worker=\"{}\"}} 1", label(worker));
+        }
         let gauges = [
             ("kabar_writer_queue_depth", "Writes waiting for the database writer.", gauges.queue_depth as f64),
             ("kabar_polls_in_flight", "Polls under way.", gauges.polls_in_flight as f64),
@@ -252,6 +259,7 @@ mod tests {
             database_bytes: 4096,
             wal_bytes: 512,
             write_times: writes,
+            worker: Some("db1:42".into()),
             ..Gauges::default()
         });
         for needle in [
@@ -259,6 +267,7 @@ mod tests {
             "kabar_fetches_total{feed=\"a\",result=\"not_modified\"} 1",
             "kabar_fetches_total{feed=\"b\\\"x\",result=\"error\",kind=\"timeout\"} 1",
             "kabar_fetch_not_modified_ratio{feed=\"a\"} 0.500",
+            "kabar_worker_info{worker=\"db1:42\"} 1",
             "kabar_articles_new_total{feed=\"a\"} 3",
             "kabar_topic_hits_total{topic=\"digital\"} 2",
             "kabar_database_bytes 4096",

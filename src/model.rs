@@ -198,6 +198,39 @@ pub struct FeedState {
     pub failures: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub moved: MoveState,
+    /// The host's lease this worker polls it under (a fleet on PostgreSQL); `None` for
+    /// a database one process writes.
+    pub lease: Option<Lease>,
+}
+
+/// A worker of a fleet, as `kabar workers` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerStatus {
+    pub worker: String,
+    pub started: String,
+    pub heartbeat: String,
+    /// Seconds since the last heartbeat.
+    pub heartbeat_age: i64,
+    /// Hosts it holds an unexpired lease on.
+    pub hosts: i64,
+}
+
+/// A host's lease, as `kabar workers` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostLease {
+    pub host: String,
+    /// Who holds it; `None` when nobody does or the lease ran out.
+    pub worker: Option<String>,
+    pub expires: Option<String>,
+    pub fence: i64,
+}
+
+/// A worker's hold on a host: its feeds are polled by this worker alone, and a poll's
+/// results commit only while `fence` is still the host's (no one took it over since).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub host: String,
+    pub fence: i64,
 }
 
 /// What one poll found, for the store to record in one transaction.
@@ -214,6 +247,8 @@ pub struct PollRecord {
     /// (topic, channel) for every alert channel: a story a topic flags for the first
     /// time is queued once per channel.
     pub alert_topics: std::sync::Arc<Vec<(String, String)>>,
+    /// The lease the poll ran under: it commits only while that lease holds.
+    pub lease: Option<Lease>,
 }
 
 impl PollRecord {
@@ -239,6 +274,7 @@ impl PollRecord {
             failures: 0,
             next_attempt_at: Utc::now(),
             alert_topics: Default::default(),
+            lease: None,
         }
     }
 }

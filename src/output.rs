@@ -8,7 +8,7 @@ use std::io::{self, IsTerminal, Write};
 use serde::Serialize;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::model::{ArticleDetail, ArticleRow, FeedStatus, TopicCount};
+use crate::model::{ArticleDetail, ArticleRow, FeedStatus, HostLease, TopicCount, WorkerStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ListFormat {
@@ -405,6 +405,57 @@ pub fn topics(out: &mut dyn Write, rows: &[TopicCount], format: ListFormat, widt
                 })
                 .collect();
             table(out, &["24H", "7D", "ALL", "STATUS", "TOPIC"], &cells, width)
+        }
+    }
+}
+
+/// `kabar workers`: the fleet's workers, then each host's lease.
+pub fn workers(
+    out: &mut dyn Write,
+    workers: &[WorkerStatus],
+    leases: &[HostLease],
+    format: ListFormat,
+    width: Option<usize>,
+) -> io::Result<()> {
+    match format {
+        ListFormat::Json => {
+            let both = serde_json::json!({ "workers": workers, "leases": leases });
+            writeln!(out, "{}", json_safe(&serde_json::to_string_pretty(&both).unwrap_or_default()))
+        }
+        ListFormat::Ndjson => json_lines(out, leases, format),
+        ListFormat::Csv => csv_out(
+            out,
+            &["host", "worker", "expires", "fence"],
+            leases.iter().map(|l| {
+                vec![
+                    l.host.clone(),
+                    l.worker.clone().unwrap_or_default(),
+                    l.expires.clone().unwrap_or_default(),
+                    l.fence.to_string(),
+                ]
+            }),
+        ),
+        ListFormat::Table => {
+            let cells: Vec<Vec<String>> = workers
+                .iter()
+                .map(|w| {
+                    vec![cell(&w.worker), w.hosts.to_string(), format!("{}s ago", w.heartbeat_age), w.started.clone()]
+                })
+                .collect();
+            table(out, &["WORKER", "HOSTS", "HEARTBEAT", "STARTED"], &cells, width)?;
+            writeln!(out)?;
+            let cells: Vec<Vec<String>> = leases
+                .iter()
+                .map(|l| {
+                    vec![
+                        cell(&l.host),
+                        l.worker.as_deref().map_or("-".to_string(), cell),
+                        l.expires.clone().unwrap_or_else(|| "-".into()),
+                        l.fence.to_string(),
+                    ]
+                })
+                .collect();
+            table(out, &["HOST", "WORKER", "LEASE UNTIL", "FENCE"], &cells, width)
         }
     }
 }

@@ -215,6 +215,7 @@ pub async fn poll(ctx: &Context, feed: &FeedConfig, state: &FeedState) -> Report
         failures: next.failures,
         next_attempt_at: next.next_attempt_at.unwrap_or(now),
         alert_topics: settings.alert_topics.clone(),
+        lease: state.lease.clone(),
     };
     let queued = ctx.writer.submit_poll(record).await;
     drop(slot);

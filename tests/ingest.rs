@@ -49,6 +49,7 @@ async fn store(writer: &Writer, feed: &(FeedConfig, FeedState), bytes: &[u8]) ->
         failures: 0,
         next_attempt_at: Utc::now(),
         alert_topics: Default::default(),
+        lease: None,
     };
     Some(writer.record_poll(record).await.expect("stored"))
 }

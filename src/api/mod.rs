@@ -622,6 +622,7 @@ async fn metrics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
         write_times: runtime.writer.write_times(),
         polls_in_flight: runtime.polls_in_flight.load(Ordering::Relaxed),
         alerts_pending,
+        worker: runtime.writer.shared().then(|| runtime.writer.worker().to_string()),
     };
     let text = runtime.metrics.render(&gauges);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())

@@ -33,6 +33,9 @@ pub struct Config {
     pub database: Database,
     /// How long the fetch log (`fetches`, one row per poll) keeps a poll.
     pub keep_fetches: Duration,
+    /// On a database a fleet shares: how long a worker's hold on a host lasts unrenewed
+    /// (it renews every third of it); a killed worker's hosts are taken over after it.
+    pub lease: Duration,
     pub fetch: FetchSettings,
     /// Pages queued from one poll of one feed at most (`fetch.max_pages`); the entries
     /// past it keep their feed text.

@@ -33,6 +33,7 @@ pub struct RawStorage {
     pub url: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
     pub password_env: Option<Spanned<String>>,
+    pub lease: Option<Spanned<String>>,
     pub keep_fetches: Option<Spanned<String>>,
 }
 

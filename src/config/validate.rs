@@ -131,6 +131,13 @@ impl Validator<'_> {
         let keep_fetches = self
             .duration(raw.storage.keep_fetches.as_ref(), "storage.keep_fetches", false)
             .unwrap_or(Duration::from_secs(90 * 86_400));
+        let lease =
+            self.duration(raw.storage.lease.as_ref(), "storage.lease", false).unwrap_or(Duration::from_secs(30));
+        if let Some(at) = &raw.storage.lease
+            && lease < Duration::from_secs(3)
+        {
+            self.issue(at, "storage.lease must be at least 3s (it is renewed every third of it)");
+        }
         let fetch = self.fetch(&raw.fetch, base);
         let full_text = self.full_text(raw.fetch.full_text.as_ref(), "fetch.full_text").unwrap_or_default();
         let max_pages = self.count(raw.fetch.max_pages.as_ref(), "fetch.max_pages", 20, 0, 1000);
@@ -173,6 +180,7 @@ impl Validator<'_> {
             path: path.to_path_buf(),
             database,
             keep_fetches,
+            lease,
             fetch,
             max_pages,
             schedule,

@@ -62,6 +62,10 @@ pub enum StoreError {
     WriterGone,
     #[error("internal error while writing: {0}")]
     Panicked(String),
+    #[error(
+        "the lease on {host} (fence {fence}) is no longer this worker's: another worker took the host over, so this poll's results were not stored"
+    )]
+    LeaseLost { host: String, fence: i64 },
     #[error("the read ran past its time budget or was cancelled")]
     OutOfBudget,
 }

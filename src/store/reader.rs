@@ -13,7 +13,8 @@ use crate::config::Database;
 use std::collections::HashMap;
 
 use crate::model::{
-    ArticleDetail, ArticleRow, DueAlert, DuePage, FeedStatus, Reindex, StoryCopy, TopicCount, TopicMatch, rfc3339,
+    ArticleDetail, ArticleRow, DueAlert, DuePage, FeedStatus, HostLease, Reindex, StoryCopy, TopicCount, TopicMatch,
+    WorkerStatus, rfc3339,
 };
 
 pub struct Reader {
@@ -490,6 +491,51 @@ impl Reader {
     /// its files').
     pub fn database_bytes(&self) -> Result<u64, StoreError> {
         self.with(|db| db.value("SELECT pg_database_size(current_database())", &[]))
+    }
+
+    /// The workers of a fleet heard from, newest heartbeat first, with the hosts each
+    /// holds at `now`; none on SQLite (one process writes it).
+    pub fn workers(&self, now: i64) -> Result<Vec<WorkerStatus>, StoreError> {
+        if self.db.borrow().backend() == Backend::Sqlite {
+            return Ok(Vec::new());
+        }
+        self.with(|db| {
+            db.all(
+                "SELECT w.id, w.started_at, w.heartbeat_at,
+                        (SELECT count(*) FROM leases l WHERE l.owner = w.id AND l.expires_at > ?1)
+                 FROM workers w ORDER BY w.heartbeat_at DESC, w.id",
+                args![now],
+                |r| {
+                    let heartbeat: i64 = r.get(2)?;
+                    Ok(WorkerStatus {
+                        worker: r.get(0)?,
+                        started: rfc3339(r.get(1)?),
+                        heartbeat: rfc3339(heartbeat),
+                        heartbeat_age: now - heartbeat,
+                        hosts: r.get(3)?,
+                    })
+                },
+            )
+        })
+    }
+
+    /// Every host's lease at `now`, by host; none on SQLite.
+    pub fn leases(&self, now: i64) -> Result<Vec<HostLease>, StoreError> {
+        if self.db.borrow().backend() == Backend::Sqlite {
+            return Ok(Vec::new());
+        }
+        self.with(|db| {
+            db.all("SELECT host, owner, expires_at, fence FROM leases ORDER BY host", &[], |r| {
+                let expires: i64 = r.get(2)?;
+                let live = expires > now;
+                Ok(HostLease {
+                    host: r.get(0)?,
+                    worker: r.get::<Option<String>>(1)?.filter(|_| live),
+                    expires: live.then(|| rfc3339(expires)),
+                    fence: r.get(3)?,
+                })
+            })
+        })
     }
 
     /// Number of articles stored.

@@ -21,7 +21,10 @@ const MIGRATIONS: &[&str] = &[
 
 /// PostgreSQL's migrations, in `migrations/postgres/`; append-only as SQLite's. The
 /// version is the row of `kabar_schema`.
-const PG_MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const PG_MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_fleet.sql"),
+];
 
 /// The advisory lock a PostgreSQL migration holds: workers starting together migrate
 /// one after another, and the later ones find nothing to do.

@@ -20,7 +20,7 @@ use super::sql::{Backend, Db, blocking};
 use super::{StoreError, lock, schema};
 use crate::config::Database;
 use crate::metrics::WriteTimes;
-use crate::model::{FeedState, IngestSummary, PageDone, PageOutcome, PollRecord, Reindex, TopicMatch};
+use crate::model::{DueAlert, FeedState, IngestSummary, Lease, PageDone, PageOutcome, PollRecord, Reindex, TopicMatch};
 use crate::pipeline::clean::SiteLines;
 use crate::pipeline::dedup::index::Index;
 use crate::pipeline::dedup::index::Params;
@@ -39,6 +39,8 @@ pub struct Writer {
     thread: Option<JoinHandle<()>>,
     checkpointer: Option<(std_mpsc::Sender<Checkpoint>, JoinHandle<()>)>,
     database: Database,
+    /// This process's name in a fleet ("host:pid").
+    worker: String,
     /// Held until the writer is dropped, after its threads have stopped (fields drop in
     /// order, and `Drop` joins the threads first).
     _lock: Option<lock::WriterLock>,
@@ -65,7 +67,7 @@ impl Writer {
             let site_lines = ingest::load_site_lines(&db.on(), dedup.learn_boilerplate, now)?;
             Ok((site_lines, ingest::load_recent(&db.on(), dedup, now)?))
         };
-        let (db, (site_lines, recent), lock, checkpointer) = match &at {
+        let (mut db, (site_lines, recent), lock, checkpointer) = match &at {
             Database::Sqlite(path) => {
                 schema::prepare_folder(path)?;
                 let lock = lock::acquire(path, &command_line())?;
@@ -97,8 +99,13 @@ impl Writer {
             }
         };
         let site_lines = Arc::new(site_lines);
+        let worker = worker_name();
+        let fleet = match db.backend() {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(blocking(Backend::Postgres, || ingest::Fleet::new(worker.clone(), &mut db))?),
+        };
         tracing::debug!(articles = recent.len(), learned_lines = site_lines.len(), "dedup state loaded");
-        let mut state = State { db, recent, site_lines: site_lines.clone() };
+        let mut state = State { db, recent, site_lines: site_lines.clone(), fleet };
         let write_times = Arc::new(WriteTimes::default());
         let times = write_times.clone();
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
@@ -126,6 +133,7 @@ impl Writer {
             jobs: Some(jobs),
             thread: Some(thread),
             checkpointer,
+            worker,
             database: at,
             _lock: lock,
         })
@@ -134,6 +142,41 @@ impl Writer {
     /// The database this writes.
     pub fn database(&self) -> &Database {
         &self.database
+    }
+
+    /// Whether other workers may write the same database (PostgreSQL): then a worker
+    /// polls only the hosts it holds a lease on.
+    pub fn shared(&self) -> bool {
+        matches!(self.database, Database::Postgres(_))
+    }
+
+    /// This process's name among the workers of a fleet.
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// One claim round on a shared database: the heartbeat, the held leases renewed for
+    /// `lease`, and this worker's share of `hosts` claimed. Returns the leases held.
+    pub async fn claim(&self, hosts: Vec<String>, lease: Duration) -> Result<Vec<Lease>, StoreError> {
+        let worker = self.worker.clone();
+        let lease = lease.as_secs().max(1) as i64;
+        self.call(move |state| ingest::claim(&mut state.db, &worker, &hosts, lease, Utc::now().timestamp())).await
+    }
+
+    /// Claims up to `limit` alerts due at `now` for `hold` seconds (`FOR UPDATE SKIP
+    /// LOCKED`: no two workers get one alert); a delivery attempt then records its outcome.
+    pub async fn claim_alerts(&self, now: i64, limit: usize, hold: i64) -> Result<Vec<DueAlert>, StoreError> {
+        let worker = self.worker.clone();
+        self.call(move |state| ingest::claim_alerts(&mut state.db, &worker, now, limit, hold)).await
+    }
+
+    /// Gives this worker's leases back (a clean stop), so others take its hosts at once.
+    pub async fn leave(&self) -> Result<(), StoreError> {
+        if !self.shared() {
+            return Ok(());
+        }
+        let worker = self.worker.clone();
+        self.call(move |state| ingest::leave(&mut state.db, &worker)).await
     }
 
     /// How long each job took the writer, for `/metrics`.
@@ -289,6 +332,13 @@ impl Drop for Writer {
     fn drop(&mut self) {
         join_all(self.stop_handles());
     }
+}
+
+/// This process's name in a fleet: the machine's host name and the process id.
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    format!("{}:{}", if host.is_empty() { "kabar" } else { host }, std::process::id())
 }
 
 /// This process's arguments, for the lock file ("run", "--config k.toml fetch").

@@ -367,7 +367,8 @@ impl Store {
                         url: url.clone(),
                         password: None,
                     }),
-                    toml: format!("backend = \"postgres\"\nurl = \"{url}\"\n"),
+                    // Short leases: a test's killed worker's hosts are taken over soon.
+                    toml: format!("backend = \"postgres\"\nurl = \"{url}\"\nlease = \"4s\"\n"),
                     postgres: Some((server, name)),
                     _dir: None,
                 }

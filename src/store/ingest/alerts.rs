@@ -24,6 +24,36 @@ pub(in crate::store) fn alert_attempt(
     Ok(())
 }
 
+/// Claims the alerts due at `now` (oldest first, at most `limit`) for `hold` seconds: no
+/// other worker sees them due meanwhile, and rows another worker is claiming are skipped.
+pub(in crate::store) fn claim_alerts(
+    db: &mut Db,
+    worker: &str,
+    now: i64,
+    limit: usize,
+    hold: i64,
+) -> Result<Vec<crate::model::DueAlert>, StoreError> {
+    let tx = db.begin()?;
+    let claimed = tx.all(
+        "UPDATE alerts SET next_attempt_at = ?2, claimed_by = ?4
+         WHERE id IN (SELECT id FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= ?1
+                      ORDER BY next_attempt_at, id LIMIT ?3 FOR UPDATE SKIP LOCKED)
+         RETURNING id, topic, channel, article_id, attempts",
+        args![now, now + hold, limit, worker],
+        |r| {
+            Ok(crate::model::DueAlert {
+                id: r.get(0)?,
+                topic: r.get(1)?,
+                channel: r.get(2)?,
+                article_id: r.get(3)?,
+                attempts: r.get(4)?,
+            })
+        },
+    )?;
+    tx.commit()?;
+    Ok(claimed)
+}
+
 /// Queues an alert per channel for each topic with alerts that flags this new article,
 /// unless the story was already queued for that topic.
 pub(super) fn queue_alerts(

@@ -290,6 +290,37 @@ fn u32s(bytes: &[u8]) -> Vec<u32> {
     bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
+/// Adds to the window the articles after id `after` still inside it (another worker's,
+/// on a shared database); returns the newest id seen.
+pub(super) fn load_window_after(tx: &Sql, index: &mut Index, after: i64, now: i64) -> Result<i64, StoreError> {
+    let since = now - index.params().window;
+    let mut newest = after;
+    tx.each(
+        "SELECT a.id, a.story_id, a.first_seen, a.language, s.bins, s.shingles, s.signals, s.numbers
+         FROM article_sketches s JOIN articles a ON a.id = s.article_id
+         WHERE a.id > ?1 AND a.first_seen >= ?2 ORDER BY a.id",
+        args![after, since],
+        |r| {
+            let id: i64 = r.get(0)?;
+            newest = newest.max(id);
+            index.insert(id, r.get(1)?, r.get(2)?, r.get(3)?, sketch_of(r)?);
+            Ok(true)
+        },
+    )?;
+    Ok(newest)
+}
+
+/// The sketch in columns 4 to 7 of a window row.
+fn sketch_of(r: &Row) -> Result<Sketch, StoreError> {
+    let bins: Vec<u8> = r.get(4)?;
+    Ok(Sketch {
+        bins: bins.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
+        shingles: r.get(5)?,
+        signals: u32s(&r.get::<Vec<u8>>(6)?),
+        numbers: u32s(&r.get::<Vec<u8>>(7)?),
+    })
+}
+
 /// Rebuilds the window of recent articles from their stored sketches.
 pub(in crate::store) fn load_recent(conn: &Sql, params: Params, now: i64) -> Result<Index, StoreError> {
     let since = now - params.window;
@@ -300,14 +331,7 @@ pub(in crate::store) fn load_recent(conn: &Sql, params: Params, now: i64) -> Res
          WHERE a.first_seen >= ?1 ORDER BY a.first_seen, a.id",
         args![since],
         |r| {
-            let bins: Vec<u8> = r.get(4)?;
-            let sketch = Sketch {
-                bins: bins.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
-                shingles: r.get(5)?,
-                signals: u32s(&r.get::<Vec<u8>>(6)?),
-                numbers: u32s(&r.get::<Vec<u8>>(7)?),
-            };
-            index.insert(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, sketch);
+            index.insert(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, sketch_of(r)?);
             Ok(true)
         },
     )?;

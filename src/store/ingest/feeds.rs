@@ -43,6 +43,7 @@ pub(in crate::store) fn sync_feeds(
                         since: r.get::<Option<i64>>(8)?.and_then(|t| DateTime::from_timestamp(t, 0)),
                         count: r.get(9)?,
                     },
+                    lease: None,
                 })
             },
         )?);
@@ -55,6 +56,10 @@ pub(in crate::store) fn sync_feeds(
 /// transaction; returns how many went (fewer than `limit`: none older are left).
 pub(in crate::store) fn prune_fetches(db: &mut Db, before: i64, limit: usize) -> Result<usize, StoreError> {
     let tx = db.begin()?;
+    if tx.backend() == Backend::Postgres && !super::fleet::take_duty(&tx)? {
+        // Another worker of the fleet is pruning.
+        return Ok(0);
+    }
     // Rows are appended about in time order, so the lowest ids are the oldest: the first
     // row inside the retention bounds the range, and finding it reads only the rows about
     // to go (a slow poll's row that landed after a newer one waits for the next prune).

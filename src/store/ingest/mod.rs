@@ -8,6 +8,7 @@
 mod alerts;
 mod articles;
 mod feeds;
+mod fleet;
 mod pages;
 mod polls;
 mod site_lines;
@@ -35,11 +36,14 @@ pub(in crate::store) struct State {
     pub recent: Index,
     /// Boilerplate lines learned per site, shared with the polls.
     pub site_lines: Arc<SiteLines>,
+    /// On a database a fleet of workers shares (PostgreSQL): who this worker is.
+    pub fleet: Option<Fleet>,
 }
 
-pub(in crate::store) use alerts::alert_attempt;
+pub(in crate::store) use alerts::{alert_attempt, claim_alerts};
 pub(in crate::store) use articles::{apply_page, load_recent};
 pub(in crate::store) use feeds::{prune_fetches, sync_feeds};
+pub(in crate::store) use fleet::{Fleet, claim, leave};
 pub(in crate::store) use pages::{page_failed, requeue_pages};
 pub(in crate::store) use polls::record_poll;
 pub(in crate::store) use site_lines::load_site_lines;
@@ -56,7 +60,7 @@ mod testing {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::Sqlite(crate::store::schema::open_writer(&dir.path().join("k.db")).unwrap());
         let recent = articles::load_recent(&db.on(), Params::default(), Utc::now().timestamp()).unwrap();
-        (dir, State { db, recent, site_lines: Arc::default() })
+        (dir, State { db, recent, site_lines: Arc::default(), fleet: None })
     }
 
     /// Feeds by name, created with their ids.

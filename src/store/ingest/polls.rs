@@ -18,10 +18,16 @@ pub(in crate::store) fn record_poll(state: &mut State, rec: PollRecord) -> Resul
     let now = Utc::now().timestamp();
     state.recent.evict(now);
     let mark = state.recent.mark();
+    let seen = state.fleet.as_ref().map(|f| f.seen);
     let mut learned = Vec::new();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        record_poll_tx(&mut state.db, &mut state.recent, &mut learned, rec, now)
+        record_poll_tx(&mut state.db, &mut state.recent, &mut learned, rec, now, state.fleet.as_mut())
     }));
+    if !matches!(result, Ok(Ok(_)))
+        && let (Some(fleet), Some(seen)) = (state.fleet.as_mut(), seen)
+    {
+        fleet.seen = seen;
+    }
     match result {
         Ok(Ok(summary)) => {
             // Committed: what this poll taught about its sites' boilerplate holds now.
@@ -47,8 +53,12 @@ fn record_poll_tx(
     learned: &mut Vec<(String, u64)>,
     rec: PollRecord,
     now: i64,
+    mut fleet: Option<&mut fleet::Fleet>,
 ) -> Result<IngestSummary, StoreError> {
     let tx = db.begin()?;
+    if let (Some(fleet), Some(lease)) = (fleet.as_deref(), &rec.lease) {
+        fleet::check_lease(&tx, &fleet.worker, lease, now)?;
+    }
     let mut summary = IngestSummary::default();
     let mut bytes = None;
     let head = Head {
@@ -104,7 +114,18 @@ fn record_poll_tx(
             )?;
             bytes = Some(n);
             tx.exec("UPDATE feeds SET last_warning = ?2 WHERE id = ?1", args![head.feed_id, warning])?;
+            if let Some(fleet) = fleet.as_deref_mut()
+                && !articles.is_empty()
+            {
+                fleet::join_window(&tx, recent, fleet, now)?;
+            }
             summary = ingest_articles(&tx, recent, learned, &alert_topics, head.feed_id, articles, now)?;
+            if let Some(fleet) = fleet
+                && summary.new > 0
+            {
+                // Under the dedup lock, every id up to the newest is in the window now.
+                fleet.seen = tx.value::<Option<i64>>("SELECT max(id) FROM articles", &[])?.unwrap_or(fleet.seen);
+            }
             summary.truncated = truncated;
             ("ok", None)
         }
