@@ -97,12 +97,12 @@ pub async fn fetch_once(
         hosts.sort();
         hosts.dedup();
         let held: HashMap<String, i64> =
-            ctx.writer.claim(hosts.clone(), config.lease).await?.into_iter().map(|l| (l.host, l.fence)).collect();
+            ctx.writer.claim(hosts.clone(), Vec::new(), true, config.lease).await?.into_iter().map(|l| (l.host, l.fence)).collect();
         let (renewer, lease) = (ctx.clone(), config.lease);
         renewing = Some(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
-                if let Err(e) = renewer.writer.claim(hosts.clone(), lease).await {
+                if let Err(e) = renewer.writer.claim(hosts.clone(), Vec::new(), false, lease).await {
                     tracing::warn!(error = %e, "cannot renew the leases");
                 }
             }
@@ -436,11 +436,17 @@ struct Leases {
     held: HashMap<String, i64>,
     next: tokio::time::Instant,
     failures: u32,
+    /// Whether a claim round has been heard: the first only says this worker is there,
+    /// so workers starting together share the hosts from their first claim.
+    heard: bool,
 }
+
+/// How long a starting worker waits, once heard from, before it takes its share.
+const FIRST_CLAIM_AFTER: Duration = Duration::from_secs(2);
 
 impl Leases {
     fn new(lease: Duration) -> Leases {
-        Leases { lease, held: HashMap::new(), next: tokio::time::Instant::now(), failures: 0 }
+        Leases { lease, held: HashMap::new(), next: tokio::time::Instant::now(), failures: 0, heard: false }
     }
 
     fn next_claim(&self) -> Duration {
@@ -462,7 +468,8 @@ impl Leases {
         let mut hosts: Vec<String> = slots.iter().map(slot_host).collect();
         hosts.sort();
         hosts.dedup();
-        match ctx.writer.claim(hosts, self.lease).await {
+        let busy: Vec<String> = slots.iter().filter(|s| s.running.is_some()).map(slot_host).collect();
+        match ctx.writer.claim(hosts, busy, self.heard, self.lease).await {
             Ok(leases) => {
                 self.failures = 0;
                 let held: HashMap<String, i64> = leases.into_iter().map(|l| (l.host, l.fence)).collect();
@@ -482,21 +489,25 @@ impl Leases {
                     );
                 }
                 self.held = held;
-                let names: Vec<(String, String)> =
-                    gained.iter().map(|&i| (slots[i].feed.name.clone(), slots[i].feed.url.to_string())).collect();
-                if !names.is_empty() {
-                    match ctx.writer.sync_feeds(names).await {
+                let ids: Vec<i64> = gained.iter().map(|&i| slots[i].state.id).collect();
+                if !ids.is_empty() {
+                    match ctx.writer.feed_states(ids).await {
                         Ok(states) => {
                             let now = Utc::now();
-                            for (&i, state) in gained.iter().zip(states) {
-                                slots[i].due = state.next_attempt_at.map_or(now, |t| t.max(now));
-                                slots[i].state = state;
+                            let by_id: HashMap<i64, FeedState> = states.into_iter().map(|s| (s.id, s)).collect();
+                            for &i in &gained {
+                                if let Some(state) = by_id.get(&slots[i].state.id) {
+                                    slots[i].due = state.next_attempt_at.map_or(now, |t| t.max(now));
+                                    slots[i].state = state.clone();
+                                }
                             }
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot read the state of the feeds just claimed"),
                     }
                 }
-                self.next = tokio::time::Instant::now() + self.lease / 3;
+                let every = if self.heard { self.lease / 3 } else { FIRST_CLAIM_AFTER.min(self.lease / 3) };
+                self.heard = true;
+                self.next = tokio::time::Instant::now() + every;
             }
             Err(e) => {
                 // Without the database, no lease can be trusted: stop polling until a

@@ -16,6 +16,8 @@
 //! * `dedup`: precision and recall of duplicate pairs on the labelled set.
 //! * `extract`: page extraction over WCXB's dev articles (word F1).
 //! * `fetch`: failure classes, each stored on its own feed.
+//! * `fleet`: workers sharing a PostgreSQL database: hosts leased, a killed worker's
+//!   taken over, a paused one's late commit refused, everything stored once.
 //! * `moves`: permanent redirects over days (a clock the test sets), and retention.
 //! * `pages`: teaser feeds whose pages are read, re-decided, or recorded as failed.
 //! * `parse`: golden feeds, one for each way real feeds lost entries, titles, links or
@@ -40,6 +42,7 @@ mod daemon;
 mod dedup;
 mod extract;
 mod fetch;
+mod fleet;
 mod hostile;
 mod ingest;
 mod layers;

@@ -1,6 +1,7 @@
 -- kabar's schema on PostgreSQL, version 2: a fleet of workers on one database.
 
--- Each `kabar run` on this database, with its last heartbeat.
+-- Each `kabar run` on this database, with its last heartbeat. The times of this file are
+-- Unix milliseconds: leases are a few seconds long.
 CREATE TABLE workers (
     id           TEXT PRIMARY KEY,            -- host name and process id
     started_at   BIGINT NOT NULL,

@@ -504,12 +504,12 @@ impl Reader {
                 "SELECT w.id, w.started_at, w.heartbeat_at,
                         (SELECT count(*) FROM leases l WHERE l.owner = w.id AND l.expires_at > ?1)
                  FROM workers w ORDER BY w.heartbeat_at DESC, w.id",
-                args![now],
+                args![now * 1000],
                 |r| {
-                    let heartbeat: i64 = r.get(2)?;
+                    let heartbeat = r.get::<i64>(2)? / 1000;
                     Ok(WorkerStatus {
                         worker: r.get(0)?,
-                        started: rfc3339(r.get(1)?),
+                        started: rfc3339(r.get::<i64>(1)? / 1000),
                         heartbeat: rfc3339(heartbeat),
                         heartbeat_age: now - heartbeat,
                         hosts: r.get(3)?,
@@ -526,7 +526,7 @@ impl Reader {
         }
         self.with(|db| {
             db.all("SELECT host, owner, expires_at, fence FROM leases ORDER BY host", &[], |r| {
-                let expires: i64 = r.get(2)?;
+                let expires = r.get::<i64>(2)? / 1000;
                 let live = expires > now;
                 Ok(HostLease {
                     host: r.get(0)?,

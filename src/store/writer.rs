@@ -156,11 +156,21 @@ impl Writer {
     }
 
     /// One claim round on a shared database: the heartbeat, the held leases renewed for
-    /// `lease`, and this worker's share of `hosts` claimed. Returns the leases held.
-    pub async fn claim(&self, hosts: Vec<String>, lease: Duration) -> Result<Vec<Lease>, StoreError> {
+    /// `lease`, and with `take`, this worker's share of `hosts` claimed (and what is past
+    /// its share given back, but none of `busy`). Returns the leases held.
+    pub async fn claim(
+        &self,
+        hosts: Vec<String>,
+        busy: Vec<String>,
+        take: bool,
+        lease: Duration,
+    ) -> Result<Vec<Lease>, StoreError> {
         let worker = self.worker.clone();
         let lease = lease.as_secs().max(1) as i64;
-        self.call(move |state| ingest::claim(&mut state.db, &worker, &hosts, lease, Utc::now().timestamp())).await
+        self.call(move |state| {
+            ingest::claim(&mut state.db, &worker, &hosts, &busy, take, lease, Utc::now().timestamp_millis())
+        })
+        .await
     }
 
     /// Claims up to `limit` alerts due at `now` for `hold` seconds (`FOR UPDATE SKIP
@@ -168,6 +178,12 @@ impl Writer {
     pub async fn claim_alerts(&self, now: i64, limit: usize, hold: i64) -> Result<Vec<DueAlert>, StoreError> {
         let worker = self.worker.clone();
         self.call(move |state| ingest::claim_alerts(&mut state.db, &worker, now, limit, hold)).await
+    }
+
+    /// The stored state of the feeds of `ids` (on a shared database: the feeds of hosts
+    /// this worker just took over).
+    pub async fn feed_states(&self, ids: Vec<i64>) -> Result<Vec<FeedState>, StoreError> {
+        self.call(move |state| ingest::feed_states(&mut state.db, &ids)).await
     }
 
     /// Gives this worker's leases back (a clean stop), so others take its hosts at once.

@@ -25,31 +25,41 @@ pub(in crate::store) fn sync_feeds(
         if changed > 0 {
             tracing::info!(feed = %name, url = %url, "feed URL changed in the configuration");
         }
-        states.push(tx.one(
-            "SELECT id, name, url, etag, last_modified, consecutive_failures, next_attempt_at,
-                    moved_to, moved_since, moved_count
-             FROM feeds WHERE name = ?1",
-            args![name],
-            |r| {
-                Ok(FeedState {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    url: r.get(2)?,
-                    validators: Validators { etag: r.get(3)?, last_modified: r.get(4)? },
-                    failures: r.get(5)?,
-                    next_attempt_at: r.get::<Option<i64>>(6)?.and_then(|t| DateTime::from_timestamp(t, 0)),
-                    moved: MoveState {
-                        to: r.get(7)?,
-                        since: r.get::<Option<i64>>(8)?.and_then(|t| DateTime::from_timestamp(t, 0)),
-                        count: r.get(9)?,
-                    },
-                    lease: None,
-                })
-            },
-        )?);
+        states.push(tx.one(&format!("SELECT {STATE} FROM feeds WHERE name = ?1"), args![name], feed_state)?);
     }
     tx.commit()?;
     Ok(states)
+}
+
+/// The columns [`feed_state`] reads.
+const STATE: &str =
+    "id, name, url, etag, last_modified, consecutive_failures, next_attempt_at, moved_to, moved_since, moved_count";
+
+fn feed_state(r: &crate::store::sql::Row) -> Result<FeedState, StoreError> {
+    let time = |i: usize| -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(r.get::<Option<i64>>(i)?.and_then(|t| DateTime::from_timestamp(t, 0)))
+    };
+    Ok(FeedState {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        url: r.get(2)?,
+        validators: Validators { etag: r.get(3)?, last_modified: r.get(4)? },
+        failures: r.get(5)?,
+        next_attempt_at: time(6)?,
+        moved: MoveState { to: r.get(7)?, since: time(8)?, count: r.get(9)? },
+        lease: None,
+    })
+}
+
+/// The stored state of the feeds of these ids (a fleet worker's, of the feeds whose host
+/// it just took over: another worker may have polled them), in one read.
+pub(in crate::store) fn feed_states(db: &mut Db, ids: &[i64]) -> Result<Vec<FeedState>, StoreError> {
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    db.on().all(
+        &format!("SELECT {STATE} FROM feeds WHERE id IN (SELECT CAST(x AS BIGINT) FROM unnest(string_to_array(?1, ',')) x)"),
+        args![list.join(",")],
+        feed_state,
+    )
 }
 
 /// Deletes up to `limit` of the oldest fetch-log rows started before `before`, in one

@@ -33,7 +33,8 @@ impl Fleet {
 /// Before a poll's writes: the lease it ran under must still be this worker's, with the
 /// same fence, unexpired. The row stays locked until the commit, so no one takes the
 /// host over in between (a claim skips locked rows).
-pub(super) fn check_lease(tx: &Sql, worker: &str, lease: &Lease, now: i64) -> Result<(), StoreError> {
+pub(super) fn check_lease(tx: &Sql, worker: &str, lease: &Lease) -> Result<(), StoreError> {
+    let now = Utc::now().timestamp_millis();
     let held: Option<i64> = tx.opt(
         "SELECT fence FROM leases WHERE host = ?1 AND owner = ?2 AND fence = ?3 AND expires_at > ?4 FOR UPDATE",
         args![lease.host, worker, lease.fence, now],
@@ -53,16 +54,21 @@ pub(super) fn join_window(tx: &Sql, recent: &mut Index, fleet: &mut Fleet, now: 
     Ok(())
 }
 
-/// One claim round: the worker's heartbeat, its leases renewed, and, up to its fair share
-/// of `hosts` (among the workers heard from within a lease), hosts nobody holds or whose
-/// lease ran out claimed; hosts past the share given back. Returns the leases held now.
+/// One claim round: the worker's heartbeat, its leases renewed, and with `take`, up to
+/// its fair share of `hosts` (among the workers heard from within a lease), hosts nobody
+/// holds or whose lease ran out claimed; hosts past the share given back, but never one in
+/// `busy` (a poll of it is under way). Returns the leases held now.
 pub(in crate::store) fn claim(
     db: &mut Db,
     worker: &str,
     hosts: &[String],
+    busy: &[String],
+    take: bool,
     lease: i64,
     now: i64,
 ) -> Result<Vec<Lease>, StoreError> {
+    // `now` is in milliseconds, as the tables hold them; `lease` in seconds.
+    let lease = lease * 1000;
     let tx = db.begin()?;
     let list = hosts.join("\n");
     tx.exec(
@@ -81,7 +87,9 @@ pub(in crate::store) fn claim(
         "SELECT count(*) FROM leases WHERE owner = ?1 AND expires_at > ?2 AND host = ANY(string_to_array(?3, E'\\n'))",
         args![worker, now, list],
     )?;
-    if held < share {
+    if !take {
+        // Only heard from: the others count this worker before it takes a share.
+    } else if held < share {
         tx.exec(
             "UPDATE leases SET owner = ?1, expires_at = ?3, fence = fence + 1, claimed_at = ?2
              WHERE host IN (SELECT host FROM leases
@@ -94,8 +102,9 @@ pub(in crate::store) fn claim(
         tx.exec(
             "UPDATE leases SET owner = NULL, expires_at = 0
              WHERE host IN (SELECT host FROM leases WHERE owner = ?1 AND expires_at > ?2
+                              AND NOT host = ANY(string_to_array(?4, E'\\n'))
                             ORDER BY host DESC LIMIT ?3 FOR UPDATE SKIP LOCKED)",
-            args![worker, now, held - share],
+            args![worker, now, held - share, busy.join("\n")],
         )?;
     }
     let leases = tx.all(
@@ -114,7 +123,7 @@ pub(in crate::store) fn leave(db: &mut Db, worker: &str) -> Result<(), StoreErro
     tx.exec("UPDATE leases SET owner = NULL, expires_at = 0 WHERE owner = ?1", args![worker])?;
     tx.exec(
         "UPDATE alerts SET next_attempt_at = ?2, claimed_by = NULL WHERE claimed_by = ?1 AND delivered_at IS NULL",
-        args![worker, chrono::Utc::now().timestamp()],
+        args![worker, Utc::now().timestamp()],
     )?;
     tx.exec("DELETE FROM workers WHERE id = ?1", args![worker])?;
     tx.commit()

@@ -57,7 +57,7 @@ fn record_poll_tx(
 ) -> Result<IngestSummary, StoreError> {
     let tx = db.begin()?;
     if let (Some(fleet), Some(lease)) = (fleet.as_deref(), &rec.lease) {
-        fleet::check_lease(&tx, &fleet.worker, lease, now)?;
+        fleet::check_lease(&tx, &fleet.worker, lease)?;
     }
     let mut summary = IngestSummary::default();
     let mut bytes = None;
