@@ -96,8 +96,13 @@ pub async fn fetch_once(
         let mut hosts: Vec<String> = chosen.iter().map(host).collect();
         hosts.sort();
         hosts.dedup();
-        let held: HashMap<String, i64> =
-            ctx.writer.claim(hosts.clone(), Vec::new(), true, config.lease).await?.into_iter().map(|l| (l.host, l.fence)).collect();
+        let held: HashMap<String, i64> = ctx
+            .writer
+            .claim(hosts.clone(), Vec::new(), true, config.lease)
+            .await?
+            .into_iter()
+            .map(|l| (l.host, l.fence))
+            .collect();
         let (renewer, lease) = (ctx.clone(), config.lease);
         renewing = Some(tokio::spawn(async move {
             loop {

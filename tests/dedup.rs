@@ -91,9 +91,20 @@ fn fillers(n: usize) -> Vec<Labelled> {
 
 /// [`ingest`] after the articles of `before` (which are not returned).
 async fn ingest_after(before: &[Labelled], set: &[Labelled]) -> (crate::support::Store, HashMap<String, ArticleRow>) {
+    ingest_by(1, before, set).await
+}
+
+/// [`ingest_after`] by `workers` writers on one database (PostgreSQL's fleet), the
+/// articles dealt out to them in turn.
+async fn ingest_by(
+    workers: usize,
+    before: &[Labelled],
+    set: &[Labelled],
+) -> (crate::support::Store, HashMap<String, ArticleRow>) {
     let store = crate::support::Store::temporary();
     let db = store.database.clone();
-    let writer = Writer::open(&db, Default::default()).unwrap();
+    let writers: Vec<Writer> = (0..workers).map(|_| Writer::open(&db, Default::default()).unwrap()).collect();
+    let writer = &writers[0];
     let mut feeds: Vec<&str> = before.iter().chain(set).map(|a| a.feed.as_str()).collect();
     feeds.sort();
     feeds.dedup();
@@ -102,7 +113,8 @@ async fn ingest_after(before: &[Labelled], set: &[Labelled]) -> (crate::support:
         .await
         .unwrap();
     let ids: HashMap<&str, i64> = states.iter().map(|s| (s.name.as_str(), s.id)).collect();
-    for a in before.iter().chain(set) {
+    for (n, a) in before.iter().chain(set).enumerate() {
+        let writer = &writers[n % workers];
         let html: String = a.text.split("\n\n").map(|p| format!("<p>{}</p>", p.trim())).collect();
         let entry = Entry {
             guid: Some(a.id.clone()),
@@ -115,7 +127,9 @@ async fn ingest_after(before: &[Labelled], set: &[Labelled]) -> (crate::support:
         let record = PollRecord::fetched(ids[a.feed.as_str()], vec![article]);
         writer.record_poll(record).await.unwrap();
     }
-    writer.close().await;
+    for writer in writers {
+        writer.close().await;
+    }
     let reader = Reader::open(&db).unwrap();
     let rows = search(&reader, &SearchParams { all: true, limit: 10_000, ..SearchParams::default() }).unwrap();
     let by_guid = rows
@@ -150,7 +164,12 @@ async fn evaluate(name: &str, set: &[Labelled]) -> (Counts, Counts) {
 
 /// [`evaluate`] after the articles of `before`.
 async fn evaluate_after(name: &str, before: &[Labelled], set: &[Labelled]) -> (Counts, Counts) {
-    let (_dir, rows) = ingest_after(before, set).await;
+    evaluate_by(1, name, before, set).await
+}
+
+/// [`evaluate_after`] with the articles dealt out to `workers` writers.
+async fn evaluate_by(workers: usize, name: &str, before: &[Labelled], set: &[Labelled]) -> (Counts, Counts) {
+    let (_dir, rows) = ingest_by(workers, before, set).await;
     let mut same = Counts::default();
     let mut cross = Counts::default();
     for (i, a) in set.iter().enumerate() {
@@ -229,6 +248,24 @@ async fn precision_and_recall_hold_in_a_window_that_knows_both_languages() {
     for (name, set) in [("tuning set after fillers", labelled()), ("holdout set after fillers", holdout())] {
         let (same, cross) = evaluate_after(name, &before, &set).await;
         assert_bar(name, &same, &cross);
+    }
+}
+
+/// A fleet on PostgreSQL: copies split across three workers, each storing every third
+/// article, are found as one worker finds them (the window follows what the others
+/// store, and one dedup decision at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precision_and_recall_are_the_same_with_copies_split_across_workers() {
+    if !crate::support::on_postgres() {
+        eprintln!("not on SQLite: one process writes a SQLite database");
+        return;
+    }
+    for (name, set) in [("tuning set", labelled()), ("holdout set", holdout())] {
+        let one = evaluate_by(1, name, &[], &set).await;
+        let three = evaluate_by(3, &format!("{name} on three workers"), &[], &set).await;
+        assert_bar(&format!("{name} on three workers"), &three.0, &three.1);
+        let figures = |(same, cross): &(Counts, Counts)| (same.tp, same.fp, same.fn_, cross.tp, cross.fp, cross.fn_);
+        assert_eq!(figures(&three), figures(&one), "{name}: three workers against one");
     }
 }
 

@@ -55,7 +55,11 @@ fn story_text(s: usize) -> String {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        words.push(format!("{}{}", WORDS[(x % 24) as usize], if i % 9 == 0 { format!(" {}", x % 997) } else { String::new() }));
+        words.push(format!(
+            "{}{}",
+            WORDS[(x % 24) as usize],
+            if i % 9 == 0 { format!(" {}", x % 997) } else { String::new() }
+        ));
     }
     format!("Story {s}: {}.", words.join(" "))
 }
@@ -150,7 +154,8 @@ impl Farm {
         let mut toml = String::new();
         for h in 0..HOSTS {
             for f in 0..FEEDS_PER_HOST {
-                let path = if h == 7 && f == FEEDS_PER_HOST - 1 { "/hang.xml".to_string() } else { format!("/f{f}.xml") };
+                let path =
+                    if h == 7 && f == FEEDS_PER_HOST - 1 { "/hang.xml".to_string() } else { format!("/f{f}.xml") };
                 toml.push_str(&format!(
                     "[[feeds]]\nname = \"h{h}f{f}\"\nurl = \"{}\"\ninterval = \"1h\"\n",
                     self.url(h, &path)
@@ -238,8 +243,7 @@ fn a_fleet_shares_the_hosts_survives_a_killed_worker_and_stores_everything_once(
     let configs: Vec<PathBuf> = (0..WORKERS).map(|n| worker_config(dir.path(), n, &store, &feeds, &topic)).collect();
     let logs: Vec<PathBuf> = (0..WORKERS).map(|n| dir.path().join(format!("worker{n}.log"))).collect();
     let started = Instant::now();
-    let mut workers: Vec<Option<Child>> =
-        configs.iter().zip(&logs).map(|(c, l)| Some(spawn_worker(c, l))).collect();
+    let mut workers: Vec<Option<Child>> = configs.iter().zip(&logs).map(|(c, l)| Some(spawn_worker(c, l))).collect();
     let log_of = |n: usize| std::fs::read_to_string(&logs[n]).unwrap_or_default();
 
     // The worker inside the hanging request is killed there.
@@ -282,7 +286,12 @@ fn a_fleet_shares_the_hosts_survives_a_killed_worker_and_stores_everything_once(
     let hits = farm.hits.lock().unwrap().clone();
     // No two workers were ever on one host at once.
     let overlapping = overlaps(&hits, &inside, died);
-    assert!(overlapping.is_empty(), "{} overlaps, first {:?}", overlapping.len(), &overlapping[..overlapping.len().min(3)]);
+    assert!(
+        overlapping.is_empty(),
+        "{} overlaps, first {:?}",
+        overlapping.len(),
+        &overlapping[..overlapping.len().min(3)]
+    );
     // Every worker polled something: the hosts were shared.
     let mut per_worker: HashMap<&str, usize> = HashMap::new();
     for h in &hits {
@@ -302,9 +311,19 @@ fn a_fleet_shares_the_hosts_survives_a_killed_worker_and_stores_everything_once(
         .expect("the killed worker's hosts were never polled after the kill");
     let bound = Duration::from_secs(LEASE) + Duration::from_secs(LEASE) / 3 + Duration::from_secs(2);
     let claims: Vec<String> = (0..WORKERS)
-        .flat_map(|n| log_of(n).lines().filter(|l| l.contains("leases changed") || l.contains("h7f39") || l.contains("hang")).map(|l| format!("{n}: {l}")).collect::<Vec<_>>())
+        .flat_map(|n| {
+            log_of(n)
+                .lines()
+                .filter(|l| l.contains("leases changed") || l.contains("h7f39") || l.contains("hang"))
+                .map(|l| format!("{n}: {l}"))
+                .collect::<Vec<_>>()
+        })
         .collect();
-    assert!(retaken <= bound, "its hosts retaken after {retaken:?} (bound {bound:?}); killed {victim} at {died_at}:\n{}", claims.join("\n"));
+    assert!(
+        retaken <= bound,
+        "its hosts retaken after {retaken:?} (bound {bound:?}); killed {victim} at {died_at}:\n{}",
+        claims.join("\n")
+    );
 
     // Nothing lost, nothing doubled.
     let articles = scalar(&store.database, "SELECT count(*) FROM articles") as usize;
@@ -321,10 +340,8 @@ fn a_fleet_shares_the_hosts_survives_a_killed_worker_and_stores_everything_once(
     assert_eq!(roots.len(), SHARED_STORIES);
     let split: Vec<&(String, String)> = roots.iter().filter(|(_, stories)| stories.contains(',')).collect();
     assert!(split.is_empty(), "stories split across workers: {split:?}");
-    let firsts = scalar(
-        &store.database,
-        "SELECT count(*) FROM articles WHERE guid LIKE 'shared-%' AND duplicate_of IS NULL",
-    );
+    let firsts =
+        scalar(&store.database, "SELECT count(*) FROM articles WHERE guid LIKE 'shared-%' AND duplicate_of IS NULL");
     assert_eq!(firsts as usize, SHARED_STORIES, "one first copy per story");
     // The topic's story went out once, though five feeds on five hosts carry it.
     let sent = recorded_alerts(&alerts);
@@ -376,9 +393,8 @@ fn a_worker_paused_past_its_lease_has_its_late_commit_refused() {
     signal(&workers[paused], libc::SIGSTOP);
     // The other worker takes the host over and stores the feed.
     let other = 1 - paused;
-    let stored = wait_for(Duration::from_secs(3 * LEASE + 10), || {
-        scalar(&store.database, "SELECT count(*) FROM articles") == 1
-    });
+    let stored =
+        wait_for(Duration::from_secs(3 * LEASE + 10), || scalar(&store.database, "SELECT count(*) FROM articles") == 1);
     let log_of = |n: usize| std::fs::read_to_string(&logs[n]).unwrap_or_default();
     assert!(stored, "the other worker never stored the feed: {}", log_of(other));
     let fence = scalar(&store.database, "SELECT fence FROM leases");

@@ -56,7 +56,9 @@ fn feed_state(r: &crate::store::sql::Row) -> Result<FeedState, StoreError> {
 pub(in crate::store) fn feed_states(db: &mut Db, ids: &[i64]) -> Result<Vec<FeedState>, StoreError> {
     let list: Vec<String> = ids.iter().map(i64::to_string).collect();
     db.on().all(
-        &format!("SELECT {STATE} FROM feeds WHERE id IN (SELECT CAST(x AS BIGINT) FROM unnest(string_to_array(?1, ',')) x)"),
+        &format!(
+            "SELECT {STATE} FROM feeds WHERE id IN (SELECT CAST(x AS BIGINT) FROM unnest(string_to_array(?1, ',')) x)"
+        ),
         args![list.join(",")],
         feed_state,
     )
