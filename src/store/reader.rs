@@ -223,15 +223,7 @@ impl Reader {
                 "SELECT id, topic, channel, article_id, attempts FROM alerts
                  WHERE delivered_at IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
                 args![now, limit],
-                |r| {
-                    Ok(DueAlert {
-                        id: r.get(0)?,
-                        topic: r.get(1)?,
-                        channel: r.get(2)?,
-                        article_id: r.get(3)?,
-                        attempts: r.get(4)?,
-                    })
-                },
+                due_alert,
             )
         })
     }
@@ -542,6 +534,11 @@ impl Reader {
     pub fn article_count(&self) -> Result<i64, StoreError> {
         self.with(|db| db.value("SELECT count(*) FROM articles", &[]))
     }
+}
+
+/// An alert from the columns `id, topic, channel, article_id, attempts`.
+pub(in crate::store) fn due_alert(r: &Row) -> Result<DueAlert, StoreError> {
+    Ok(DueAlert { id: r.get(0)?, topic: r.get(1)?, channel: r.get(2)?, article_id: r.get(3)?, attempts: r.get(4)? })
 }
 
 fn scan_row(r: &Row) -> Result<ScanRow, StoreError> {

@@ -40,15 +40,7 @@ pub(in crate::store) fn claim_alerts(
                       ORDER BY next_attempt_at, id LIMIT ?3 FOR UPDATE SKIP LOCKED)
          RETURNING id, topic, channel, article_id, attempts",
         args![now, now + hold, limit, worker],
-        |r| {
-            Ok(crate::model::DueAlert {
-                id: r.get(0)?,
-                topic: r.get(1)?,
-                channel: r.get(2)?,
-                article_id: r.get(3)?,
-                attempts: r.get(4)?,
-            })
-        },
+        crate::store::reader::due_alert,
     )?;
     tx.commit()?;
     Ok(claimed)
