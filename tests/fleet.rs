@@ -5,6 +5,9 @@
 //! request with the worker that made it (each worker sends its own User-Agent).
 //!
 //! On SQLite (one process writes a database) there is no fleet: the tests return.
+//! A binary of its own: its timing needs the machine to itself.
+
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
@@ -15,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Item, Store, alert_recorder, kabar, recorded_alerts, rss, scalar, text_pairs, wait_for};
+use support::{Item, Store, alert_recorder, kabar, recorded_alerts, rss, scalar, text_pairs, wait_for};
 
 const HOSTS: usize = 50;
 const FEEDS_PER_HOST: usize = 40;
@@ -227,7 +230,7 @@ fn overlaps(hits: &[Hit], dead: &str, died: Instant) -> Vec<(usize, String, Stri
 
 #[test]
 fn a_fleet_shares_the_hosts_survives_a_killed_worker_and_stores_everything_once() {
-    if !crate::support::on_postgres() {
+    if !support::on_postgres() {
         eprintln!("not on SQLite: a fleet shares a PostgreSQL database");
         return;
     }
@@ -348,7 +351,7 @@ fn a_fleet_shares_the_hosts_survives_a_killed_worker_and_stores_everything_once(
     assert_eq!(sent.len(), 1, "{sent:?}");
     let payload: serde_json::Value = serde_json::from_str(&sent[0]).unwrap();
     assert!(payload["alert_id"].as_i64().is_some(), "{payload}");
-    crate::support::figure(
+    support::figure(
         "fleet (PostgreSQL)",
         &format!(
             "{WORKERS} workers, {} feeds on {HOSTS} hosts: all polled in {:.1} s, the killed worker's hosts polled again {:.1} s after the kill (lease {LEASE} s), 0 overlaps, {articles} articles, {SHARED_STORIES} shared stories one each",
@@ -361,11 +364,11 @@ fn a_fleet_shares_the_hosts_survives_a_killed_worker_and_stores_everything_once(
 
 #[test]
 fn a_worker_paused_past_its_lease_has_its_late_commit_refused() {
-    if !crate::support::on_postgres() {
+    if !support::on_postgres() {
         eprintln!("not on SQLite: a fleet shares a PostgreSQL database");
         return;
     }
-    let server = crate::support::Server::start();
+    let server = support::Server::start();
     let asked = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let seen = asked.clone();
     server.route("/slow.xml", move |_| {
@@ -377,11 +380,11 @@ fn a_worker_paused_past_its_lease_has_its_late_commit_refused() {
         if first {
             std::thread::sleep(Duration::from_secs(6));
         }
-        crate::support::Response::new(200, rss("slow", &[Item::new("slow-1", "The slow story", &story_text(7))]))
+        support::Response::new(200, rss("slow", &[Item::new("slow-1", "The slow story", &story_text(7))]))
     });
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path());
-    let feeds = crate::support::feed_toml("slow", &server.url("/slow.xml"), "interval = \"1h\"");
+    let feeds = support::feed_toml("slow", &server.url("/slow.xml"), "interval = \"1h\"");
     let configs: Vec<PathBuf> = (0..2).map(|n| worker_config(dir.path(), n, &store, &feeds, "")).collect();
     let logs: Vec<PathBuf> = (0..2).map(|n| dir.path().join(format!("worker{n}.log"))).collect();
     let mut workers: Vec<Child> = configs.iter().zip(&logs).map(|(c, l)| spawn_worker(c, l)).collect();

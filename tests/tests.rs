@@ -1,6 +1,7 @@
 //! kabar's integration tests, in one binary (Cargo.toml sets `autotests = false`), and
-//! the load test in a second one (`tests/load.rs`): test binaries run one after the
-//! other, so the load test has the machine to itself.
+//! the load test and the fleet test in binaries of their own (`tests/load.rs`,
+//! `tests/fleet.rs`): test binaries run one after the other, so each has the machine
+//! to itself.
 //! Every server they talk to runs on 127.0.0.1 inside the test.
 //!
 //! * `config`: the example configuration passes `kabar check` and holds every key;
@@ -16,8 +17,6 @@
 //! * `dedup`: precision and recall of duplicate pairs on the labelled set.
 //! * `extract`: page extraction over WCXB's dev articles (word F1).
 //! * `fetch`: failure classes, each stored on its own feed.
-//! * `fleet`: workers sharing a PostgreSQL database: hosts leased, a killed worker's
-//!   taken over, a paused one's late commit refused, everything stored once.
 //! * `moves`: permanent redirects over days (a clock the test sets), and retention.
 //! * `pages`: teaser feeds whose pages are read, re-decided, or recorded as failed.
 //! * `parse`: golden feeds, one for each way real feeds lost entries, titles, links or
@@ -42,7 +41,6 @@ mod daemon;
 mod dedup;
 mod extract;
 mod fetch;
-mod fleet;
 mod hostile;
 mod ingest;
 mod layers;
