@@ -160,3 +160,37 @@ fn fetches_in_flight_stay_within_the_limit() {
     assert!(out.contains("6 feeds: 6 ok"), "{out}");
     assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 2, "fetches in flight exceeded fetch.concurrency");
 }
+
+#[test]
+fn a_busy_host_holds_up_no_other_host() {
+    // Six slow feeds on one host, listed first, and one feed on another host. With two
+    // global slots and one per host, the other host's feed starts at once: the feeds
+    // waiting for their busy host hold no global slot.
+    let busy = Server::start();
+    let other = Server::start();
+    let mut feeds = String::new();
+    for i in 0..6 {
+        let doc = rss("slow", &[Item::new(&format!("s{i}"), &format!("Slow {i}"), &body("slow", i))]);
+        busy.route(&format!("/s{i}.xml"), move |_| {
+            std::thread::sleep(Duration::from_millis(500));
+            Response::new(200, doc.clone())
+        });
+        feeds.push_str(&feed_toml(&format!("s{i}"), &busy.url(&format!("/s{i}.xml")), ""));
+    }
+    let doc = rss("quick", &[Item::new("q", "Quick", &body("quick", 1))]);
+    other.route("/q.xml", move |_| Response::new(200, doc.clone()));
+    feeds.push_str(&feed_toml("quick", &other.url("/q.xml"), ""));
+    let setup = Setup::raw(&format!(
+        "[storage]\ndatabase = \"kabar.db\"\n[fetch]\nconcurrency = 2\nper_host = {{ concurrency = 1, min_interval = \"0s\" }}\n{feeds}"
+    ));
+    let out = ok(&setup.config, &["fetch"]);
+    assert!(out.contains("7 feeds: 7 ok"), "{out}");
+    let first = (0..6).map(|i| busy.requests(&format!("/s{i}.xml"))[0].at).min().unwrap();
+    let quick = other.requests("/q.xml")[0].at;
+    // Behind the busy host's queue it would start about 2.5 s (five slow requests) later.
+    assert!(
+        quick.saturating_duration_since(first) < Duration::from_millis(1000),
+        "the other host waited {:?} behind the busy one",
+        quick.saturating_duration_since(first)
+    );
+}

@@ -192,19 +192,21 @@ impl Fetcher {
             .clone()
     }
 
-    /// Fetches `url`, waiting for a global and a per-host slot first.
+    /// Fetches `url`, waiting for a slot on its host, its turn there, and then a global slot.
+    ///
+    /// The host comes first: a fetch waiting for a busy or not-yet-due host holds none of
+    /// the global slots, so one host with many feeds cannot hold up every other host.
     pub async fn fetch(&self, url: &Url, validators: &Validators, access: &Access) -> Result<Fetched, FeedError> {
-        let global = self.global.clone().acquire_owned().await.expect("the semaphore is never closed");
         let gate = self.gate(url);
         let _host = gate.permits.acquire().await.expect("the semaphore is never closed");
-        {
+        let global = {
+            // Held until the request starts, so starts on one host stay spaced.
             let mut next = gate.next_start.lock().await;
-            let now = Instant::now();
-            if *next > now {
-                tokio::time::sleep_until(*next).await;
-            }
+            tokio::time::sleep_until(*next).await;
+            let global = self.global.clone().acquire_owned().await.expect("the semaphore is never closed");
             *next = Instant::now() + self.settings.per_host_min_interval;
-        }
+            global
+        };
         let deadline = self.settings.timeout;
         match tokio::time::timeout(deadline, self.fetch_now(url, validators, access)).await {
             Ok(result) => result.map(|fetched| Fetched { slot: Some(global), ..fetched }),
