@@ -90,9 +90,7 @@ pub async fn fetch_once(
     if ctx.writer.shared() {
         // Beside a fleet's workers, a fetch polls only the hosts it can lease, and keeps
         // them leased while it runs.
-        let host = |(f, s): &(FeedConfig, FeedState)| {
-            crate::fetch::host_key(&url::Url::parse(&s.url).unwrap_or_else(|_| f.url.clone()))
-        };
+        let host = |(f, s): &(FeedConfig, FeedState)| lease_host(f, s);
         let mut hosts: Vec<String> = chosen.iter().map(host).collect();
         hosts.sort();
         hosts.dedup();
@@ -528,10 +526,15 @@ impl Leases {
     }
 }
 
-/// The host a feed is fetched from now, as leases name it (see `fetch::host_key`).
-fn slot_host(slot: &Slot) -> String {
-    let url = url::Url::parse(&slot.state.url).unwrap_or_else(|_| slot.feed.url.clone());
+/// The host a feed is fetched from now (where it moved to, else as configured), as leases
+/// name it (see `fetch::host_key`).
+fn lease_host(feed: &FeedConfig, state: &FeedState) -> String {
+    let url = url::Url::parse(&state.url).unwrap_or_else(|_| feed.url.clone());
     crate::fetch::host_key(&url)
+}
+
+fn slot_host(slot: &Slot) -> String {
+    lease_host(&slot.feed, &slot.state)
 }
 
 /// How often the fetch log is pruned to `storage.keep_fetches`.

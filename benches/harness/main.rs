@@ -15,12 +15,16 @@
 //!   after the first round, and its CPU over the 30 s after it and the 30 s after those;
 //!   the write-ahead log's largest size during the round, and the writer's time per job
 //!   (the daemon's `/metrics` histogram).
+//! * `scale-out`: `--workers N` (else 1, 2 and 4) `kabar run` workers on one PostgreSQL
+//!   database (`--postgres CONNINFO` or `KABAR_BENCH_POSTGRES`, an admin connection that
+//!   may create databases) beside one daemon on SQLite: items/s, schedule lag p50/p99,
+//!   and the time to reclaim a killed worker's hosts.
 //! * `topics`: matching throughput with 10, 1,000 and 10,000 topics.
 //! * `web-pages`: each web page's server time over the `scale-db` database.
 //! * `translations DIR`: translation links on pseudo-articles of real sentence pairs.
 //! * `extract DIR`: page extraction against gold main text (word F1, time per page).
 //!
-//! Options: `--feeds N --items M --runs R --articles A --out DIR` (DIR keeps the
+//! Options: `--feeds N --items M --runs R --articles A --workers W --postgres C --out DIR` (DIR keeps the
 //! corpus and databases; default a temporary folder), `--no-peers` (kabar alone).
 
 mod compare;
@@ -30,6 +34,7 @@ mod feeds;
 mod measure;
 mod nginx;
 mod scale_db;
+mod scale_out;
 mod score;
 mod topics;
 mod translations;
@@ -79,6 +84,15 @@ fn main() {
     match mode.as_str() {
         "compare" => compare(&dir, feeds, items, runs, !args.iter().any(|a| a == "--no-peers")),
         "scale-db" => scale_db(&dir, opt("--articles", 1_000_000), runs),
+        "scale-out" => {
+            let workers = args.iter().any(|a| a == "--workers").then(|| opt("--workers", 1));
+            let postgres = args
+                .iter()
+                .position(|a| a == "--postgres")
+                .and_then(|i| args.get(i + 1).cloned())
+                .or_else(|| std::env::var("KABAR_BENCH_POSTGRES").ok());
+            scale_out::scale_out(&dir, feeds, items, workers, postgres)
+        }
         "feeds" => many_feeds(&dir, feeds, items),
         "web-pages" => web_pages::web_pages(&dir, opt("--articles", 1_000_000), runs),
         "topics" => topics(),
@@ -97,7 +111,9 @@ fn main() {
             }
         },
         other => {
-            eprintln!("unknown mode {other}: compare, scale-db, feeds, topics, translations, extract, web-pages");
+            eprintln!(
+                "unknown mode {other}: compare, scale-db, scale-out, feeds, topics, translations, extract, web-pages"
+            );
             std::process::exit(2);
         }
     }
