@@ -60,3 +60,9 @@ pub(crate) fn median(runs: &[Run]) -> Run {
         peak_kib: peaks[peaks.len() / 2],
     }
 }
+
+/// Sends `sig` to our own child.
+pub(crate) fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on the pid of a child we have not reaped yet.
+    unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+}

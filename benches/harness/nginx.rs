@@ -10,8 +10,7 @@ pub(crate) struct Nginx {
 impl Drop for Nginx {
     /// SIGTERM, not SIGKILL: the master then stops its workers (killed, it leaves them behind).
     fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        signal(&self.child, libc::SIGTERM);
         let _ = self.child.wait();
     }
 }

@@ -24,6 +24,13 @@ struct Round {
     reclaim: Option<Duration>,
 }
 
+impl Round {
+    /// Articles stored per second of storing.
+    fn rate(&self) -> f64 {
+        self.items as f64 / self.storing.as_secs_f64()
+    }
+}
+
 /// Where the workers store: the SQLite file, or a PostgreSQL database made for the round.
 enum Target {
     Sqlite(PathBuf),
@@ -61,15 +68,23 @@ impl Target {
         }
     }
 
+    /// An empty store for a round.
     fn reset(&self) {
+        self.remove();
+        if let Target::Postgres { admin, name } = self {
+            let mut c = postgres::Client::connect(admin, postgres::NoTls).expect("connect to PostgreSQL");
+            c.batch_execute(&format!("CREATE DATABASE {name}")).expect("a fresh database");
+        }
+    }
+
+    /// Removes the store (a batch of its own: DROP DATABASE refuses to run in a transaction).
+    fn remove(&self) {
         match self {
             Target::Sqlite(p) => remove_db(p),
             Target::Postgres { admin, name } => {
                 let mut c = postgres::Client::connect(admin, postgres::NoTls).expect("connect to PostgreSQL");
-                // Two statements: a batch would be one transaction, which DROP DATABASE refuses.
                 c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .expect("drop the old database");
-                c.batch_execute(&format!("CREATE DATABASE {name}")).expect("a fresh database");
             }
         }
     }
@@ -101,7 +116,7 @@ pub(crate) fn scale_out(dir: &Path, feeds: usize, items: usize, workers: Option<
                 Target::Sqlite(_) => "sqlite",
                 Target::Postgres { .. } => "postgres",
             },
-            r.items as f64 / r.storing.as_secs_f64(),
+            r.rate(),
             r.startup.as_secs_f64(),
             r.storing.as_secs_f64(),
             r.lag.0.as_secs_f64(),
@@ -121,19 +136,10 @@ pub(crate) fn scale_out(dir: &Path, feeds: usize, items: usize, workers: Option<
     };
     let target = Target::Postgres { admin, name: format!("kabar_bench_{}", std::process::id()) };
     let counts = workers.map_or(vec![1, 2, 4], |n| vec![n]);
-    let mut rates = Vec::new();
-    for &n in &counts {
-        let r = round(&target, n, false);
-        rates.push((n, r.items as f64 / r.storing.as_secs_f64()));
-    }
+    let rates: Vec<(usize, f64)> = counts.iter().map(|&n| (n, round(&target, n, false).rate())).collect();
     let reclaims: Vec<Duration> =
         counts.iter().filter(|&&n| n >= 2).filter_map(|&n| round(&target, n, true).reclaim).collect();
-    if let Target::Postgres { admin, name } = &target
-        && let Ok(mut c) = postgres::Client::connect(admin, postgres::NoTls)
-    {
-        let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-    }
-    let base = sqlite.items as f64 / sqlite.storing.as_secs_f64();
+    let base = sqlite.rate();
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     if let Some(&(_, one)) = rates.iter().find(|(n, _)| *n == 1) {
         println!(
@@ -154,6 +160,7 @@ pub(crate) fn scale_out(dir: &Path, feeds: usize, items: usize, workers: Option<
             verdict(r <= bound)
         );
     }
+    target.remove();
 }
 
 /// One request in nginx's log: when (Unix seconds), which host, which worker, which path.
@@ -222,19 +229,16 @@ fn run_round(
             break (polled, stored);
         }
         if kill && killed.is_none() && polled as usize >= corpus.feeds / 4 {
-            let child = children[0].take().unwrap();
-            // SAFETY: kill(2) on our own child's pid.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+            let mut child = children[0].take().unwrap();
+            signal(&child, libc::SIGKILL);
             killed = Some(now());
-            let mut child = child;
             let _ = child.wait();
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     let done = now();
     for mut child in children.into_iter().flatten() {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        signal(&child, libc::SIGTERM);
         let _ = child.wait();
     }
     assert!(polled as usize >= corpus.feeds, "only {polled} of {} feeds polled in 15 minutes", corpus.feeds);
