@@ -64,6 +64,11 @@ use topics::topics;
 
 pub(crate) const KABAR: &str = env!("CARGO_BIN_EXE_kabar");
 
+/// The daemon's allocator (`src/main.rs`), so what the harness times in-process
+/// (`topics`, `extract`) allocates as `kabar run` does.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let mode = args.iter().find(|a| !a.starts_with("--") && !is_value(&args, a)).cloned().unwrap_or("compare".into());

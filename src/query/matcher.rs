@@ -5,14 +5,18 @@
 //! (see `forms`); the forms of all terms go into one hash index, as a percolator
 //! does. An article is read once: each of its words — and each pair of neighbouring
 //! words written as one, so `kerja sama`, `kerja-sama` and `kerjasama` meet — is looked
-//! up in that index. Only the queries whose terms occurred are then evaluated, so the
-//! cost of an article grows with its length, not with the number of queries.
+//! up in that index. A query is filed under one set of terms it cannot match without
+//! (its *anchor*), and evaluated only when an anchor term occurred and every other
+//! term set it requires has a term in the article too (a presearcher), so the cost of
+//! an article grows with its length and the queries it nearly matches, not with the
+//! number of queries.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::{Expr, forms};
 use crate::model::{Evidence, Field};
@@ -112,31 +116,121 @@ impl Hasher for Identity {
     }
 }
 
-type HashIndex = HashMap<u64, Vec<TermId>, BuildHasherDefault<Identity>>;
+/// Hash of a form → the terms (or pair splits) it is a form of. Nearly every form
+/// belongs to one, so its id is stored in place; a form several share points into
+/// `shared`. (A `Vec` per form cost an allocation each: 10,000 topics have 1.8 million
+/// forms.)
+#[derive(Default)]
+struct FormIndex {
+    map: HashMap<u64, u32, BuildHasherDefault<Identity>>,
+    shared: Vec<Vec<u32>>,
+}
+
+/// Marks a [`FormIndex`] value as a place in `shared`.
+const SHARED: u32 = 1 << 31;
+
+impl FormIndex {
+    fn add(&mut self, form: &[u8], id: u32) {
+        match self.map.entry(xxh3_64(form)) {
+            Entry::Vacant(slot) => {
+                slot.insert(id);
+            }
+            Entry::Occupied(mut slot) => {
+                let v = *slot.get();
+                if v & SHARED != 0 {
+                    let list = &mut self.shared[(v & !SHARED) as usize];
+                    if !list.contains(&id) {
+                        list.push(id);
+                    }
+                } else if v != id {
+                    self.shared.push(vec![v, id]);
+                    slot.insert(SHARED | (self.shared.len() - 1) as u32);
+                }
+            }
+        }
+    }
+
+    fn get(&self, form: &[u8]) -> &[u32] {
+        match self.map.get(&xxh3_64(form)) {
+            None => &[],
+            Some(v) if v & SHARED != 0 => &self.shared[(v & !SHARED) as usize],
+            Some(v) => std::slice::from_ref(v),
+        }
+    }
+}
+
+/// A term written as two words (see [`forms::splits`]) at one split point: the forms
+/// the second word takes there (whole words, or beginnings for a prefix term). The
+/// first word's forms are keys of the matcher's `pair_lefts`. Kept apart, the two sides
+/// cost their sum, not their product: 10,000 topics had 13 million (first, second)
+/// pairs.
+struct PairSplit {
+    term: TermId,
+    prefix: bool,
+    rights: Vec<String>,
+}
+
+/// Where each term occurs in an article: a slot per term of the matcher, so finding a
+/// term's places is an index, not a hash lookup (hashing was a quarter of the matching
+/// time at 10,000 topics). The slots cost 4 bytes per term per article.
+struct TermHits {
+    /// Term → 1 + its place in `lists`; 0 when the term does not occur.
+    slot: Vec<u32>,
+    lists: Vec<(TermId, Vec<Hit>)>,
+}
+
+impl TermHits {
+    fn new(terms: usize) -> TermHits {
+        TermHits { slot: vec![0; terms], lists: Vec::new() }
+    }
+
+    fn push(&mut self, term: TermId, hit: Hit) {
+        let slot = &mut self.slot[term as usize];
+        if *slot == 0 {
+            self.lists.push((term, Vec::new()));
+            *slot = self.lists.len() as u32;
+        }
+        self.lists[*slot as usize - 1].1.push(hit);
+    }
+
+    fn get(&self, term: &TermId) -> Option<&Vec<Hit>> {
+        match self.slot[*term as usize] {
+            0 => None,
+            n => Some(&self.lists[n as usize - 1].1),
+        }
+    }
+
+    fn contains(&self, term: &TermId) -> bool {
+        self.slot[*term as usize] != 0
+    }
+}
 
 /// A compiled set of queries.
 #[derive(Default)]
 pub struct Matcher {
     queries: Vec<Node>,
     /// Hash of a word form → the terms it is a form of.
-    exact: HashIndex,
+    exact: FormIndex,
     /// Hash of a prefix → the prefix terms it stands for.
-    prefixes: HashIndex,
+    prefixes: FormIndex,
     /// The byte lengths of the prefixes, longest last.
     prefix_lens: Vec<usize>,
-    /// Hash of two neighbouring words that are a form written as two (see
-    /// [`forms::splits`]) → the terms.
-    pairs: HashIndex,
-    /// Hash of a word and the beginning of the next that are a prefix written as two.
-    pair_prefixes: HashIndex,
-    /// The byte lengths of those beginnings, longest last.
-    pair_prefix_lens: Vec<usize>,
-    /// Term → the queries that use it.
+    /// The forms of the first of two words that are a term written as two → the
+    /// splits (places in `pair_splits`) they begin.
+    pair_lefts: FormIndex,
+    pair_splits: Vec<PairSplit>,
+    /// Term → the queries it is an anchor of: a query is looked at only when one of
+    /// its anchor terms occurs (see [`required`]).
     term_queries: Vec<Vec<u32>>,
+    /// Per query, the sets of terms of which at least one must occur for it to match:
+    /// a query is evaluated only when every set has a term in the article.
+    required: Vec<Vec<Vec<TermId>>>,
     /// Queries that can match without any of their words (`NOT a`, `lang:id`).
     always: Vec<u32>,
     /// (is prefix, word) → term, so queries share terms.
     registry: HashMap<(bool, String), TermId>,
+    /// Term → whether it is a prefix.
+    prefix_terms: Vec<bool>,
 }
 
 impl Matcher {
@@ -144,16 +238,21 @@ impl Matcher {
         let mut m = Matcher::default();
         for expr in queries {
             let q = m.queries.len() as u32;
-            let node = m.compile(expr, q);
-            if !requires_term(&node) {
-                m.always.push(q);
+            let node = m.compile(expr);
+            let clauses = required(&node);
+            match m.anchor(&clauses) {
+                Some(anchor) => {
+                    for t in anchor {
+                        m.term_queries[*t as usize].push(q);
+                    }
+                }
+                None => m.always.push(q),
             }
+            m.required.push(clauses);
             m.queries.push(node);
         }
-        for lens in [&mut m.prefix_lens, &mut m.pair_prefix_lens] {
-            lens.sort_unstable();
-            lens.dedup();
-        }
+        m.prefix_lens.sort_unstable();
+        m.prefix_lens.dedup();
         m
     }
 
@@ -165,60 +264,65 @@ impl Matcher {
         self.queries.is_empty()
     }
 
-    fn term(&mut self, word: &str, prefix: bool, query: u32) -> TermId {
+    /// The set of required terms a query is filed under: the one least likely to occur
+    /// (fewest terms, and a prefix counts as several words). None when nothing is
+    /// required (`NOT a`, `lang:id`): such queries are evaluated for every article.
+    fn anchor<'c>(&self, clauses: &'c [Vec<TermId>]) -> Option<&'c Vec<TermId>> {
+        let cost = |t: &TermId| if self.prefix_terms[*t as usize] { 4 } else { 1 };
+        clauses.iter().min_by_key(|c| c.iter().map(cost).sum::<usize>())
+    }
+
+    fn term(&mut self, word: &str, prefix: bool) -> TermId {
         let key = (prefix, word.to_string());
-        let id = match self.registry.get(&key) {
+        match self.registry.get(&key) {
             Some(id) => *id,
             None => {
                 let id = self.term_queries.len() as TermId;
                 self.term_queries.push(Vec::new());
+                self.prefix_terms.push(prefix);
                 if prefix {
                     for f in forms::prefix_forms(word) {
                         self.prefix_lens.push(f.len());
-                        self.prefixes.entry(xxh3_64(f.as_bytes())).or_default().push(id);
+                        self.prefixes.add(f.as_bytes(), id);
                     }
                 } else {
                     for f in forms::word_forms(word) {
-                        self.exact.entry(xxh3_64(f.as_bytes())).or_default().push(id);
+                        self.exact.add(f.as_bytes(), id);
                     }
                 }
                 for split in forms::splits(word, prefix) {
-                    for (left, right) in split.lefts.iter().flat_map(|l| split.rights.iter().map(move |r| (l, r))) {
-                        let index = if prefix { &mut self.pair_prefixes } else { &mut self.pairs };
-                        index.entry(pair_hash(left.as_bytes(), right.as_bytes())).or_default().push(id);
-                        if prefix {
-                            self.pair_prefix_lens.push(right.len());
-                        }
+                    if split.rights.is_empty() {
+                        continue;
                     }
+                    let at = self.pair_splits.len() as u32;
+                    for left in &split.lefts {
+                        self.pair_lefts.add(left.as_bytes(), at);
+                    }
+                    self.pair_splits.push(PairSplit { term: id, prefix, rights: split.rights });
                 }
                 self.registry.insert(key, id);
                 id
             }
-        };
-        let users = &mut self.term_queries[id as usize];
-        if users.last() != Some(&query) {
-            users.push(query);
         }
-        id
     }
 
-    fn compile(&mut self, expr: &Expr, q: u32) -> Node {
+    fn compile(&mut self, expr: &Expr) -> Node {
         match expr {
             Expr::Words { words, prefix } => {
                 let last = words.len() - 1;
-                let terms = words.iter().enumerate().map(|(i, w)| self.term(w, *prefix && i == last, q)).collect();
-                let joined = (words.len() > 1 && words.len() <= 3).then(|| self.term(&words.concat(), *prefix, q));
+                let terms = words.iter().enumerate().map(|(i, w)| self.term(w, *prefix && i == last)).collect();
+                let joined = (words.len() > 1 && words.len() <= 3).then(|| self.term(&words.concat(), *prefix));
                 Node::Words { terms, joined }
             }
-            Expr::And(xs) => Node::And(xs.iter().map(|x| self.compile(x, q)).collect()),
-            Expr::Or(xs) => Node::Or(xs.iter().map(|x| self.compile(x, q)).collect()),
-            Expr::Not(x) => Node::Not(Box::new(self.compile(x, q))),
+            Expr::And(xs) => Node::And(xs.iter().map(|x| self.compile(x)).collect()),
+            Expr::Or(xs) => Node::Or(xs.iter().map(|x| self.compile(x)).collect()),
+            Expr::Not(x) => Node::Not(Box::new(self.compile(x))),
             Expr::Near { left, right, distance } => Node::Near {
-                left: Box::new(self.compile(left, q)),
-                right: Box::new(self.compile(right, q)),
+                left: Box::new(self.compile(left)),
+                right: Box::new(self.compile(right)),
                 distance: *distance,
             },
-            Expr::Title(x) => Node::Title(Box::new(self.compile(x, q))),
+            Expr::Title(x) => Node::Title(Box::new(self.compile(x))),
             Expr::Lang(l) => Node::Lang(l.clone()),
             Expr::Feed(f) => Node::Feed(f.clone()),
         }
@@ -232,52 +336,49 @@ impl Matcher {
         for q in &self.always {
             candidate[*q as usize] = true;
         }
-        for term in hits.keys() {
+        for (term, _) in &hits.lists {
             for q in &self.term_queries[*term as usize] {
                 candidate[*q as usize] = true;
             }
         }
+        let present = |clause: &Vec<TermId>| clause.iter().any(|t| hits.contains(t));
         candidate
             .iter()
             .enumerate()
-            .filter(|(_, c)| **c)
+            .filter(|(q, c)| **c && self.required[*q].iter().all(present))
             .filter_map(|(q, _)| eval(&self.queries[q], &hits, doc, None).map(|h| (q, h)))
             .collect()
     }
 
     /// Where each term occurs in `doc`: one pass over its words and neighbouring pairs.
-    fn term_hits(&self, doc: &Doc) -> HashMap<TermId, Vec<Hit>> {
-        let mut hits: HashMap<TermId, Vec<Hit>> = HashMap::new();
+    fn term_hits(&self, doc: &Doc) -> TermHits {
+        let mut hits = TermHits::new(self.term_queries.len());
         let mut add = |terms: &[TermId], field, start, end| {
             for t in terms {
-                hits.entry(*t).or_default().push(Hit { field, start, end });
+                hits.push(*t, Hit { field, start, end });
             }
         };
         for field in [Field::Title, Field::Body] {
             let tokens = doc.tokens(field);
             for (i, token) in tokens.iter().enumerate() {
                 let (i, t) = (i as u32, token.as_bytes());
-                if let Some(terms) = self.exact.get(&xxh3_64(t)) {
-                    add(terms, field, i, i);
-                }
+                add(self.exact.get(t), field, i, i);
                 for &len in self.prefix_lens.iter().take_while(|l| **l <= t.len()) {
-                    if let Some(terms) = self.prefixes.get(&xxh3_64(&t[..len])) {
-                        add(terms, field, i, i);
-                    }
+                    add(self.prefixes.get(&t[..len]), field, i, i);
                 }
                 // Two words written as one (`bekerja sama`): see `forms::splits`.
                 let Some(next) = tokens.get(i as usize + 1).map(|n| n.as_bytes()) else { continue };
-                if let Some(terms) = self.pairs.get(&pair_hash(t, next)) {
-                    add(terms, field, i, i + 1);
-                }
-                for &len in self.pair_prefix_lens.iter().take_while(|l| **l <= next.len()) {
-                    if let Some(terms) = self.pair_prefixes.get(&pair_hash(t, &next[..len])) {
-                        add(terms, field, i, i + 1);
+                for split in self.pair_lefts.get(t) {
+                    let split = &self.pair_splits[*split as usize];
+                    let fits =
+                        |r: &String| if split.prefix { next.starts_with(r.as_bytes()) } else { next == r.as_bytes() };
+                    if split.rights.iter().any(fits) {
+                        add(&[split.term], field, i, i + 1);
                     }
                 }
             }
         }
-        for list in hits.values_mut() {
+        for (_, list) in &mut hits.lists {
             list.sort_unstable();
             list.dedup();
         }
@@ -285,36 +386,35 @@ impl Matcher {
     }
 }
 
-/// The hash of two neighbouring words (a zero byte between them: tokens never hold one).
-/// Most pairs fit a small buffer hashed in one call; the streaming hasher gives the same
-/// value for longer ones, but setting it up costs more than hashing a short pair.
-fn pair_hash(a: &[u8], b: &[u8]) -> u64 {
-    let mut buf = [0u8; 64];
-    let n = a.len() + 1 + b.len();
-    if n <= buf.len() {
-        buf[..a.len()].copy_from_slice(a);
-        buf[a.len() + 1..n].copy_from_slice(b);
-        return xxh3_64(&buf[..n]);
-    }
-    let mut h = Xxh3::new();
-    h.update(a);
-    h.update(&[0]);
-    h.update(b);
-    h.digest()
-}
-
-/// Whether a query can only match when one of its words occurs.
-fn requires_term(node: &Node) -> bool {
+/// What a query needs in order to match: sets of terms, each of which must have one
+/// term in the article (a necessary condition, in conjunctive form; the query is still
+/// evaluated in full). `a NEAR/5 (b OR c*)` needs {a} and {b, c*}; `"kerja sama"` needs
+/// {kerja, kerjasama} and {sama, kerjasama}, as the joined form alone matches too.
+/// Empty when the query can match without any of its words (`NOT a`, `lang:id`).
+fn required(node: &Node) -> Vec<Vec<TermId>> {
     match node {
-        Node::Words { .. } | Node::Near { .. } => true,
-        Node::And(xs) => xs.iter().any(requires_term),
-        Node::Or(xs) => xs.iter().all(requires_term),
-        Node::Title(x) => requires_term(x),
-        Node::Not(_) | Node::Lang(_) | Node::Feed(_) => false,
+        Node::Words { terms, joined } => terms.iter().map(|t| std::iter::once(*t).chain(*joined).collect()).collect(),
+        Node::And(xs) => xs.iter().flat_map(required).collect(),
+        Node::Near { left, right, .. } => [required(left), required(right)].concat(),
+        Node::Title(x) => required(x),
+        // One term of some set of every branch: the smallest set of each, together.
+        Node::Or(xs) => {
+            let mut any = Vec::new();
+            for x in xs {
+                match required(x).into_iter().min_by_key(Vec::len) {
+                    Some(smallest) => any.extend(smallest),
+                    None => return Vec::new(),
+                }
+            }
+            any.sort_unstable();
+            any.dedup();
+            vec![any]
+        }
+        Node::Not(_) | Node::Lang(_) | Node::Feed(_) => Vec::new(),
     }
 }
 
-fn eval(node: &Node, hits: &HashMap<TermId, Vec<Hit>>, doc: &Doc, scope: Option<Field>) -> Option<Vec<Hit>> {
+fn eval(node: &Node, hits: &TermHits, doc: &Doc, scope: Option<Field>) -> Option<Vec<Hit>> {
     let in_scope = |h: &&Hit| scope.is_none_or(|s| s == h.field);
     match node {
         Node::Words { terms, joined } => {
@@ -409,17 +509,6 @@ mod tests {
             Some("id"),
             "antara-id",
         )
-    }
-
-    #[test]
-    fn a_pair_hashes_the_same_whatever_its_length() {
-        for (a, b) in [("kerja", "sama"), ("", ""), ("a", &"b".repeat(62)[..]), ("a", &"b".repeat(63)[..])] {
-            let mut h = Xxh3::new();
-            h.update(a.as_bytes());
-            h.update(&[0]);
-            h.update(b.as_bytes());
-            assert_eq!(pair_hash(a.as_bytes(), b.as_bytes()), h.digest(), "{a} {b}");
-        }
     }
 
     #[test]
@@ -521,6 +610,58 @@ mod tests {
         let matcher = Matcher::new(queries.iter().map(|q| &q.expr));
         let found: Vec<usize> = matcher.matches(&doc()).into_iter().map(|(q, _)| q).collect();
         assert_eq!(found, [0, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn the_presearcher_drops_no_match() {
+        // Every query evaluated in full against every document gives what `matches`
+        // gives, for queries whose required words occur partly, wholly or not at all.
+        let queries: Vec<Query> = [
+            "india NEAR/3 brazil",
+            "\"kerja sama\" NEAR/5 (digital OR siber*)",
+            "(brazil OR india) AND mou",
+            "(brazil OR NOT chile) digital",
+            "title:digital nota",
+            "title:(pemerintah OR brazil) kerja*",
+            "kesepaham* NEAR/1 nota",
+            "\"nota kesepaham*\" OR brazil",
+            "-india lang:id",
+            "feed:antara-id (chile OR kerjasama)",
+            "cafe AND (lait OR brazil) AND NOT chile",
+            "strategis digital brazil",
+        ]
+        .iter()
+        .map(|q| Query::parse(q).unwrap())
+        .collect();
+        let matcher = Matcher::new(queries.iter().map(|q| &q.expr));
+        let docs = [
+            doc(),
+            Doc::new("Brazil", "India and Brazil sign an MoU on cyber security. Digital nota.", Some("en"), "x"),
+            Doc::new("", "Pemerintah Chile kerja sama siber. Nota kesepahaman brazil.", Some("id"), "antara-id"),
+            Doc::new("", "", None, "x"),
+        ];
+        let mut matched = 0;
+        for d in &docs {
+            let all: Vec<usize> = (0..queries.len())
+                .filter(|q| eval(&matcher.queries[*q], &matcher.term_hits(d), d, None).is_some())
+                .collect();
+            let found: Vec<usize> = matcher.matches(d).into_iter().map(|(q, _)| q).collect();
+            assert_eq!(found, all);
+            matched += found.len();
+        }
+        assert!(matched >= 8, "the queries match too little to prove anything: {matched}");
+    }
+
+    #[test]
+    fn a_query_waits_for_every_word_it_needs() {
+        let q = |s: &str| Query::parse(s).unwrap();
+        let (a, b, c) = (q("india NEAR/3 brazil"), q("(brazil OR chile) mou"), q("\"kerja sama\""));
+        let m = Matcher::new([&a.expr, &b.expr, &c.expr]);
+        // Two sets each: {india} {brazil}; {brazil, chile} {mou}; {kerja, kerjasama}
+        // {sama, kerjasama}. Each query is filed under its smallest set only.
+        assert_eq!(m.required.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2]);
+        let filed: usize = m.term_queries.iter().map(Vec::len).sum();
+        assert_eq!(filed, 1 + 1 + 2);
     }
 
     #[test]
