@@ -15,19 +15,33 @@ use crate::text;
 /// site repeats in its articles (`learned`). A dateline such as "Jakarta (ANTARA) - "
 /// is cut from the start of its line.
 pub fn split_boilerplate(text: &str, learned: Option<&HashSet<u64>>) -> (String, Vec<String>) {
-    let (kept, removed, _) = split_lines(text, learned);
-    (kept, removed)
+    let lines = split_lines(text, learned);
+    (lines.kept, lines.removed)
 }
 
-/// [`split_boilerplate`], and the identities of the text's short lines ([`line_hash`]),
-/// each once, in order: each line is hashed once, for both jobs.
-pub(super) fn split_lines(text: &str, learned: Option<&HashSet<u64>>) -> (String, Vec<String>, Vec<u64>) {
+/// A text split by [`split_lines`].
+pub(super) struct Lines {
+    /// The lines kept, one per line.
+    pub kept: String,
+    /// `kept`'s tokens as [`text::token_string`] gives them: folded once here, for the
+    /// line identities, the search index, the matcher and the sketch.
+    pub tokens: String,
+    pub removed: Vec<String>,
+    /// The identities of the short lines ([`line_hash`]), each once, in order.
+    pub short: Vec<u64>,
+}
+
+/// [`split_boilerplate`], with the kept text's tokens and the identities of the
+/// text's short lines: each line is folded and hashed once, for all three jobs.
+pub(super) fn split_lines(text: &str, learned: Option<&HashSet<u64>>) -> Lines {
     let mut kept = String::with_capacity(text.len());
+    let mut tokens = String::with_capacity(text.len());
     let mut removed = Vec::new();
     let mut short = Vec::new();
     let mut seen = HashSet::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let hash = line_hash(line);
+        let folded = text::token_string(line);
+        let hash = folded_line_hash(&folded);
         if let Some(h) = hash.filter(|h| seen.insert(*h)) {
             short.push(h);
         }
@@ -36,19 +50,23 @@ pub(super) fn split_lines(text: &str, learned: Option<&HashSet<u64>>) -> (String
             removed.push(line.to_string());
             continue;
         }
-        let line = match strip_dateline(line) {
+        let (line, folded) = match strip_dateline(line) {
             Some((dateline, rest)) => {
                 removed.push(dateline.to_string());
-                rest
+                (rest, text::token_string(rest))
             }
-            None => line,
+            None => (line, folded),
         };
         if !kept.is_empty() {
             kept.push('\n');
         }
         kept.push_str(line);
+        if !tokens.is_empty() && !folded.is_empty() {
+            tokens.push(' ');
+        }
+        tokens.push_str(&folded);
     }
-    (kept, removed, short)
+    Lines { kept, tokens, removed, short }
 }
 
 /// Lines longer than this are never learned as a site's boilerplate.
@@ -57,7 +75,11 @@ const MAX_LEARNED_LINE_WORDS: usize = 25;
 /// The identity of a line for learning a site's boilerplate: its folded words.
 /// `None` for a line too long to be boilerplate.
 pub fn line_hash(line: &str) -> Option<u64> {
-    let folded = text::token_string(line);
+    folded_line_hash(&text::token_string(line))
+}
+
+/// [`line_hash`] of a line already folded.
+fn folded_line_hash(folded: &str) -> Option<u64> {
     let words = folded.split(' ').filter(|w| !w.is_empty()).count();
     (words > 0 && words <= MAX_LEARNED_LINE_WORDS).then(|| xxh3_64(folded.as_bytes()))
 }

@@ -34,13 +34,13 @@ pub fn clean(entry: Entry, hint: Option<&str>, learned: Option<&HashSet<u64>>) -
     let content = entry.content_html.as_deref().map(html_to_text).unwrap_or_default();
     // The richer of the two is the article's text.
     let text = if content.len() >= summary.len() { content } else { summary };
-    let (kept, boilerplate, short_lines) = split_lines(&text, learned);
-    let index_body = text::token_string(&kept);
+    let lines = split_lines(&text, learned);
+    let (kept, index_body, boilerplate, short_lines) = (lines.kept, lines.tokens, lines.removed, lines.short);
     let index_title = text::token_string(&entry.title);
     let token_count = index_body.split(' ').filter(|t| !t.is_empty()).count();
     let content_hash = (token_count >= MIN_FINGERPRINT_TOKENS).then(|| xxh3_64(index_body.as_bytes()) as i64);
     let language = detect_language(&entry.title, &kept, entry.language.as_deref(), hint);
-    let sketch = sketch::sketch(&entry.title, &kept);
+    let sketch = sketch::sketch_folded(&entry.title, &kept, &index_title, &index_body);
     Article {
         sketch,
         short_lines,
@@ -123,7 +123,24 @@ mod tests {
         let long = "word ".repeat(30);
         let text = format!("Baca juga: A\n{long}\n\nIkuti kami\n  BACA JUGA: a  \nBaca juga: A");
         let hash = |l: &str| line_hash(l).unwrap();
-        assert_eq!(split_lines(&text, None).2, [hash("Baca juga: A"), hash("Ikuti kami")]);
+        assert_eq!(split_lines(&text, None).short, [hash("Baca juga: A"), hash("Ikuti kami")]);
+    }
+
+    #[test]
+    fn text_folded_once_reads_as_text_folded_again() {
+        // `clean` folds each line once and hands the tokens on to the index, the matcher
+        // and the sketch; they must be what folding the kept text afresh gives.
+        let seed = include_str!("../../../tests/fixtures/seed-article.txt");
+        for (title, text) in [
+            seed.split_once('\n').unwrap(),
+            ("Café ÉLYSÉE", "Jakarta (ANTARA) - Pemerintah  Indonesia,\n\n—\nﬁnance ＡＢＣ 26 Jan.\nBaca juga: x"),
+            ("", "  \n ... \n"),
+        ] {
+            let lines = split_lines(text, None);
+            assert_eq!(lines.tokens, text::token_string(&lines.kept));
+            let folded = sketch::sketch_folded(title, &lines.kept, &text::token_string(title), &lines.tokens);
+            assert_eq!(folded, sketch::sketch(title, &lines.kept));
+        }
     }
 
     #[test]

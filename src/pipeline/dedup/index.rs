@@ -51,7 +51,7 @@ impl Default for Params {
 }
 
 /// Signals found in more articles than this are too common to find candidates by.
-const MAX_POSTINGS: usize = 2000;
+const MAX_POSTINGS: usize = 500;
 /// Candidates judged per new article.
 const MAX_CANDIDATES: usize = 24;
 /// Exact containment checks per new article (each loads one stored text).

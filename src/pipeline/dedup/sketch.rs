@@ -29,18 +29,28 @@ pub const MAX_SIGNALS: usize = 64;
 /// Sketches an article from its title and its text without boilerplate (`kept`).
 /// `None` when the text has no words.
 pub fn sketch(title: &str, kept: &str) -> Option<Sketch> {
-    let hashes = shingle_hashes(kept);
+    sketch_folded(title, kept, &text::token_string(title), &text::token_string(kept))
+}
+
+/// [`sketch`], given the title's and the text's tokens as [`text::token_string`]
+/// writes them (an article being cleaned has them at hand: folding is not repeated).
+pub fn sketch_folded(title: &str, kept: &str, title_tokens: &str, kept_tokens: &str) -> Option<Sketch> {
+    let hashes = folded_shingle_hashes(kept_tokens);
     if hashes.is_empty() {
         return None;
     }
-    let (signals, numbers) = signals(title, kept);
+    let (signals, numbers) = folded_signals(title, kept, [title_tokens, kept_tokens]);
     Some(Sketch { bins: one_permutation_minhash(&hashes), shingles: hashes.len() as u32, signals, numbers })
 }
 
 /// The hashes of the text's word 3-grams (its words, when it has fewer than three).
 pub fn shingle_hashes(kept: &str) -> Vec<u64> {
-    let mut words: Vec<u64> = Vec::new();
-    text::for_each_token(kept, |t| words.push(xxh3_64(t.as_bytes())));
+    folded_shingle_hashes(&text::token_string(kept))
+}
+
+/// [`shingle_hashes`] of a text's tokens joined by spaces.
+fn folded_shingle_hashes(tokens: &str) -> Vec<u64> {
+    let words: Vec<u64> = tokens.split(' ').filter(|t| !t.is_empty()).map(|t| xxh3_64(t.as_bytes())).collect();
     if words.len() < 3 {
         return words.into_iter().map(mix).collect();
     }
@@ -389,8 +399,13 @@ fn signal_hash(s: &str) -> u32 {
 /// inside a sentence ("Indonesia and India …" then "… between Indonesia and …"). A
 /// title written in title case gives no names (every word is capitalised there).
 pub fn signals(title: &str, kept: &str) -> (Vec<u32>, Vec<u32>) {
+    folded_signals(title, kept, [&text::token_string(title), &text::token_string(kept)])
+}
+
+/// [`signals`], given the title's and the text's tokens (see [`sketch_folded`]).
+fn folded_signals(title: &str, kept: &str, tokens: [&str; 2]) -> (Vec<u32>, Vec<u32>) {
     let mut out = Signals::default();
-    for k in signal_keys(title, kept) {
+    for k in folded_signal_keys(title, kept, tokens) {
         match k.kind {
             SignalKind::Number => out.push(&k.key, true),
             SignalKind::Name => out.push(&k.key, false),
@@ -429,6 +444,10 @@ pub enum SignalKind {
 /// ("#35"), months ("m1"), acronyms and names, then loanwords, all as their skeletons
 /// (`cognate`). What `kabar show` lists as a translation's evidence.
 pub fn signal_keys(title: &str, kept: &str) -> Vec<SignalKey> {
+    folded_signal_keys(title, kept, [&text::token_string(title), &text::token_string(kept)])
+}
+
+fn folded_signal_keys(title: &str, kept: &str, tokens: [&str; 2]) -> Vec<SignalKey> {
     let title_case = {
         let words: Vec<&str> = title.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).collect();
         let capitalised = words.iter().filter(|w| w.chars().next().is_some_and(char::is_uppercase)).count();
@@ -454,14 +473,12 @@ pub fn signal_keys(title: &str, kept: &str) -> Vec<SignalKey> {
     }
     // Then the words both languages write alike (loanwords and cognates), in the room
     // the names and numbers leave.
-    for part in [title, kept] {
-        text::for_each_token(part, |t| {
-            if let Some(key) = cognate::word_key(t) {
-                out.push(SignalKey::new(key, SignalKind::Word, t));
-            } else if let Some(key) = cognate::lexicon_key(t) {
-                out.push(SignalKey::new(format!("={key}"), SignalKind::Word, t));
-            }
-        });
+    for t in tokens.iter().flat_map(|part| part.split(' ')).filter(|t| !t.is_empty()) {
+        if let Some(key) = cognate::word_key(t) {
+            out.push(SignalKey::new(key, SignalKind::Word, t));
+        } else if let Some(key) = cognate::lexicon_key(t) {
+            out.push(SignalKey::new(format!("={key}"), SignalKind::Word, t));
+        }
     }
     out
 }
