@@ -26,7 +26,7 @@ pub(crate) fn topics() {
         articles.len(),
         articles[0].index_body.split(' ').count()
     );
-    for (kind, narrow) in [("narrow", true)] {
+    for (kind, narrow) in [("broad", false), ("narrow", true)] {
         let mut rng = Rng(11);
         for n in [10usize, 1_000, 10_000] {
             let mut text = String::new();

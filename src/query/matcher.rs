@@ -642,9 +642,9 @@ mod tests {
         ];
         let mut matched = 0;
         for d in &docs {
-            let all: Vec<usize> = (0..queries.len())
-                .filter(|q| eval(&matcher.queries[*q], &matcher.term_hits(d), d, None).is_some())
-                .collect();
+            let hits = matcher.term_hits(d);
+            let all: Vec<usize> =
+                (0..queries.len()).filter(|q| eval(&matcher.queries[*q], &hits, d, None).is_some()).collect();
             let found: Vec<usize> = matcher.matches(d).into_iter().map(|(q, _)| q).collect();
             assert_eq!(found, all);
             matched += found.len();

@@ -45,12 +45,18 @@ pub fn sketch_folded(title: &str, kept: &str, title_tokens: &str, kept_tokens: &
 
 /// The hashes of the text's word 3-grams (its words, when it has fewer than three).
 pub fn shingle_hashes(kept: &str) -> Vec<u64> {
-    folded_shingle_hashes(&text::token_string(kept))
+    let mut words: Vec<u64> = Vec::new();
+    text::for_each_token(kept, |t| words.push(xxh3_64(t.as_bytes())));
+    shingles(words)
 }
 
 /// [`shingle_hashes`] of a text's tokens joined by spaces.
 fn folded_shingle_hashes(tokens: &str) -> Vec<u64> {
-    let words: Vec<u64> = tokens.split(' ').filter(|t| !t.is_empty()).map(|t| xxh3_64(t.as_bytes())).collect();
+    shingles(tokens.split(' ').filter(|t| !t.is_empty()).map(|t| xxh3_64(t.as_bytes())).collect())
+}
+
+/// The 3-gram hashes of a text's word hashes.
+fn shingles(words: Vec<u64>) -> Vec<u64> {
     if words.len() < 3 {
         return words.into_iter().map(mix).collect();
     }
