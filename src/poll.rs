@@ -377,12 +377,13 @@ pub fn process(
     let mut parsed = parse::parse(body, charset, url, feed.timezone, limits)?;
     let entries = std::mem::take(&mut parsed.entries);
     let feed_site = clean::site_of(Some(url.as_str()));
+    let mut language = clean::DeclaredLanguage::default();
     let articles = entries
         .into_iter()
         .map(|entry| {
             let site = clean::site_of(entry.link.as_deref()).or_else(|| feed_site.clone());
             let learned = site.and_then(|s| site_lines.for_site(&s));
-            let mut article = clean::clean(entry, feed.language.as_deref(), learned.as_deref());
+            let mut article = clean::clean_in(entry, feed.language.as_deref(), learned.as_deref(), &mut language);
             article.topics = classify::classify(&article, &feed.name, topics);
             article.wants_page = feed.full_text.wants_page(&article);
             article

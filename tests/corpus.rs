@@ -218,3 +218,38 @@ fn the_teaser_rule_fetches_pages_for_teaser_feeds_and_not_for_full_text_ones() {
     // Measured 24 of 121: link posts and micro-posts of a few words, which are teasers.
     assert!(n > 50 && t * 4 <= n, "{t} of {n}");
 }
+
+/// A document's declared language is trusted once its articles agree with it
+/// (`clean::DeclaredLanguage`): over the whole corpus, the languages stored are the
+/// ones detecting every article gives, but for a handful.
+#[test]
+fn trusting_a_declared_language_changes_almost_no_article() {
+    let Some(root) = corpus() else { return };
+    let mut paths = Vec::new();
+    files(&root, &mut paths);
+    paths.sort();
+    let feed = feed_config("corpus");
+    let topics = example_topics();
+    let (mut total, mut differ) = (0, Vec::new());
+    for path in &paths {
+        let bytes = std::fs::read(path).unwrap();
+        let Ok((_, articles)) = process(&bytes, None, &feed.url, &feed, &topics, &Default::default(), LIMITS) else {
+            continue;
+        };
+        for a in &articles {
+            total += 1;
+            let kept = kabar::pipeline::clean::kept_text(&a.text, &a.boilerplate);
+            let every =
+                kabar::pipeline::clean::detect_language(&a.entry.title, &kept, a.entry.language.as_deref(), None);
+            if a.language != every {
+                differ.push(format!("{}: {:?} for {:?}", path.display(), a.language, every));
+            }
+        }
+    }
+    crate::support::figure(
+        "declared languages",
+        &format!("{} of {total} entries differ from detecting each", differ.len()),
+    );
+    assert!(total >= 9_392, "only {total} entries");
+    assert!(differ.len() * 1000 <= total, "{} of {total} differ: {differ:#?}", differ.len());
+}

@@ -16,7 +16,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use boilerplate::split_lines;
 pub use boilerplate::{SiteLines, kept_lines, kept_text, line_hash, split_boilerplate};
 pub use html::{html_entity, html_to_text};
-pub use language::{detect_language, language_code};
+pub use language::{DeclaredLanguage, detect_language, language_code};
 pub use url::{canonical_url, site_of};
 
 use crate::model::{Article, Entry};
@@ -30,6 +30,17 @@ const MIN_FINGERPRINT_TOKENS: usize = 8;
 /// Cleans one entry. `hint` is the configured language; `learned` the lines its site
 /// is known to repeat in every article (see [`SiteLines`]).
 pub fn clean(entry: Entry, hint: Option<&str>, learned: Option<&HashSet<u64>>) -> Article {
+    clean_in(entry, hint, learned, &mut DeclaredLanguage::default())
+}
+
+/// [`clean`] for one of a document's entries: `language` is what its earlier entries
+/// have shown of the declared language.
+pub fn clean_in(
+    entry: Entry,
+    hint: Option<&str>,
+    learned: Option<&HashSet<u64>>,
+    language: &mut DeclaredLanguage,
+) -> Article {
     let summary = entry.summary_html.as_deref().map(html_to_text).unwrap_or_default();
     let content = entry.content_html.as_deref().map(html_to_text).unwrap_or_default();
     // The richer of the two is the article's text.
@@ -39,7 +50,7 @@ pub fn clean(entry: Entry, hint: Option<&str>, learned: Option<&HashSet<u64>>) -
     let index_title = text::token_string(&entry.title);
     let token_count = index_body.split(' ').filter(|t| !t.is_empty()).count();
     let content_hash = (token_count >= MIN_FINGERPRINT_TOKENS).then(|| xxh3_64(index_body.as_bytes()) as i64);
-    let language = detect_language(&entry.title, &kept, entry.language.as_deref(), hint);
+    let language = language.detect(&entry.title, &kept, entry.language.as_deref(), hint);
     let sketch = sketch::sketch_folded(&entry.title, &kept, &index_title, &index_body);
     Article {
         sketch,
@@ -164,6 +175,47 @@ mod tests {
         // Too short to tell: the declaration decides, then the hint.
         assert_eq!(detect_language("Kerja sama", "", Some("id-ID"), None).as_deref(), Some("id"));
         assert_eq!(detect_language("Kerja sama", "", None, Some("id")).as_deref(), Some("id"));
+    }
+
+    #[test]
+    fn a_declared_language_is_trusted_only_once_texts_agree() {
+        let en = "The governments of Indonesia and India have formed a strategic partnership in the digital sector to accelerate sustainable digital transformation across the region";
+        let id = "Pemerintah Indonesia dan India telah membentuk kerja sama strategis di sektor digital untuk mempercepat transformasi digital yang berkelanjutan dan mendorong inovasi bagi masyarakat";
+        // A feed that says what it writes: detected three times, then one in eight.
+        let mut trust = DeclaredLanguage::default();
+        for _ in 0..19 {
+            assert_eq!(trust.detect("", en, Some("en-US"), None).as_deref(), Some("en"));
+        }
+        assert_eq!(trust.detections(), 3 + 2);
+        // A check that disagrees ends the trust: the next three are detected again.
+        let mut trust = DeclaredLanguage::default();
+        for _ in 0..3 {
+            trust.detect("", en, Some("en"), None);
+        }
+        for _ in 0..4 {
+            assert_eq!(trust.detect("", id, Some("en"), None).as_deref(), Some("en"), "trusted");
+        }
+        assert_eq!(trust.detections(), 3);
+        for _ in 0..4 {
+            trust.detect("", id, Some("en"), None);
+        }
+        assert_eq!(trust.detections(), 4, "the eighth is checked");
+        for _ in 0..3 {
+            assert_eq!(trust.detect("", id, Some("en"), None).as_deref(), Some("id"));
+        }
+        assert_eq!(trust.detections(), 7);
+        // A feed that declares the wrong language never earns trust.
+        let mut trust = DeclaredLanguage::default();
+        for _ in 0..20 {
+            assert_eq!(trust.detect("", id, Some("en-US"), None).as_deref(), Some("id"));
+        }
+        assert_eq!(trust.detections(), 20);
+        // Nor does one that declares none.
+        let mut trust = DeclaredLanguage::default();
+        for _ in 0..10 {
+            assert_eq!(trust.detect("", en, None, None).as_deref(), Some("en"));
+        }
+        assert_eq!(trust.detections(), 10);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //!   numbers.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -409,15 +410,17 @@ pub fn signals(title: &str, kept: &str) -> (Vec<u32>, Vec<u32>) {
 }
 
 /// [`signals`], given the title's and the text's tokens (see [`sketch_folded`]).
+/// Stops at [`MAX_SIGNALS`]: a long text's later words are not keyed at all.
 fn folded_signals(title: &str, kept: &str, tokens: [&str; 2]) -> (Vec<u32>, Vec<u32>) {
     let mut out = Signals::default();
-    for k in folded_signal_keys(title, kept, tokens) {
-        match k.kind {
-            SignalKind::Number => out.push(&k.key, true),
-            SignalKind::Name => out.push(&k.key, false),
-            SignalKind::Word => out.push_word(&k.key),
+    each_signal_key(title, kept, tokens, |kind, key, _| {
+        match kind {
+            SignalKind::Number => out.push(key, true),
+            SignalKind::Name => out.push(key, false),
+            SignalKind::Word => out.push_word(key),
         }
-    }
+        if out.signals.len() < MAX_SIGNALS { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+    });
     (out.signals, out.numbers)
 }
 
@@ -428,12 +431,6 @@ pub struct SignalKey {
     pub key: String,
     pub kind: SignalKind,
     pub word: String,
-}
-
-impl SignalKey {
-    fn new(key: String, kind: SignalKind, word: &str) -> SignalKey {
-        SignalKey { key, kind, word: word.to_string() }
-    }
 }
 
 /// What a signal stands for.
@@ -454,6 +451,22 @@ pub fn signal_keys(title: &str, kept: &str) -> Vec<SignalKey> {
 }
 
 fn folded_signal_keys(title: &str, kept: &str, tokens: [&str; 2]) -> Vec<SignalKey> {
+    let mut out = Vec::new();
+    each_signal_key(title, kept, tokens, |kind, key, word| {
+        out.push(SignalKey { key: key.to_string(), kind, word: word.to_string() });
+        ControlFlow::Continue(())
+    });
+    out
+}
+
+/// Calls `f` with each signal's kind, key and word, in [`signal_keys`]' order, until
+/// `f` breaks.
+fn each_signal_key(
+    title: &str,
+    kept: &str,
+    tokens: [&str; 2],
+    mut f: impl FnMut(SignalKind, &str, &str) -> ControlFlow<()>,
+) {
     let title_case = {
         let words: Vec<&str> = title.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).collect();
         let capitalised = words.iter().filter(|w| w.chars().next().is_some_and(char::is_uppercase)).count();
@@ -464,29 +477,33 @@ fn folded_signal_keys(title: &str, kept: &str, tokens: [&str; 2]) -> Vec<SignalK
     scan(kept, true, &mut words);
     let inside: HashSet<&str> =
         words.iter().filter(|w| w.kind == Kind::Capitalised && w.inside).map(|w| w.folded.as_str()).collect();
-    let mut out = Vec::new();
     for w in &words {
-        match w.kind {
-            Kind::Number => out.push(SignalKey::new(w.folded.clone(), SignalKind::Number, &w.folded)),
-            Kind::Month | Kind::Acronym => {
-                out.push(SignalKey::new(cognate::name_key(&w.folded), SignalKind::Name, &w.folded))
-            }
+        let flow = match w.kind {
+            Kind::Number => f(SignalKind::Number, &w.folded, &w.folded),
+            Kind::Month | Kind::Acronym => f(SignalKind::Name, &cognate::name_key(&w.folded), &w.folded),
             Kind::Capitalised if w.inside || inside.contains(w.folded.as_str()) => {
-                out.push(SignalKey::new(cognate::name_key(&w.folded), SignalKind::Name, &w.folded))
+                f(SignalKind::Name, &cognate::name_key(&w.folded), &w.folded)
             }
-            Kind::Capitalised => {}
+            Kind::Capitalised => ControlFlow::Continue(()),
+        };
+        if flow.is_break() {
+            return;
         }
     }
     // Then the words both languages write alike (loanwords and cognates), in the room
     // the names and numbers leave.
     for t in tokens.iter().flat_map(|part| part.split(' ')).filter(|t| !t.is_empty()) {
-        if let Some(key) = cognate::word_key(t) {
-            out.push(SignalKey::new(key, SignalKind::Word, t));
+        let flow = if let Some(key) = cognate::word_key(t) {
+            f(SignalKind::Word, &key, t)
         } else if let Some(key) = cognate::lexicon_key(t) {
-            out.push(SignalKey::new(format!("={key}"), SignalKind::Word, t));
+            f(SignalKind::Word, &format!("={key}"), t)
+        } else {
+            ControlFlow::Continue(())
+        };
+        if flow.is_break() {
+            return;
         }
     }
-    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
