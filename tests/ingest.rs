@@ -508,3 +508,37 @@ async fn a_reader_holding_one_second_transactions_never_blocks_the_writer() {
     assert!(max < Duration::from_millis(500), "a writer job took {max:?}: it waited for the reader");
     assert!(peak < 128 << 20, "log peak {peak} bytes");
 }
+
+/// A search over all time tries recent windows first (`read::search`); the answer is
+/// the one a single scan gives: newest by date first, an old article stored last (the
+/// highest id) in its place by date, and a window too small for the limit widened.
+#[tokio::test]
+async fn a_search_over_all_time_answers_newest_first_across_windows() {
+    let (archive, writer, feeds) = open(&["site"]).await;
+    let now = Utc::now();
+    let item = |i: usize, hours: i64, topic: &str| {
+        let mut it = Item::new(&format!("a{i}"), &format!("Story {i}"), &crate::support::body(topic, i));
+        it.pub_date = Some((now - chrono::Duration::hours(hours)).to_rfc2822());
+        it
+    };
+    // 25 recent articles on nickel, one recent on something else, then 5 of 100 and
+    // 400 days ago stored after them.
+    let mut recent: Vec<Item> = (0..25).map(|i| item(i, 2 + i as i64 * 3, "nikel smelter")).collect();
+    recent.push(item(25, 1, "harga beras"));
+    store(&writer, &feeds[0], rss("site", &recent).as_bytes()).await.unwrap();
+    let old: Vec<Item> =
+        (26..31).map(|i| item(i, if i < 29 { 2_400 } else { 9_600 } + i as i64, "nikel smelter")).collect();
+    store(&writer, &feeds[0], rss("site", &old).as_bytes()).await.unwrap();
+    writer.close().await;
+    let reader = Reader::open(&archive.database).unwrap();
+    let titles = |limit: usize| -> Vec<String> {
+        let q = kabar::query::Query::parse("nikel").unwrap();
+        let p = SearchParams { query: Some(q), all: true, limit, ..SearchParams::default() };
+        search(&reader, &p).unwrap().into_iter().map(|r| r.title).collect()
+    };
+    let expected: Vec<String> = (0..25).chain(26..31).map(|i| format!("Story {i}")).collect();
+    // 20 fit in the last 7 days; 28 need the 365-day window; 40 the whole archive.
+    assert_eq!(titles(20), expected[..20]);
+    assert_eq!(titles(28), expected[..28]);
+    assert_eq!(titles(40), expected);
+}

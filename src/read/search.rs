@@ -25,9 +25,42 @@ pub struct SearchParams {
     pub limit: usize,
 }
 
+/// Windows of recent days a search with index terms tries first, widest last.
+const WINDOWS_DAYS: [i64; 3] = [7, 30, 365];
+
 /// Newest first. One row per story (its first copy, with the number of copies) unless
 /// `all` is set.
+///
+/// A search with index terms over a long range tries the last 7, 30 and 365 days
+/// first: the index's matches form a set that every row is checked against, and over
+/// a whole archive a common word's set is tens of thousands of ids. When a window
+/// already holds `limit` results they are the answer, since everything outside it is
+/// older; otherwise the next window starts over.
 pub fn search(reader: &Reader, p: &SearchParams) -> Result<Vec<ArticleRow>, StoreError> {
+    if p.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let indexed = p.query.as_ref().and_then(Query::fts).is_some();
+    if indexed && p.until.is_none() {
+        let now = chrono::Utc::now().timestamp();
+        for days in WINDOWS_DAYS {
+            let since = now - days * 86_400;
+            if p.since.is_some_and(|s| s >= since) {
+                break;
+            }
+            let picked = pick(reader, &SearchParams { since: Some(since), ..p.clone() })?;
+            if picked.len() >= p.limit {
+                return reader.rows(&picked, !p.all);
+            }
+        }
+    }
+    let picked = pick(reader, p)?;
+    reader.rows(&picked, !p.all)
+}
+
+/// The ids of the first `limit` results, newest first: articles with `all`, stories
+/// without.
+fn pick(reader: &Reader, p: &SearchParams) -> Result<Vec<i64>, StoreError> {
     let filter = ScanFilter {
         feed: p.feed.clone(),
         topic: p.topic.clone(),
@@ -37,9 +70,6 @@ pub fn search(reader: &Reader, p: &SearchParams) -> Result<Vec<ArticleRow>, Stor
     };
     let mut picked: Vec<i64> = Vec::new();
     let mut stories = HashSet::new();
-    if p.limit == 0 {
-        return Ok(Vec::new());
-    }
     // The same compiled matcher a topic with this query gets.
     let matcher = p.query.as_ref().map(|q| Matcher::new([&q.expr]));
     reader.scan(&filter, |row| {
@@ -58,5 +88,5 @@ pub fn search(reader: &Reader, p: &SearchParams) -> Result<Vec<ArticleRow>, Stor
         }
         picked.len() < p.limit
     })?;
-    reader.rows(&picked, !p.all)
+    Ok(picked)
 }

@@ -551,21 +551,19 @@ impl Signals {
 
 /// Finds the numbers, months, acronyms and capitalised words of `s`, in order.
 fn scan(s: &str, names: bool, out: &mut Vec<Word>) {
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
+    let mut chars = s.char_indices().peekable();
     let mut sentence_start = true;
-    while i < chars.len() {
-        let c = chars[i];
+    while let Some(&(start, c)) = chars.peek() {
         if c.is_ascii_digit() {
             // A number: digits, with '.' or ',' between digits as separators.
             let mut digits = String::new();
-            while i < chars.len() {
-                if chars[i].is_ascii_digit() {
-                    digits.push(chars[i]);
-                } else if !(matches!(chars[i], '.' | ',') && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+            while let Some(&(i, c)) = chars.peek() {
+                if c.is_ascii_digit() {
+                    digits.push(c);
+                } else if !(matches!(c, '.' | ',') && s[i + 1..].starts_with(|n: char| n.is_ascii_digit())) {
                     break;
                 }
-                i += 1;
+                chars.next();
             }
             let trimmed = digits.trim_start_matches('0');
             let folded = format!("#{}", if trimmed.is_empty() { "0" } else { trimmed });
@@ -574,13 +572,16 @@ fn scan(s: &str, names: bool, out: &mut Vec<Word>) {
             continue;
         }
         if c.is_alphabetic() {
-            let start = i;
             // Letters only: "Rp3.5" is the word "Rp" and the number 3.5.
-            while i < chars.len() && (chars[i].is_alphabetic() || is_mark(chars[i])) {
-                i += 1;
+            let mut end = s.len();
+            while let Some(&(i, c)) = chars.peek() {
+                if !(c.is_alphabetic() || is_mark(c)) {
+                    end = i;
+                    break;
+                }
+                chars.next();
             }
-            let word: String = chars[start..i].iter().collect();
-            if let Some(w) = classify(&word, names && !sentence_start) {
+            if let Some(w) = classify(&s[start..end], names && !sentence_start) {
                 out.push(w);
             }
             sentence_start = false;
@@ -589,7 +590,7 @@ fn scan(s: &str, names: bool, out: &mut Vec<Word>) {
         if matches!(c, '.' | '!' | '?' | '\n' | '“' | '"' | ':' | '•') {
             sentence_start = true;
         }
-        i += 1;
+        chars.next();
     }
 }
 
@@ -838,6 +839,32 @@ mod tests {
         assert_eq!(names(&id, &["kerjasama", "sabtu"]), 0);
         assert_eq!(names(&en, &["the", "saturday"]), 0);
         assert!(numbers_agree(&id_numbers, &en_numbers));
+    }
+
+    #[test]
+    fn the_scan_reads_numbers_names_and_marks_to_the_last_character() {
+        let text = "Pak Joko bertemu PM Anwar di Kuala Lumpur pada 12 Januari 2025, senilai Rp3.500,75 miliar. \
+                    Menurut Anwar: 007 kali. Ke Cafe\u{301}";
+        let words: Vec<(SignalKind, String)> = signal_keys("", text)
+            .into_iter()
+            .filter(|k| k.kind != SignalKind::Word)
+            .map(|k| (k.kind, k.word))
+            .collect();
+        let expected = [
+            "Name joko",
+            "Name pm",
+            "Name anwar",
+            "Name kuala",
+            "Name lumpur",
+            "Number #12",
+            "Name m1",
+            "Number #2025",
+            "Number #350075",
+            "Name anwar",
+            "Number #7",
+            "Name cafe",
+        ];
+        assert_eq!(words.iter().map(|(k, w)| format!("{k:?} {w}")).collect::<Vec<_>>(), expected);
     }
 
     #[test]
