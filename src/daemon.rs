@@ -258,6 +258,7 @@ pub async fn run(
     services.spawn(crate::alerts::run(ctx.clone(), runtime.database.clone(), stopped.clone()));
     services.spawn(crate::pages::run(ctx.clone(), runtime.database.clone(), stopped.clone()));
     services.spawn(prune_fetch_log(runtime.clone(), stopped.clone()));
+    services.spawn(merge_search_index(runtime.clone(), stopped.clone()));
     if let Some(listener) = listener {
         tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
         services.spawn(crate::api::serve(listener, Arc::new(runtime.api_state()), stopped.clone()));
@@ -559,6 +560,32 @@ pub async fn prune_once(ctx: &Context, keep: Duration) {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, "fetch log pruned"),
         Err(e) => tracing::warn!(error = %e, "pruning the fetch log failed"),
+    }
+}
+
+/// How often the search index is merged into one segment ([`Writer::merge_index`]),
+/// and how long after the start the first time.
+const MERGE_EVERY: Duration = Duration::from_secs(24 * 3600);
+const MERGE_FIRST: Duration = Duration::from_secs(600);
+
+/// Merges the search index [`MERGE_FIRST`] after the start and then every
+/// [`MERGE_EVERY`], until `stop`: searches over a large archive open each of their
+/// terms once per segment.
+async fn merge_search_index(runtime: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + MERGE_FIRST, MERGE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                let started = std::time::Instant::now();
+                match runtime.ctx.writer.merge_index().await {
+                    Ok(0) => {}
+                    Ok(steps) => tracing::info!(steps, took = ?started.elapsed(), "search index merged"),
+                    Err(e) => tracing::warn!(error = %e, "merging the search index failed"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -542,3 +542,34 @@ async fn a_search_over_all_time_answers_newest_first_across_windows() {
     assert_eq!(titles(28), expected[..28]);
     assert_eq!(titles(40), expected);
 }
+
+/// The daemon's index merge (`Writer::merge_index`) leaves one segment: it works the
+/// first time, finds nothing to do the second, and searches find what they found.
+#[tokio::test]
+async fn merging_the_search_index_keeps_every_match() {
+    if sqlite_only("FTS5 segments") {
+        return;
+    }
+    let (archive, writer, feeds) = open(&["site"]).await;
+    for p in 0..7 {
+        let items: Vec<Item> = (0..5)
+            .map(|i| {
+                let n = p * 5 + i;
+                Item::new(&format!("m{n}"), &format!("Story {n}"), &crate::support::body("nikel smelter", n))
+            })
+            .collect();
+        store(&writer, &feeds[0], rss("site", &items).as_bytes()).await.unwrap();
+    }
+    let found = || {
+        let reader = Reader::open(&archive.database).unwrap();
+        let q = kabar::query::Query::parse("smelter OR report").unwrap();
+        let p = SearchParams { query: Some(q), all: true, limit: 100, ..SearchParams::default() };
+        search(&reader, &p).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    let before = found();
+    assert_eq!(before.len(), 35);
+    assert!(writer.merge_index().await.unwrap() > 0, "seven polls leave more than one segment");
+    assert_eq!(writer.merge_index().await.unwrap(), 0, "one segment is left");
+    assert_eq!(found(), before);
+    writer.close().await;
+}

@@ -136,6 +136,8 @@ pub(crate) fn prefill(db: &Path, n: usize) {
             }
         }
         eprintln!();
+        // A running daemon merges its search index daily; a year of polling leaves it so.
+        writer.merge_index().await.unwrap();
         writer.close().await;
     });
     // The writer stamps everything "first seen now"; a year of polling would have seen each

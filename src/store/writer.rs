@@ -306,6 +306,19 @@ impl Writer {
         }
     }
 
+    /// Merges the search index's segments into one, a step per job so polls queued
+    /// meanwhile go in between; returns the steps that did work (none when the index
+    /// is one segment already, or on PostgreSQL).
+    pub async fn merge_index(&self) -> Result<usize, StoreError> {
+        // A bound, should a step ever keep reporting work: a million articles take ~100.
+        const MAX_STEPS: usize = 100_000;
+        let mut steps = 0;
+        while steps < MAX_STEPS && self.call(|state| ingest::merge_index_step(&mut state.db)).await? {
+            steps += 1;
+        }
+        Ok(steps)
+    }
+
     /// Answers once the writer has done everything queued before: the watchdog asks
     /// this, so a stuck writer stops the pings.
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -535,6 +535,25 @@ pub(in crate::store) fn apply_page(
     Ok(())
 }
 
+/// Leaf pages one step of [`merge_index_step`] writes, about: a step takes tens of
+/// milliseconds, so polls queued meanwhile wait little.
+pub(in crate::store) const MERGE_PAGES: i64 = 1000;
+
+/// One step of merging the search index's segments into one: FTS5's `merge` with a
+/// negative budget takes segments of every level, as `optimize` does, but about
+/// [`MERGE_PAGES`] leaf pages at a time. Whether the step did any work. FTS5 keeps
+/// a segment per transaction and merges them by levels as they come; at a million
+/// articles a search opens every term in each of some twenty segments, so a query of
+/// 800 word forms spends most of its time there (see docs/performance.md).
+/// PostgreSQL's GIN index has no segments: nothing to do there.
+pub(in crate::store) fn merge_index_step(db: &mut Db) -> Result<bool, StoreError> {
+    let Db::Sqlite(conn) = db else { return Ok(false) };
+    let before = conn.total_changes();
+    conn.execute("INSERT INTO articles_fts(articles_fts, rank) VALUES('merge', ?1)", [-MERGE_PAGES])?;
+    // The command itself counts as one change.
+    Ok(conn.total_changes() - before > 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;

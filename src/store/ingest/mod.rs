@@ -41,7 +41,7 @@ pub(in crate::store) struct State {
 }
 
 pub(in crate::store) use alerts::{alert_attempt, claim_alerts};
-pub(in crate::store) use articles::{apply_page, load_recent};
+pub(in crate::store) use articles::{apply_page, load_recent, merge_index_step};
 pub(in crate::store) use feeds::{feed_states, prune_fetches, sync_feeds};
 pub(in crate::store) use fleet::{Fleet, claim, leave};
 pub(in crate::store) use pages::{page_failed, requeue_pages};
