@@ -30,6 +30,14 @@ pub fn feed_config(name: &str) -> FeedConfig {
     config.feeds.into_iter().next().unwrap()
 }
 
+/// Every document of the corpus at `root`, in path order.
+fn corpus_files(root: &Path) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    files(root, &mut paths);
+    paths.sort();
+    paths
+}
+
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -44,9 +52,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_corpus_file_parses_or_fails_clearly() {
     let Some(root) = corpus() else { return };
-    let mut paths = Vec::new();
-    files(&root, &mut paths);
-    paths.sort();
+    let paths = corpus_files(&root);
     assert!(paths.len() >= 2000, "expected the whole corpus, found {} files", paths.len());
     let feed = feed_config("corpus");
     let url = feed.url.clone();
@@ -225,9 +231,7 @@ fn the_teaser_rule_fetches_pages_for_teaser_feeds_and_not_for_full_text_ones() {
 #[test]
 fn trusting_a_declared_language_changes_almost_no_article() {
     let Some(root) = corpus() else { return };
-    let mut paths = Vec::new();
-    files(&root, &mut paths);
-    paths.sort();
+    let paths = corpus_files(&root);
     let feed = feed_config("corpus");
     let topics = example_topics();
     let (mut total, mut differ) = (0, Vec::new());

@@ -40,27 +40,6 @@ pub fn search(reader: &Reader, p: &SearchParams) -> Result<Vec<ArticleRow>, Stor
     if p.limit == 0 {
         return Ok(Vec::new());
     }
-    let indexed = p.query.as_ref().and_then(Query::fts).is_some();
-    if indexed && p.until.is_none() {
-        let now = chrono::Utc::now().timestamp();
-        for days in WINDOWS_DAYS {
-            let since = now - days * 86_400;
-            if p.since.is_some_and(|s| s >= since) {
-                break;
-            }
-            let picked = pick(reader, &SearchParams { since: Some(since), ..p.clone() })?;
-            if picked.len() >= p.limit {
-                return reader.rows(&picked, !p.all);
-            }
-        }
-    }
-    let picked = pick(reader, p)?;
-    reader.rows(&picked, !p.all)
-}
-
-/// The ids of the first `limit` results, newest first: articles with `all`, stories
-/// without.
-fn pick(reader: &Reader, p: &SearchParams) -> Result<Vec<i64>, StoreError> {
     let filter = ScanFilter {
         feed: p.feed.clone(),
         topic: p.topic.clone(),
@@ -68,13 +47,38 @@ fn pick(reader: &Reader, p: &SearchParams) -> Result<Vec<i64>, StoreError> {
         until: p.until,
         fts: p.query.as_ref().and_then(Query::fts),
     };
-    let mut picked: Vec<i64> = Vec::new();
-    let mut stories = HashSet::new();
     // The same compiled matcher a topic with this query gets.
     let matcher = p.query.as_ref().map(|q| Matcher::new([&q.expr]));
-    reader.scan(&filter, |row| {
+    if filter.fts.is_some() && p.until.is_none() {
+        let now = chrono::Utc::now().timestamp();
+        for days in WINDOWS_DAYS {
+            let since = now - days * 86_400;
+            if p.since.is_some_and(|s| s >= since) {
+                break;
+            }
+            let picked = pick(reader, &ScanFilter { since: Some(since), ..filter.clone() }, matcher.as_ref(), p)?;
+            if picked.len() >= p.limit {
+                return reader.rows(&picked, !p.all);
+            }
+        }
+    }
+    let picked = pick(reader, &filter, matcher.as_ref(), p)?;
+    reader.rows(&picked, !p.all)
+}
+
+/// The ids of the first `p.limit` results `filter` and `matcher` pass, newest first:
+/// articles with `p.all`, stories without.
+fn pick(
+    reader: &Reader,
+    filter: &ScanFilter,
+    matcher: Option<&Matcher>,
+    p: &SearchParams,
+) -> Result<Vec<i64>, StoreError> {
+    let mut picked: Vec<i64> = Vec::new();
+    let mut stories = HashSet::new();
+    reader.scan(filter, |row| {
         crate::fault::maybe_slow_search();
-        if let Some(m) = &matcher {
+        if let Some(m) = matcher {
             let kept = clean::kept_text(&row.text, &row.boilerplate);
             let doc = Doc::new(&row.title, &kept, row.language.as_deref(), &row.feed);
             if m.matches(&doc).is_empty() {
