@@ -100,7 +100,7 @@ fn main() {
         }
         "feeds" => many_feeds(&dir, feeds, items),
         "web-pages" => web_pages::web_pages(&dir, opt("--articles", 1_000_000), runs),
-        "topics" => topics(),
+        "topics" => topics(args.iter().position(|a| a == "--words").and_then(|i| args.get(i + 1)).map(String::as_str)),
         "translations" => match args.iter().skip_while(|a| *a != "translations").nth(1) {
             Some(d) => translations::translations(Path::new(d)),
             None => {

@@ -1,8 +1,9 @@
-//! `topics`: matching throughput with 10, 1,000 and 10,000 topics.
+//! `topics`: matching throughput with 10, 1,000 and 10,000 topics (`--words broad` or
+//! `--words narrow` for one kind of topic only).
 
 use crate::prelude::*;
 
-pub(crate) fn topics() {
+pub(crate) fn topics(only: Option<&str>) {
     use kabar::model::Entry;
     use kabar::pipeline::classify::{Topics, classify};
     let mut rng = Rng(7);
@@ -27,6 +28,9 @@ pub(crate) fn topics() {
         articles[0].index_body.split(' ').count()
     );
     for (kind, narrow) in [("broad", false), ("narrow", true)] {
+        if only.is_some_and(|o| o != kind) {
+            continue;
+        }
         let mut rng = Rng(11);
         for n in [10usize, 1_000, 10_000] {
             let mut text = String::new();

@@ -119,7 +119,9 @@ impl Hasher for Identity {
 /// Hash of a form → the terms (or pair splits) it is a form of. Nearly every form
 /// belongs to one, so its id is stored in place; a form several share points into
 /// `shared`. (A `Vec` per form cost an allocation each: 10,000 topics have 1.8 million
-/// forms.)
+/// forms.) The prefix index also marks the beginnings of longer prefixes
+/// ([`FormIndex::mark_longer`]), so reading a word's beginnings stops at the first that
+/// no prefix continues.
 #[derive(Default)]
 struct FormIndex {
     map: HashMap<u64, u32, BuildHasherDefault<Identity>>,
@@ -128,6 +130,17 @@ struct FormIndex {
 
 /// Marks a [`FormIndex`] value as a place in `shared`.
 const SHARED: u32 = 1 << 31;
+/// Marks a [`FormIndex`] key that a longer key begins with. Such a value is a place in
+/// `shared` or [`NO_ID`], never an id in place, so an id in place is always bare.
+const LONGER: u32 = 1 << 30;
+/// The value of a key that is only the beginning of longer keys.
+const NO_ID: u32 = LONGER | (LONGER - 1);
+
+/// What a [`FormIndex`] holds for one key.
+struct Found<'a> {
+    ids: &'a [u32],
+    longer: bool,
+}
 
 impl FormIndex {
     fn add(&mut self, form: &[u8], id: u32) {
@@ -138,36 +151,103 @@ impl FormIndex {
             Entry::Occupied(mut slot) => {
                 let v = *slot.get();
                 if v & SHARED != 0 {
-                    let list = &mut self.shared[(v & !SHARED) as usize];
+                    let list = &mut self.shared[(v & !(SHARED | LONGER)) as usize];
                     if !list.contains(&id) {
                         list.push(id);
                     }
                 } else if v != id {
-                    self.shared.push(vec![v, id]);
-                    slot.insert(SHARED | (self.shared.len() - 1) as u32);
+                    let list = if v == NO_ID { vec![id] } else { vec![v, id] };
+                    self.shared.push(list);
+                    slot.insert(SHARED | (v & LONGER) | (self.shared.len() - 1) as u32);
                 }
             }
         }
     }
 
-    fn get(&self, form: &[u8]) -> &[u32] {
-        match self.map.get(&xxh3_64(form)) {
-            None => &[],
-            Some(v) if v & SHARED != 0 => &self.shared[(v & !SHARED) as usize],
-            Some(v) => std::slice::from_ref(v),
+    /// Notes that a longer key begins with `beginning`.
+    fn mark_longer(&mut self, beginning: &[u8]) {
+        let v = self.map.entry(xxh3_64(beginning)).or_insert(NO_ID);
+        if *v & (SHARED | LONGER) == 0 {
+            self.shared.push(vec![*v]);
+            *v = SHARED | (self.shared.len() - 1) as u32;
+        }
+        *v |= LONGER;
+    }
+
+    fn find(&self, hash: u64) -> Found<'_> {
+        match self.map.get(&hash) {
+            None => Found { ids: &[], longer: false },
+            Some(&NO_ID) => Found { ids: &[], longer: true },
+            Some(v) if v & SHARED != 0 => {
+                Found { ids: &self.shared[(v & !(SHARED | LONGER)) as usize], longer: v & LONGER != 0 }
+            }
+            Some(v) => Found { ids: std::slice::from_ref(v), longer: false },
         }
     }
 }
 
-/// A term written as two words (see [`forms::splits`]) at one split point: the forms
-/// the second word takes there (whole words, or beginnings for a prefix term). The
-/// first word's forms are keys of the matcher's `pair_lefts`. Kept apart, the two sides
-/// cost their sum, not their product: 10,000 topics had 13 million (first, second)
-/// pairs.
-struct PairSplit {
+/// A term written as two words (see [`forms::splits`]), one index per side, each
+/// naming the split: the forms of the first word (`pair_lefts`) and of the second
+/// (`pair_rights`) at each split point of every whole-word term, and a pair of words is
+/// the term when both name one split. Kept apart, the two sides cost their sum, not
+/// their product: 10,000 topics had 13 million (first, second) pairs. A prefix term's
+/// second word need only begin with one of the forms, so its splits are kept as
+/// [`PrefixSplit`]s.
+#[derive(Default)]
+struct Pairs {
+    lefts: FormIndex,
+    rights: FormIndex,
+    /// Split → its term.
+    terms: Vec<TermId>,
+    prefix_lefts: FormIndex,
+    prefix_splits: Vec<PrefixSplit>,
+}
+
+/// A prefix term written as two words at one split point: the beginnings the second
+/// word may have there.
+struct PrefixSplit {
     term: TermId,
-    prefix: bool,
     rights: Vec<String>,
+}
+
+impl Pairs {
+    fn add(&mut self, term: TermId, prefix: bool, split: forms::Split) {
+        if prefix {
+            let at = self.prefix_splits.len() as u32;
+            for left in &split.lefts {
+                self.prefix_lefts.add(left.as_bytes(), at);
+            }
+            self.prefix_splits.push(PrefixSplit { term, rights: split.rights });
+        } else {
+            let at = self.terms.len() as u32;
+            for left in &split.lefts {
+                self.lefts.add(left.as_bytes(), at);
+            }
+            for right in &split.rights {
+                self.rights.add(right.as_bytes(), at);
+            }
+            self.terms.push(term);
+        }
+    }
+
+    /// The terms the words `left` and `right` (with their hashes) are together.
+    fn terms(&self, left: u64, right: &[u8], right_hash: u64, mut found: impl FnMut(TermId)) {
+        // Both lists are ascending: splits are numbered as they are added.
+        let lefts = self.lefts.find(left).ids;
+        if !lefts.is_empty() {
+            let rights = self.rights.find(right_hash).ids;
+            let (short, long) = if lefts.len() <= rights.len() { (lefts, rights) } else { (rights, lefts) };
+            for split in short.iter().filter(|s| long.binary_search(s).is_ok()) {
+                found(self.terms[*split as usize]);
+            }
+        }
+        for split in self.prefix_lefts.find(left).ids {
+            let split = &self.prefix_splits[*split as usize];
+            if split.rights.iter().any(|r| right.starts_with(r.as_bytes())) {
+                found(split.term);
+            }
+        }
+    }
 }
 
 /// Where each term occurs in an article: a slot per term of the matcher, so finding a
@@ -215,10 +295,8 @@ pub struct Matcher {
     prefixes: FormIndex,
     /// The byte lengths of the prefixes, longest last.
     prefix_lens: Vec<usize>,
-    /// The forms of the first of two words that are a term written as two → the
-    /// splits (places in `pair_splits`) they begin.
-    pair_lefts: FormIndex,
-    pair_splits: Vec<PairSplit>,
+    /// Terms written as two words.
+    pairs: Pairs,
     /// Term → the queries it is an anchor of: a query is looked at only when one of
     /// its anchor terms occurs (see [`required`]).
     term_queries: Vec<Vec<u32>>,
@@ -253,6 +331,12 @@ impl Matcher {
         }
         m.prefix_lens.sort_unstable();
         m.prefix_lens.dedup();
+        let prefixes: Vec<&String> = m.registry.keys().filter(|(prefix, _)| *prefix).map(|(_, w)| w).collect();
+        for form in prefixes.into_iter().flat_map(|w| forms::prefix_forms(w)) {
+            for &len in m.prefix_lens.iter().take_while(|l| **l < form.len()) {
+                m.prefixes.mark_longer(&form.as_bytes()[..len]);
+            }
+        }
         m
     }
 
@@ -294,11 +378,7 @@ impl Matcher {
                     if split.rights.is_empty() {
                         continue;
                     }
-                    let at = self.pair_splits.len() as u32;
-                    for left in &split.lefts {
-                        self.pair_lefts.add(left.as_bytes(), at);
-                    }
-                    self.pair_splits.push(PairSplit { term: id, prefix, rights: split.rights });
+                    self.pairs.add(id, prefix, split);
                 }
                 self.registry.insert(key, id);
                 id
@@ -360,21 +440,21 @@ impl Matcher {
         };
         for field in [Field::Title, Field::Body] {
             let tokens = doc.tokens(field);
+            let hashes: Vec<u64> = tokens.iter().map(|t| xxh3_64(t.as_bytes())).collect();
             for (i, token) in tokens.iter().enumerate() {
-                let (i, t) = (i as u32, token.as_bytes());
-                add(self.exact.get(t), field, i, i);
+                let (at, t) = (i as u32, token.as_bytes());
+                add(self.exact.find(hashes[i]).ids, field, at, at);
+                // The word's beginnings, shortest first, until no prefix goes on.
                 for &len in self.prefix_lens.iter().take_while(|l| **l <= t.len()) {
-                    add(self.prefixes.get(&t[..len]), field, i, i);
+                    let found = self.prefixes.find(xxh3_64(&t[..len]));
+                    add(found.ids, field, at, at);
+                    if !found.longer {
+                        break;
+                    }
                 }
                 // Two words written as one (`bekerja sama`): see `forms::splits`.
-                let Some(next) = tokens.get(i as usize + 1).map(|n| n.as_bytes()) else { continue };
-                for split in self.pair_lefts.get(t) {
-                    let split = &self.pair_splits[*split as usize];
-                    let fits =
-                        |r: &String| if split.prefix { next.starts_with(r.as_bytes()) } else { next == r.as_bytes() };
-                    if split.rights.iter().any(fits) {
-                        add(&[split.term], field, i, i + 1);
-                    }
+                if let Some(next) = tokens.get(i + 1) {
+                    self.pairs.terms(hashes[i], next.as_bytes(), hashes[i + 1], |term| add(&[term], field, at, at + 1));
                 }
             }
         }
@@ -423,9 +503,7 @@ fn eval(node: &Node, hits: &TermHits, doc: &Doc, scope: Option<Field>) -> Option
                 'start: for h in first.iter().filter(in_scope) {
                     let mut end = h.end;
                     for t in &terms[1..] {
-                        let next =
-                            hits.get(t).and_then(|list| list.iter().find(|n| n.field == h.field && n.start == end + 1));
-                        match next {
+                        match hits.get(t).and_then(|list| first_at(list, h.field, end + 1)) {
                             Some(n) => end = n.end,
                             None => continue 'start,
                         }
@@ -461,15 +539,29 @@ fn eval(node: &Node, hits: &TermHits, doc: &Doc, scope: Option<Field>) -> Option
         Node::Near { left, right, distance } => {
             let l = eval(left, hits, doc, scope)?;
             let r = eval(right, hits, doc, scope)?;
+            // Both lists are sorted: each run of `left` looks only at the runs of
+            // `right` that start near it (a common word occurs dozens of times).
+            let longest = r.iter().map(|b| b.end - b.start).max().unwrap_or(0);
+            let mut near_b = vec![false; r.len()];
             let mut out = Vec::new();
             for a in &l {
-                for b in &r {
-                    if a.field == b.field && gap(a, b) <= *distance {
-                        out.push(*a);
-                        out.push(*b);
+                let from = a.start.saturating_sub(distance + longest);
+                let first = r.partition_point(|b| (b.field, b.start) < (a.field, from));
+                let mut paired = false;
+                for (j, b) in r.iter().enumerate().skip(first) {
+                    if b.field != a.field || b.start > a.end + distance {
+                        break;
+                    }
+                    if gap(a, b) <= *distance {
+                        paired = true;
+                        near_b[j] = true;
                     }
                 }
+                if paired {
+                    out.push(*a);
+                }
             }
+            out.extend(r.iter().zip(&near_b).filter(|(_, n)| **n).map(|(b, _)| *b));
             (!out.is_empty()).then(|| normalise(out))
         }
         Node::Title(x) => eval(x, hits, doc, Some(Field::Title)),
@@ -481,6 +573,12 @@ fn eval(node: &Node, hits: &TermHits, doc: &Doc, scope: Option<Field>) -> Option
         }
         Node::Feed(name) => doc.feed.eq_ignore_ascii_case(name).then(Vec::new),
     }
+}
+
+/// The first run of a sorted list that starts at `start` in `field`.
+fn first_at(list: &[Hit], field: Field, start: u32) -> Option<&Hit> {
+    let i = list.partition_point(|n| (n.field, n.start) < (field, start));
+    list.get(i).filter(|n| n.field == field && n.start == start)
 }
 
 /// Words between two runs: 1 when adjacent, 0 when they overlap.
@@ -567,7 +665,7 @@ mod tests {
             "Kerjasamanya dengan India berjalan baik.",
         ] {
             let d = Doc::new("", text, Some("id"), "x");
-            for q in ["kerjasama", "\"kerja sama\"", "kerja-sama"] {
+            for q in ["kerjasama", "\"kerja sama\"", "kerja-sama", "kerjasama*"] {
                 assert!(matches_in(q, &d), "{q} should find {text:?}");
             }
         }
@@ -592,6 +690,57 @@ mod tests {
     }
 
     #[test]
+    fn near_finds_exactly_the_runs_within_reach() {
+        // Random texts of four words, checked against every pair of places.
+        let words = ["alpha", "beta", "gamma", "delta"];
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        let mut checked = 0;
+        for _ in 0..200 {
+            let len = 1 + next() % 60;
+            let tokens: Vec<&str> = (0..len).map(|_| words[next() % words.len()]).collect();
+            let d = Doc::new("", &tokens.join(" "), None, "x");
+            let distance = 1 + (next() % 8) as u32;
+            // Single words, and a two-word run ("alpha beta") on either side.
+            let (word, phrase) = (("beta", 1), ("alpha", 2));
+            for (q, left, right) in [
+                (format!("alpha NEAR/{distance} beta"), ("alpha", 1), word),
+                (format!("\"alpha beta\" NEAR/{distance} gamma"), phrase, ("gamma", 1)),
+                (format!("gamma NEAR/{distance} \"alpha beta\""), ("gamma", 1), phrase),
+            ] {
+                // The runs of a side: (start, end).
+                let runs = |(first, run): (&str, usize)| -> Vec<(usize, usize)> {
+                    (0..tokens.len())
+                        .filter(|i| tokens[*i] == first && (run == 1 || tokens.get(i + 1) == Some(&"beta")))
+                        .map(|i| (i, i + run - 1))
+                        .collect()
+                };
+                let (lefts, rights) = (runs(left), runs(right));
+                let reach = |a: &(usize, usize), b: &(usize, usize)| {
+                    b.0.saturating_sub(a.1).max(a.0.saturating_sub(b.1)) <= distance as usize
+                };
+                let mut want: Vec<(usize, usize)> = Vec::new();
+                want.extend(lefts.iter().filter(|a| rights.iter().any(|b| reach(a, b))));
+                want.extend(rights.iter().filter(|b| lefts.iter().any(|a| reach(a, b))));
+                want.sort_unstable();
+                want.dedup();
+                let query = Query::parse(&q).unwrap();
+                let got: Vec<(usize, usize)> = Matcher::new([&query.expr])
+                    .matches(&d)
+                    .pop()
+                    .map(|(_, hits)| hits.iter().map(|h| (h.start as usize, h.end as usize)).collect())
+                    .unwrap_or_default();
+                assert_eq!(got, want, "{q} in {tokens:?}");
+                checked += usize::from(!want.is_empty());
+            }
+        }
+        assert!(checked > 100, "too few texts match to prove anything: {checked}");
+    }
+
+    #[test]
     fn fields() {
         assert!(m("title:memperkuat"));
         assert!(!m("title:pemerintah"));
@@ -610,6 +759,45 @@ mod tests {
         let matcher = Matcher::new(queries.iter().map(|q| &q.expr));
         let found: Vec<usize> = matcher.matches(&doc()).into_iter().map(|(q, _)| q).collect();
         assert_eq!(found, [0, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn every_prefix_a_word_begins_with_is_found() {
+        // Prefixes of many lengths that begin alike, so reading a word's beginnings
+        // stops early only where no longer prefix goes on.
+        let prefixes = ["ker", "kerj", "kerjas", "kerjasama", "sam", "samak", "digi", "digitalis", "ekon", "ekonomi"];
+        let queries: Vec<Query> = prefixes.iter().map(|p| Query::parse(&format!("{p}*")).unwrap()).collect();
+        let matcher = Matcher::new(queries.iter().map(|q| &q.expr));
+        let words = [
+            "kerja",
+            "kerjasama",
+            "kerjasamanya",
+            "bekerjasama",
+            "dikerjakan",
+            "pekerjaan",
+            "kerani",
+            "ke",
+            "samakan",
+            "menyamakan",
+            "digitalisasi",
+            "mendigitalkan",
+            "ekonomi",
+            "perekonomian",
+            "keraton",
+            "sama",
+            "dig",
+        ];
+        let mut found = 0;
+        for word in words {
+            let d = Doc::new("", word, None, "x");
+            let got: Vec<usize> = matcher.matches(&d).into_iter().map(|(q, _)| q).collect();
+            let want: Vec<usize> = (0..prefixes.len())
+                .filter(|q| forms::prefix_forms(prefixes[*q]).iter().any(|f| word.starts_with(f.as_str())))
+                .collect();
+            assert_eq!(got, want, "{word}");
+            found += got.len();
+        }
+        assert!(found >= 20, "too few words match to prove anything: {found}");
     }
 
     #[test]
