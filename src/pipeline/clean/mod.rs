@@ -15,7 +15,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use boilerplate::split_lines;
 pub use boilerplate::{SiteLines, kept_lines, kept_text, line_hash, split_boilerplate};
-pub use html::{html_entity, html_to_text};
+pub use html::{Quiet, html_entity, html_to_text};
 pub use language::{DeclaredLanguage, detect_language, language_code};
 pub use url::{canonical_url, site_of};
 
