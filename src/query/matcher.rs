@@ -187,8 +187,8 @@ impl FormIndex {
 }
 
 /// A term written as two words (see [`forms::splits`]), one index per side, each
-/// naming the split: the forms of the first word (`pair_lefts`) and of the second
-/// (`pair_rights`) at each split point of every whole-word term, and a pair of words is
+/// naming the split: the forms of the first word (`lefts`) and of the second
+/// (`rights`) at each split point of every whole-word term, and a pair of words is
 /// the term when both name one split. Kept apart, the two sides cost their sum, not
 /// their product: 10,000 topics had 13 million (first, second) pairs. A prefix term's
 /// second word need only begin with one of the forms, so its splits are kept as
@@ -230,10 +230,11 @@ impl Pairs {
         }
     }
 
-    /// The terms the words `left` and `right` (with their hashes) are together.
-    fn terms(&self, left: u64, right: &[u8], right_hash: u64, mut found: impl FnMut(TermId)) {
+    /// The terms two neighbouring words are together: the first by its hash, the second
+    /// as written and by its hash.
+    fn terms(&self, left_hash: u64, right: &[u8], right_hash: u64, mut found: impl FnMut(TermId)) {
         // Both lists are ascending: splits are numbered as they are added.
-        let lefts = self.lefts.find(left).ids;
+        let lefts = self.lefts.find(left_hash).ids;
         if !lefts.is_empty() {
             let rights = self.rights.find(right_hash).ids;
             let (short, long) = if lefts.len() <= rights.len() { (lefts, rights) } else { (rights, lefts) };
@@ -241,7 +242,7 @@ impl Pairs {
                 found(self.terms[*split as usize]);
             }
         }
-        for split in self.prefix_lefts.find(left).ids {
+        for split in self.prefix_lefts.find(left_hash).ids {
             let split = &self.prefix_splits[*split as usize];
             if split.rights.iter().any(|r| right.starts_with(r.as_bytes())) {
                 found(split.term);
