@@ -542,15 +542,12 @@ fn slot_host(slot: &Slot) -> String {
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Prunes the fetch log at start and then every [`PRUNE_EVERY`], until `stop`.
-async fn prune_fetch_log(runtime: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(PRUNE_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = every.tick() => prune_once(&runtime.ctx, runtime.config().keep_fetches).await,
-            _ = stop.changed() => return,
-        }
-    }
+async fn prune_fetch_log(runtime: Arc<Runtime>, stop: watch::Receiver<bool>) {
+    periodically(tokio::time::Instant::now(), PRUNE_EVERY, stop, || {
+        let runtime = runtime.clone();
+        async move { prune_once(&runtime.ctx, runtime.config().keep_fetches).await }
+    })
+    .await
 }
 
 /// Deletes fetch-log rows older than `keep`, by the context's clock.
@@ -571,19 +568,37 @@ const MERGE_FIRST: Duration = Duration::from_secs(600);
 /// Merges the search index [`MERGE_FIRST`] after the start and then every
 /// [`MERGE_EVERY`], until `stop`: searches over a large archive open each of their
 /// terms once per segment.
-async fn merge_search_index(runtime: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
-    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + MERGE_FIRST, MERGE_EVERY);
+async fn merge_search_index(runtime: Arc<Runtime>, stop: watch::Receiver<bool>) {
+    periodically(tokio::time::Instant::now() + MERGE_FIRST, MERGE_EVERY, stop, || {
+        let runtime = runtime.clone();
+        async move {
+            let started = Instant::now();
+            match runtime.ctx.writer.merge_index().await {
+                Ok(0) => {}
+                Ok(steps) => tracing::info!(steps, took = ?started.elapsed(), "search index merged"),
+                Err(e) => tracing::warn!(error = %e, "merging the search index failed"),
+            }
+        }
+    })
+    .await
+}
+
+/// Runs `job` at `first` and then every `period` until `stop`; a run that overlaps
+/// the next tick makes it skip, not pile up.
+async fn periodically<F, Fut>(
+    first: tokio::time::Instant,
+    period: Duration,
+    mut stop: watch::Receiver<bool>,
+    mut job: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut every = tokio::time::interval_at(first, period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            _ = every.tick() => {
-                let started = std::time::Instant::now();
-                match runtime.ctx.writer.merge_index().await {
-                    Ok(0) => {}
-                    Ok(steps) => tracing::info!(steps, took = ?started.elapsed(), "search index merged"),
-                    Err(e) => tracing::warn!(error = %e, "merging the search index failed"),
-                }
-            }
+            _ = every.tick() => job().await,
             _ = stop.changed() => return,
         }
     }
