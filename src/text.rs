@@ -64,6 +64,12 @@ pub fn token_string(s: &str) -> String {
     out
 }
 
+/// The tokens of a [`token_string`] (or of several joined by spaces), as slices of it.
+/// A byte loop: the words are short, and a `memchr` per space cost more than the words.
+pub fn split_tokens(joined: &str) -> std::str::SplitAsciiWhitespace<'_> {
+    joined.split_ascii_whitespace()
+}
+
 fn push_folded(c: char, out: &mut String) {
     if c.is_ascii() {
         out.push(c.to_ascii_lowercase());

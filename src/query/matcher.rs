@@ -42,7 +42,7 @@ impl<'a> Doc<'a> {
     /// tokens joined by single spaces), borrowing them: a new article has that form at
     /// hand (its search-index text), so it is not folded and split a second time.
     pub fn from_tokens(title: &'a str, body: &'a str, language: Option<&'a str>, feed: &'a str) -> Doc<'a> {
-        let borrowed = |s: &'a str| s.split(' ').filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
+        let borrowed = |s: &'a str| text::split_tokens(s).map(Cow::Borrowed).collect();
         Doc { title: borrowed(title), body: borrowed(body), language, feed }
     }
 

@@ -48,7 +48,7 @@ pub fn clean_in(
     let lines = split_lines(&text, learned);
     let (kept, index_body, boilerplate, short_lines) = (lines.kept, lines.tokens, lines.removed, lines.short);
     let index_title = text::token_string(&entry.title);
-    let token_count = index_body.split(' ').filter(|t| !t.is_empty()).count();
+    let token_count = text::split_tokens(&index_body).count();
     let content_hash = (token_count >= MIN_FINGERPRINT_TOKENS).then(|| xxh3_64(index_body.as_bytes()) as i64);
     let language = language.detect(&entry.title, &kept, entry.language.as_deref(), hint);
     let sketch = sketch::sketch_folded(&entry.title, &kept, &index_title, &index_body);
@@ -164,6 +164,16 @@ mod tests {
         let (kept, removed) = split_boilerplate("Kementerian (Kominfo) menyatakan - tidak", None);
         assert!(removed.is_empty(), "{removed:?}");
         assert!(kept.starts_with("Kementerian"));
+        // The place is at most 40 bytes; a parenthesis further on is the text's own,
+        // and a letter across that bound is read whole.
+        let place = format!("J{}", "a".repeat(39));
+        let (_, removed) = split_boilerplate(&format!("{place} (AP) - Text"), None);
+        assert_eq!(removed, [format!("{place} (AP) -")]);
+        for line in [format!("{place}a (AP) - Text"), format!("J{} (AP) - Text", "é".repeat(21))] {
+            let (kept, removed) = split_boilerplate(&line, None);
+            assert!(removed.is_empty(), "{removed:?}");
+            assert_eq!(kept, line);
+        }
     }
 
     #[test]

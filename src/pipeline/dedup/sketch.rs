@@ -53,7 +53,7 @@ pub fn shingle_hashes(kept: &str) -> Vec<u64> {
 
 /// [`shingle_hashes`] of a text's tokens joined by spaces.
 fn folded_shingle_hashes(tokens: &str) -> Vec<u64> {
-    shingles(tokens.split(' ').filter(|t| !t.is_empty()).map(|t| xxh3_64(t.as_bytes())).collect())
+    shingles(text::split_tokens(tokens).map(|t| xxh3_64(t.as_bytes())).collect())
 }
 
 /// The 3-gram hashes of a text's word hashes.
@@ -492,7 +492,7 @@ fn each_signal_key(
     }
     // Then the words both languages write alike (loanwords and cognates), in the room
     // the names and numbers leave.
-    for t in tokens.iter().flat_map(|part| part.split(' ')).filter(|t| !t.is_empty()) {
+    for t in tokens.iter().flat_map(|part| text::split_tokens(part)) {
         let flow = if let Some(key) = cognate::word_key(t) {
             f(SignalKind::Word, &key, t)
         } else if let Some(key) = cognate::lexicon_key(t) {

@@ -9,6 +9,7 @@
 //! An entry with no link has no page to fetch and is never a teaser.
 
 use crate::model::Article;
+use crate::text;
 
 /// Fewer words than this is a teaser, whatever its shape.
 pub const SHORT_WORDS: usize = 80;
@@ -83,7 +84,7 @@ pub fn teaser(article: &Article) -> Option<Teaser> {
     if ellipsis || MORE.iter().any(|m| lower.ends_with(m)) {
         return Some(Teaser::CutOff);
     }
-    let words = article.index_body.split(' ').filter(|w| !w.is_empty()).count();
+    let words = text::split_tokens(&article.index_body).count();
     if words < SHORT_WORDS {
         return Some(Teaser::Short);
     }

@@ -559,6 +559,35 @@ mod tests {
     use super::super::testing::*;
     use super::*;
 
+    /// SQLite plans a statement again when a value bound to it may change the plan;
+    /// the duplicate lookups by canonical URL and content hash were planned again for
+    /// every article until the writer asked for the planner's stability guarantee.
+    #[test]
+    fn the_lookups_of_an_ingest_are_planned_once() {
+        let (_dir, mut state) = state();
+        let ids = feeds(&mut state, &["a", "b"]);
+        for round in 0..6 {
+            let batch = (0..5)
+                .map(|i| {
+                    let n = round * 5 + i;
+                    let body = format!("<p>Story {n}: {BODY} Item number {n} of the day, in {n} words more.</p>");
+                    article(&format!("g{n}"), &format!("Report {n} from the ministry"), &body)
+                })
+                .collect();
+            record_poll(&mut state, PollRecord::fetched(ids[round as usize % 2], batch)).unwrap();
+        }
+        let Db::Sqlite(conn) = &state.db else { unreachable!() };
+        for sql in [
+            "SELECT id, story_id FROM articles WHERE canonical_url = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
+            "SELECT id, story_id FROM articles WHERE content_hash = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
+            "SELECT id, title, text, url, published, summary FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
+        ] {
+            let st = conn.prepare_cached(sql).unwrap();
+            assert_eq!(st.get_status(rusqlite::StatementStatus::Run), 30, "{sql}");
+            assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0, "{sql}");
+        }
+    }
+
     #[test]
     fn a_copy_on_another_feed_joins_the_first_copys_story() {
         let (_dir, mut state) = state();
