@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
 const PG_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_fleet.sql"),
+    include_str!("../../migrations/postgres/0003_own_story.sql"),
 ];
 
 /// The advisory lock a PostgreSQL migration holds: workers starting together migrate

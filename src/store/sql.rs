@@ -571,6 +571,19 @@ impl Sql<'_> {
     }
 }
 
+/// The rows of a multi-row `VALUES`: `rows` rows of `width` parameters each, numbered
+/// from `first` on, each row's text made by `row` from its parameters' numbers. One
+/// statement for many rows is one round trip on PostgreSQL.
+pub(in crate::store) fn values_rows(
+    rows: usize,
+    width: usize,
+    first: usize,
+    row: impl Fn(&[usize]) -> String,
+) -> String {
+    let numbers: Vec<usize> = (first..first + rows * width).collect();
+    numbers.chunks(width).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// SQLite's `?N` and `?` parameters as PostgreSQL's `$N` (a bare `?` is one past the
 /// largest number so far, as in SQLite); quoted text is left alone.
 pub(in crate::store) fn dollar_parameters(sql: &str) -> String {
@@ -611,6 +624,13 @@ pub(in crate::store) fn dollar_parameters(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_rows_number_each_rows_parameters_on_from_the_first() {
+        let sql = values_rows(3, 2, 2, |k| format!("(?1, ?{}, ?{})", k[0], k[1]));
+        assert_eq!(sql, "(?1, ?2, ?3), (?1, ?4, ?5), (?1, ?6, ?7)");
+        assert_eq!(values_rows(0, 2, 1, |_| unreachable!()), "");
+    }
 
     #[test]
     fn parameters_are_renumbered_as_sqlite_numbers_them() {

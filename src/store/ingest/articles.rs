@@ -7,7 +7,9 @@ use super::pages::{dequeue_page, queue_page};
 use super::site_lines::count_site_lines;
 use super::topics::write_topics;
 use super::*;
-use crate::store::sql::{Row, Value};
+use crate::store::sql::{Row, Value, values_rows};
+use crate::text;
+use std::collections::HashSet;
 
 /// A published date more than this far past first sight is clamped to first sight.
 const FUTURE_SLACK: i64 = 24 * 3600;
@@ -129,32 +131,55 @@ impl PendingFts {
     }
 
     fn write(self, tx: &Sql) -> Result<(), StoreError> {
+        if tx.backend() == Backend::Postgres {
+            return write_words(tx, self.0);
+        }
         for (id, replace, title, body) in self.0 {
-            match tx.backend() {
-                Backend::Sqlite => {
-                    if replace {
-                        tx.exec("DELETE FROM articles_fts WHERE rowid = ?1", args![id])?;
-                    }
-                    tx.exec(
-                        "INSERT INTO articles_fts (rowid, title, body) VALUES (?1, ?2, ?3)",
-                        args![id, &title, &body],
-                    )?;
-                }
-                // The same words as lexemes, as they are: no parser, no stemming, none
-                // dropped but the empty and those past PostgreSQL's lexeme size.
-                Backend::Postgres => {
-                    tx.exec(
-                        "INSERT INTO article_words (article_id, words)
-                         VALUES (?1, array_to_tsvector(ARRAY(SELECT DISTINCT w FROM unnest(string_to_array(?2, ' ')) w
-                                                            WHERE w <> '' AND octet_length(w) <= 2046)))
-                         ON CONFLICT (article_id) DO UPDATE SET words = excluded.words",
-                        args![id, &format!("{title} {body}")],
-                    )?;
-                }
+            if replace {
+                tx.exec("DELETE FROM articles_fts WHERE rowid = ?1", args![id])?;
             }
+            tx.exec("INSERT INTO articles_fts (rowid, title, body) VALUES (?1, ?2, ?3)", args![id, &title, &body])?;
         }
         Ok(())
     }
+}
+
+/// PostgreSQL's search rows: the same words as lexemes, as they are (no parser, no
+/// stemming, none dropped but those past PostgreSQL's lexeme size), made distinct here,
+/// and up to `ROWS` articles a statement, since a round trip per article was most of a
+/// poll's storing time.
+fn write_words(tx: &Sql, pending: Vec<(i64, bool, String, String)>) -> Result<(), StoreError> {
+    const ROWS: usize = 16;
+    const MAX_LEXEME: usize = 2046;
+    // One statement cannot write a row twice: an article indexed twice in a poll keeps its last text.
+    let mut ids = HashSet::new();
+    let mut rows: Vec<(i64, String)> = Vec::with_capacity(pending.len());
+    for (id, _, title, body) in pending.into_iter().rev() {
+        if ids.insert(id) {
+            let mut seen = HashSet::new();
+            let words: Vec<&str> = text::split_tokens(&title)
+                .chain(text::split_tokens(&body))
+                .filter(|w| w.len() <= MAX_LEXEME && seen.insert(*w))
+                .collect();
+            rows.push((id, words.join(" ")));
+        }
+    }
+    rows.reverse();
+    for chunk in rows.chunks(ROWS) {
+        let values = values_rows(chunk.len(), 2, 1, |k| {
+            format!("(?{}, array_to_tsvector(string_to_array(?{}, ' ')))", k[0], k[1])
+        });
+        let sql = format!(
+            "INSERT INTO article_words (article_id, words) VALUES {values}
+             ON CONFLICT (article_id) DO UPDATE SET words = excluded.words"
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 2);
+        for (id, words) in chunk {
+            params.extend_from_slice(args![*id, *words]);
+        }
+        tx.exec(&sql, &params)?;
+    }
+    Ok(())
 }
 
 /// A GUID this document uses that is stored for a different article.
@@ -421,7 +446,8 @@ fn insert_article(
          RETURNING id",
         &params,
     )?;
-    if duplicate_of.is_none() {
+    // A first copy is its own story (on PostgreSQL a trigger sets it in the insert).
+    if duplicate_of.is_none() && tx.backend() == Backend::Sqlite {
         tx.exec("UPDATE articles SET story_id = id WHERE id = ?1", args![id])?;
     }
     write_topics(tx, id, a, now, false)?;

@@ -2,6 +2,7 @@
 //! a re-evaluation.
 
 use super::*;
+use crate::store::sql::values_rows;
 
 pub(in crate::store) fn sync_topics(
     db: &mut Db,
@@ -82,12 +83,20 @@ pub(super) fn write_topics(tx: &Sql, id: i64, a: &Article, now: i64, replace: bo
     if replace {
         tx.exec("DELETE FROM article_topics WHERE article_id = ?1", args![id])?;
     }
-    for m in &a.topics {
-        let evidence = serde_json::to_string(&m.evidence).unwrap_or_else(|_| "[]".into());
-        tx.exec(
-            "INSERT INTO article_topics (topic, article_id, score, evidence, matched_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            args![&m.topic, id, m.score, evidence, now],
-        )?;
+    // A statement for up to ROWS matches: one round trip on PostgreSQL, and a few
+    // distinct statement texts to keep prepared.
+    const ROWS: usize = 8;
+    let evidence: Vec<String> =
+        a.topics.iter().map(|m| serde_json::to_string(&m.evidence).unwrap_or_else(|_| "[]".into())).collect();
+    for (matches, evidence) in a.topics.chunks(ROWS).zip(evidence.chunks(ROWS)) {
+        let rows = values_rows(matches.len(), 3, 3, |k| format!("(?{}, ?1, ?{}, ?{}, ?2)", k[0], k[1], k[2]));
+        let sql = format!("INSERT INTO article_topics (topic, article_id, score, evidence, matched_at) VALUES {rows}");
+        let mut params = Vec::with_capacity(matches.len() * 3 + 2);
+        params.extend_from_slice(args![id, now]);
+        for (m, e) in matches.iter().zip(evidence) {
+            params.extend_from_slice(args![m.topic, m.score, *e]);
+        }
+        tx.exec(&sql, &params)?;
     }
     Ok(())
 }
