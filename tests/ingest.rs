@@ -543,6 +543,52 @@ async fn a_search_over_all_time_answers_newest_first_across_windows() {
     assert_eq!(titles(40), expected);
 }
 
+/// A search longer than a page of rows (PostgreSQL reads the newest rows in pages, each
+/// after the last row of the one before) answers what one scan would: every match once,
+/// newest first, articles with the same date in id order (newest id first) across a
+/// page's end.
+#[tokio::test]
+async fn a_search_longer_than_a_page_answers_every_match_in_order() {
+    let (archive, writer, feeds) = open(&["site"]).await;
+    let now = Utc::now();
+    // Three articles to a date, so a group of the same date straddles the 64th row; every
+    // third one is on rice.
+    let items: Vec<Item> = (0..300)
+        .map(|i| {
+            let topic = if i % 3 == 2 { "harga beras" } else { "nikel smelter" };
+            let mut it = Item::new(&format!("p{i}"), &format!("Story {i}"), &crate::support::body(topic, i));
+            it.pub_date = Some((now - chrono::Duration::minutes(10 + (i / 3) as i64)).to_rfc2822());
+            it
+        })
+        .collect();
+    store(&writer, &feeds[0], rss("site", &items).as_bytes()).await.unwrap();
+    writer.close().await;
+    let reader = Reader::open(&archive.database).unwrap();
+    let titles = |query: Option<&str>, limit: usize| -> Vec<String> {
+        let query = query.map(|q| kabar::query::Query::parse(q).unwrap());
+        let p = SearchParams { query, limit, ..SearchParams::default() };
+        search(&reader, &p).unwrap().into_iter().map(|r| r.title).collect()
+    };
+    // Newest first; of one date, the one stored last (the highest id) first.
+    let mut order: Vec<usize> = (0..300).collect();
+    order.sort_by_key(|i| (i / 3, std::cmp::Reverse(*i)));
+    let expect = |keep: &dyn Fn(usize) -> bool, n: usize| -> Vec<String> {
+        order.iter().filter(|i| keep(**i)).take(n).map(|i| format!("Story {i}")).collect()
+    };
+    assert_eq!(titles(Some("nikel"), 150), expect(&|i| i % 3 != 2, 150));
+    assert_eq!(titles(Some("beras"), 100), expect(&|i| i % 3 == 2, 100));
+    assert_eq!(titles(None, 250), expect(&|_| true, 250));
+    // Under the search, the scan itself yields every row once, in that order.
+    let mut scanned = Vec::new();
+    reader
+        .scan(&kabar::store::ScanFilter::default(), |row| {
+            scanned.push(row.title);
+            true
+        })
+        .unwrap();
+    assert_eq!(scanned, expect(&|_| true, 300));
+}
+
 /// The daemon's index merge (`Writer::merge_index`) leaves one segment: it works the
 /// first time, finds nothing to do the second, and searches find what they found.
 #[tokio::test]

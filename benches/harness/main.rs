@@ -10,7 +10,8 @@
 //!   peer, and dedup precision/recall on the copies.
 //! * `scale-db`: a database pre-filled with `--articles` (1,000,000) articles over a
 //!   year: search latency for typical queries (7-day and all-time), and the cold
-//!   ingest of the compare corpus into it against an empty database.
+//!   ingest of the compare corpus into it against an empty database. With `--postgres`,
+//!   the same searches over a PostgreSQL database filled the same way (kept for later runs).
 //! * `feeds`: `--feeds` (10,000) configured feeds served from loopback: daemon RSS
 //!   after the first round, and its CPU over the 30 s after it and the 30 s after those;
 //!   the write-ahead log's largest size during the round, and the writer's time per job
@@ -86,16 +87,16 @@ fn main() {
     let feeds = opt("--feeds", if mode == "feeds" { 10_000 } else { 200 });
     let items = opt("--items", if mode == "feeds" { 5 } else { 50 });
     let runs = opt("--runs", 3);
+    let postgres = args
+        .iter()
+        .position(|a| a == "--postgres")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var("KABAR_BENCH_POSTGRES").ok());
     match mode.as_str() {
         "compare" => compare(&dir, feeds, items, runs, !args.iter().any(|a| a == "--no-peers")),
-        "scale-db" => scale_db(&dir, opt("--articles", 1_000_000), runs),
+        "scale-db" => scale_db(&dir, opt("--articles", 1_000_000), runs, postgres),
         "scale-out" => {
             let workers = args.iter().any(|a| a == "--workers").then(|| opt("--workers", 1));
-            let postgres = args
-                .iter()
-                .position(|a| a == "--postgres")
-                .and_then(|i| args.get(i + 1).cloned())
-                .or_else(|| std::env::var("KABAR_BENCH_POSTGRES").ok());
             scale_out::scale_out(&dir, feeds, items, workers, postgres)
         }
         "feeds" => many_feeds(&dir, feeds, items),

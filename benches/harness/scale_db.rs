@@ -14,11 +14,41 @@ pub(crate) fn filled(dir: &Path, articles: usize) -> PathBuf {
     db
 }
 
-pub(crate) fn scale_db(dir: &Path, articles: usize, runs: usize) {
+pub(crate) fn scale_db(dir: &Path, articles: usize, runs: usize, postgres: Option<String>) {
+    if let Some(admin) = postgres {
+        return scale_db_postgres(dir, articles, runs, &admin);
+    }
     let db = filled(dir, articles);
-    // Search latency (each query run `runs` times; medians).
     let config = dir.join("scale.toml");
     std::fs::write(&config, format!("[storage]\ndatabase = \"{}\"\n", db.display())).unwrap();
+    let out = searches(&config, articles, runs);
+    print!("{}", ingest_into_copies(dir, &db, articles, runs, out));
+}
+
+/// The same searches over a PostgreSQL database of `articles` articles, filled the first
+/// time and kept (database `kabar_scale_N` beside `admin`'s) for later runs.
+fn scale_db_postgres(dir: &Path, articles: usize, runs: usize, admin: &str) {
+    let name = format!("kabar_scale_{articles}");
+    let url = crate::scale_out::admin_with_db(admin, &name);
+    let mut c = postgres::Client::connect(admin, postgres::NoTls).expect("connect to PostgreSQL");
+    let exists = c.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).unwrap().is_some();
+    if !exists {
+        c.batch_execute(&format!("CREATE DATABASE {name}")).expect("a database to fill");
+        eprintln!("filling PostgreSQL database {name} with {articles} articles (once; kept for later runs)");
+        let started = Instant::now();
+        let db = kabar::config::Database::Postgres(kabar::config::Postgres { url: url.clone(), password: None });
+        prefill(db, articles);
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("VACUUM ANALYZE").unwrap();
+        eprintln!("filled in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    let config = dir.join("scale-postgres.toml");
+    std::fs::write(&config, format!("[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\n")).unwrap();
+    print!("PostgreSQL ({name})\n{}", searches(&config, articles, runs));
+}
+
+/// Search latency over the database `config` names: each query's median of at least 15 runs.
+fn searches(config: &Path, articles: usize, runs: usize) -> String {
     let mut out = String::new();
     let search_runs = runs.max(15);
     let _ = writeln!(
@@ -38,7 +68,7 @@ pub(crate) fn scale_db(dir: &Path, articles: usize, runs: usize) {
     ] {
         let search = || {
             let mut c = Command::new(KABAR);
-            c.arg("--config").arg(&config).args(&args).arg("--format").arg("ndjson");
+            c.arg("--config").arg(config).args(&args).arg("--format").arg("ndjson");
             measure(c)
         };
         // One untimed run first: the other modes (and the fill) leave the 3 GB file partly
@@ -47,9 +77,13 @@ pub(crate) fn scale_db(dir: &Path, articles: usize, runs: usize) {
         let times: Vec<_> = (0..search_runs).map(|_| search()).collect();
         let _ = writeln!(out, "| {label} | {:.1} ms |", median(&times).wall.as_secs_f64() * 1000.0);
     }
+    out
+}
+
+fn ingest_into_copies(dir: &Path, db: &Path, articles: usize, runs: usize, mut out: String) -> String {
     // Ingest throughput into the filled database against an empty one. The copies are of
     // the main file, so whatever sits in its write-ahead log goes there first.
-    rusqlite::Connection::open(&db).unwrap().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    rusqlite::Connection::open(db).unwrap().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
     let corpus = generate(&dir.join("ingest"), 200, 50);
     let server = nginx(&dir.join("ingest"), &corpus.www);
     let (mut empty, mut full) = (Vec::new(), Vec::new());
@@ -59,7 +93,7 @@ pub(crate) fn scale_db(dir: &Path, articles: usize, runs: usize) {
         // version of this harness measured that: 68 % instead of about 90 %).
         let f = dir.join(format!("ingest/full{i}.db"));
         remove_db(&f);
-        std::fs::copy(&db, &f).unwrap();
+        std::fs::copy(db, &f).unwrap();
         std::fs::File::open(&f).unwrap().sync_all().unwrap();
         let e = dir.join("ingest/empty.db");
         remove_db(&e);
@@ -78,16 +112,17 @@ pub(crate) fn scale_db(dir: &Path, articles: usize, runs: usize) {
         items / f.wall.as_secs_f64(),
         100.0 * e.wall.as_secs_f64() / f.wall.as_secs_f64()
     );
-    print!("{out}");
+    out
 }
 
 /// Stores `n` articles spread over the last year through kabar's own writer, in
 /// polls of 1,000, so the database is what a year of ingest leaves.
-pub(crate) fn prefill(db: &Path, n: usize) {
+pub(crate) fn prefill(db: impl Into<kabar::config::Database>, n: usize) {
+    let db: kabar::config::Database = db.into();
     use kabar::model::{Entry, PollRecord};
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let writer = kabar::store::Writer::open(db, Default::default()).unwrap();
+        let writer = kabar::store::Writer::open(db.clone(), Default::default()).unwrap();
         let feeds: Vec<(String, String)> =
             (0..100).map(|f| (format!("p{f}"), format!("http://127.0.0.1:1/p{f}.xml"))).collect();
         let states = writer.sync_feeds(feeds).await.unwrap();
@@ -142,7 +177,13 @@ pub(crate) fn prefill(db: &Path, n: usize) {
     });
     // The writer stamps everything "first seen now"; a year of polling would have seen each
     // article when it was published.
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute("UPDATE articles SET first_seen = sort_time, last_seen = sort_time, changed_at = sort_time", [])
-        .unwrap();
+    let restamp = "UPDATE articles SET first_seen = sort_time, last_seen = sort_time, changed_at = sort_time";
+    match db {
+        kabar::config::Database::Sqlite(path) => {
+            rusqlite::Connection::open(path).unwrap().execute(restamp, []).unwrap();
+        }
+        kabar::config::Database::Postgres(pg) => {
+            postgres::Client::connect(&pg.url, postgres::NoTls).unwrap().batch_execute(restamp).unwrap();
+        }
+    }
 }

@@ -91,7 +91,7 @@ impl Target {
 }
 
 /// `admin` (libpq key=value) pointed at database `name`.
-fn admin_with_db(admin: &str, name: &str) -> String {
+pub(crate) fn admin_with_db(admin: &str, name: &str) -> String {
     let kept: Vec<&str> = admin.split_whitespace().filter(|kv| !kv.starts_with("dbname=")).collect();
     format!("{} dbname={name}", kept.join(" "))
 }

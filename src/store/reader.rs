@@ -121,10 +121,9 @@ impl Reader {
     /// Calls `visit` for each article passing `filter`, newest first, until it
     /// returns false.
     pub fn scan(&self, filter: &ScanFilter, mut visit: impl FnMut(ScanRow) -> bool + Send) -> Result<(), StoreError> {
-        let mut sql = String::from(
-            "SELECT a.id, a.story_id, f.name, a.title, a.text, a.boilerplate, a.language
-             FROM articles a JOIN feeds f ON f.id = a.feed_id",
-        );
+        // The sort time comes last, for PostgreSQL's pages.
+        let select = "SELECT a.id, a.story_id, f.name, a.title, a.text, a.boilerplate, a.language, a.sort_time
+             FROM articles a JOIN feeds f ON f.id = a.feed_id";
         let backend = self.db.borrow().backend();
         let shortlist: String;
         let mut params: Vec<Value> = Vec::new();
@@ -174,22 +173,49 @@ impl Reader {
             clauses.push("a.sort_time < ?");
             params.push(Value::Int(until));
         }
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
-        }
-        sql.push_str(" ORDER BY a.sort_time DESC, a.id DESC");
+        let sql = |clauses: &[&str], limit: &str| {
+            let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+            format!("{select}{filter} ORDER BY a.sort_time DESC, a.id DESC{limit}")
+        };
         let mut spent = false;
         let budget = self.budget.clone();
-        self.with(|db| {
-            db.each(&sql, &params, |r| {
-                if !visit(scan_row(r)?) {
-                    return Ok(false);
+        let mut visit = |r: &Row| -> Result<bool, StoreError> {
+            if !visit(scan_row(r)?) {
+                return Ok(false);
+            }
+            spent = budget.as_ref().is_some_and(Budget::spent);
+            Ok(!spent)
+        };
+        if backend == Backend::Sqlite {
+            // SQLite steps through the rows as they are read: the caller's stop is the end.
+            self.with(|db| db.each(&sql(&clauses, ""), &params, &mut visit))?;
+        } else {
+            // PostgreSQL sends a statement's every row, and plans for all of them: the
+            // walk goes in pages after the last row seen, each larger than the one before.
+            let mut page = PG_FIRST_PAGE;
+            let mut after: Option<(i64, i64)> = None;
+            loop {
+                let mut clauses = clauses.clone();
+                let mut params = params.clone();
+                if let Some((sort_time, id)) = after {
+                    clauses.push("(a.sort_time, a.id) < (?, ?)");
+                    params.extend([Value::Int(sort_time), Value::Int(id)]);
                 }
-                spent = budget.as_ref().is_some_and(Budget::spent);
-                Ok(!spent)
-            })
-        })?;
+                let (mut rows, mut more) = (0, true);
+                self.with(|db| {
+                    db.each(&sql(&clauses, &format!(" LIMIT {page}")), &params, |r| {
+                        rows += 1;
+                        after = Some((r.get(7)?, r.get(0)?));
+                        more = visit(r)?;
+                        Ok(more)
+                    })
+                })?;
+                if !more || rows < page {
+                    break;
+                }
+                page = (page * 4).min(PG_LAST_PAGE);
+            }
+        }
         if spent { Err(StoreError::OutOfBudget) } else { Ok(()) }
     }
 
@@ -540,6 +566,10 @@ impl Reader {
 pub(in crate::store) fn due_alert(r: &Row) -> Result<DueAlert, StoreError> {
     Ok(DueAlert { id: r.get(0)?, topic: r.get(1)?, channel: r.get(2)?, article_id: r.get(3)?, attempts: r.get(4)? })
 }
+
+/// The rows of a PostgreSQL scan's first page, and the most of any later one.
+const PG_FIRST_PAGE: usize = 64;
+const PG_LAST_PAGE: usize = 4096;
 
 fn scan_row(r: &Row) -> Result<ScanRow, StoreError> {
     Ok(ScanRow {

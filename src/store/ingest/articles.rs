@@ -7,9 +7,9 @@ use super::pages::{dequeue_page, queue_page};
 use super::site_lines::count_site_lines;
 use super::topics::write_topics;
 use super::*;
-use crate::store::sql::{Row, Value, values_rows};
+use crate::store::sql::{Param, Row, Value, values_rows};
 use crate::text;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// A published date more than this far past first sight is clamped to first sight.
 const FUTURE_SLACK: i64 = 24 * 3600;
@@ -23,6 +23,7 @@ struct Existing {
     published: Option<i64>,
     /// The feed's text, when the page's text replaced it.
     summary: Option<String>,
+    canonical_url: Option<String>,
 }
 
 pub(super) fn ingest_articles(
@@ -40,29 +41,29 @@ pub(super) fn ingest_articles(
         distrust_guids(tx, feed_id, "its GUIDs repeat or are positions")?;
         trusted = false;
     }
-    if trusted && let Some(reused) = find_reused_guid(tx, feed_id, &articles)? {
-        distrust_guids(tx, feed_id, &format!("it reused the GUID {reused:?} for another article"))?;
-        trusted = false;
+    let mut stored = HashMap::new();
+    let mut asked = HashSet::new();
+    if trusted {
+        let guid_keys: Vec<String> =
+            articles.iter().filter_map(|a| a.entry.guid.as_deref().map(dedup::guid_key)).collect();
+        stored = stored_rows(tx, feed_id, &guid_keys)?;
+        asked.extend(guid_keys);
+        if let Some(reused) = find_reused_guid(&stored, &articles) {
+            distrust_guids(tx, feed_id, &format!("it reused the GUID {reused:?} for another article"))?;
+            trusted = false;
+            (stored, asked) = (HashMap::new(), HashSet::new());
+        }
     }
     let keys = dedup::entry_keys(&articles, trusted);
+    let missing: Vec<String> = keys.iter().filter(|k| !asked.contains(*k)).cloned().collect();
+    stored.extend(stored_rows(tx, feed_id, &missing)?);
+    let new = articles.iter().zip(&keys).filter(|(_, k)| !stored.contains_key(*k)).map(|(a, _)| a);
+    let mut firsts = FirstCopies::read(tx, new)?;
+    let mut seen_again = Vec::new();
     let mut fts = PendingFts::default();
     for (mut article, key) in articles.into_iter().zip(keys) {
-        let existing = tx.opt(
-            "SELECT id, title, text, url, published, summary FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
-            args![feed_id, &key],
-            |r| {
-                Ok(Existing {
-                    id: r.get(0)?,
-                    title: r.get(1)?,
-                    text: r.get(2)?,
-                    url: r.get(3)?,
-                    published: r.get(4)?,
-                    summary: r.get(5)?,
-                })
-            },
-        )?;
         let (published, published_raw) = clamp_published(article.entry.published, now);
-        match existing {
+        match stored.get(&key) {
             Some(row) => {
                 // An article whose page replaced its text is compared by the feed's text.
                 let feed_text = row.summary.as_deref().unwrap_or(&row.text);
@@ -80,20 +81,24 @@ pub(super) fn ingest_articles(
                     {
                         queue_page(tx, row.id, url, now)?;
                     }
+                    // Its link and text hash changed: later lookups in this poll ask the database.
+                    firsts.stale = true;
                     fts.push(row.id, &mut article, true);
                     summary.updated += 1;
                 } else {
-                    tx.exec("UPDATE articles SET last_seen = ?2 WHERE id = ?1", args![row.id, now])?;
+                    seen_again.push(row.id);
                     summary.unchanged += 1;
                 }
             }
             None => {
-                let verdict = find_verdict(tx, recent, &article, now)?;
+                let (same_url, same_content) = firsts.of(tx, &article)?;
+                let verdict = find_verdict_among(tx, recent, &article, now, None, same_url, same_content)?;
                 let id = insert_article(tx, feed_id, &key, &article, published, published_raw, verdict, now)?;
                 let story = match verdict {
                     Verdict::Duplicate { of, .. } => of,
                     Verdict::Original => id,
                 };
+                firsts.stored(&article, Candidate { id, story_id: story });
                 if let Some(sketch) = &article.sketch {
                     save_sketch(tx, id, sketch)?;
                     recent.insert(id, story, now, article.language.clone(), sketch.clone());
@@ -113,8 +118,152 @@ pub(super) fn ingest_articles(
             }
         }
     }
+    for ids in seen_again.chunks(LOOKUPS) {
+        let mut params = vec![Value::Int(now)];
+        params.extend(padded(ids.iter().map(|id| Value::Int(*id)).collect()));
+        tx.exec(
+            &format!("UPDATE articles SET last_seen = ?1 WHERE id IN ({})", in_list(params.len() - 1, 2)),
+            &params,
+        )?;
+    }
     fts.write(tx)?;
     Ok(summary)
+}
+
+/// Keys (or ids) a statement looks up at once: a poll's lookups take a few statements,
+/// not one per article (each is a round trip on PostgreSQL).
+const LOOKUPS: usize = 256;
+
+/// `values` padded with its last to a power of two, so a statement's list comes in a
+/// few lengths and each length is prepared once (a repeat in an `IN` list changes nothing).
+fn padded(mut values: Vec<Value<'_>>) -> Vec<Value<'_>> {
+    if let Some(last) = values.last().cloned() {
+        values.resize(values.len().next_power_of_two(), last);
+    }
+    values
+}
+
+/// `?first, ?first+1, …`: `n` parameters for an `IN` list.
+fn in_list(n: usize, first: usize) -> String {
+    values_rows(n, 1, first, |k| format!("?{}", k[0]))
+}
+
+/// The statement [`stored_rows`] runs for `n` keys (after padding).
+fn stored_rows_sql(n: usize) -> String {
+    format!(
+        "SELECT entry_key, id, title, text, url, published, summary, canonical_url
+         FROM articles WHERE feed_id = ?1 AND entry_key IN ({})",
+        in_list(n, 2)
+    )
+}
+
+/// The statement [`first_copies`] runs for `n` values of `column` (after padding).
+fn first_copies_sql(column: &str, n: usize) -> String {
+    format!(
+        "SELECT {column}, id, story_id FROM articles WHERE id IN
+           (SELECT min(id) FROM articles WHERE {column} IN ({}) AND story_id <> 0 GROUP BY {column})",
+        in_list(n, 1)
+    )
+}
+
+/// The feed's stored rows with these entry keys, by key.
+fn stored_rows(tx: &Sql, feed_id: i64, keys: &[String]) -> Result<HashMap<String, Existing>, StoreError> {
+    let mut out = HashMap::new();
+    for chunk in keys.chunks(LOOKUPS) {
+        let mut params = vec![Value::Int(feed_id)];
+        params.extend(padded(chunk.iter().map(|k| k.value()).collect()));
+        tx.each(&stored_rows_sql(params.len() - 1), &params, |r| {
+            let row = Existing {
+                id: r.get(1)?,
+                title: r.get(2)?,
+                text: r.get(3)?,
+                url: r.get(4)?,
+                published: r.get(5)?,
+                summary: r.get(6)?,
+                canonical_url: r.get(7)?,
+            };
+            out.insert(r.get(0)?, row);
+            Ok(true)
+        })?;
+    }
+    Ok(out)
+}
+
+/// The first stored copy of each canonical link and of each text hash a poll's new
+/// articles carry, read for the whole poll, and kept up to date with what the poll
+/// inserts (a first copy stored earlier has the lesser id, so it stays the answer).
+struct FirstCopies {
+    by_url: HashMap<String, Candidate>,
+    by_content: HashMap<i64, Candidate>,
+    /// An update in this poll changed a stored row's link or hash: ask the database.
+    stale: bool,
+}
+
+impl FirstCopies {
+    fn read<'a>(tx: &Sql, new: impl Iterator<Item = &'a Article>) -> Result<FirstCopies, StoreError> {
+        let (mut urls, mut hashes) = (Vec::new(), Vec::new());
+        for a in new {
+            if let Some(u) = a.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)) {
+                urls.push(Value::Text(u.to_string().into()));
+            }
+            if let Some(h) = a.content_hash {
+                hashes.push(Value::Int(h));
+            }
+        }
+        let mut firsts = FirstCopies { by_url: HashMap::new(), by_content: HashMap::new(), stale: false };
+        for chunk in urls.chunks(LOOKUPS) {
+            first_copies(tx, "canonical_url", chunk, |r| {
+                firsts.by_url.insert(r.get(0)?, Candidate { id: r.get(1)?, story_id: r.get(2)? });
+                Ok(())
+            })?;
+        }
+        for chunk in hashes.chunks(LOOKUPS) {
+            first_copies(tx, "content_hash", chunk, |r| {
+                firsts.by_content.insert(r.get(0)?, Candidate { id: r.get(1)?, story_id: r.get(2)? });
+                Ok(())
+            })?;
+        }
+        Ok(firsts)
+    }
+
+    /// The earliest article with the same canonical link, and (when none) with the same text.
+    fn of(&self, tx: &Sql, a: &Article) -> Result<(Option<Candidate>, Option<Candidate>), StoreError> {
+        if self.stale {
+            return exact_candidates(tx, a, None);
+        }
+        let same_url =
+            a.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)).and_then(|u| self.by_url.get(u));
+        let same_content = match a.content_hash {
+            Some(h) if same_url.is_none() => self.by_content.get(&h),
+            _ => None,
+        };
+        Ok((same_url.copied(), same_content.copied()))
+    }
+
+    /// `a` was stored as `c`: the first copy of its link and text unless one was already known.
+    fn stored(&mut self, a: &Article, c: Candidate) {
+        if let Some(u) = &a.canonical_url {
+            self.by_url.entry(u.clone()).or_insert(c);
+        }
+        if let Some(h) = a.content_hash {
+            self.by_content.entry(h).or_insert(c);
+        }
+    }
+}
+
+/// For each of `keys` in `column`, its least id among stored rows (in a story) with that
+/// value: (value, id, story id) rows to `f`.
+fn first_copies(
+    tx: &Sql,
+    column: &str,
+    keys: &[Value],
+    mut f: impl FnMut(&Row) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let keys = padded(keys.to_vec());
+    tx.each(&first_copies_sql(column, keys.len()), &keys, |r| {
+        f(r)?;
+        Ok(true)
+    })
 }
 
 /// Search-index rows, written after the poll's other writes. FTS5 flushes its in-memory index
@@ -182,22 +331,14 @@ fn write_words(tx: &Sql, pending: Vec<(i64, bool, String, String)>) -> Result<()
     Ok(())
 }
 
-/// A GUID this document uses that is stored for a different article.
-fn find_reused_guid(tx: &Sql, feed_id: i64, articles: &[Article]) -> Result<Option<String>, StoreError> {
-    for a in articles {
-        let Some(guid) = a.entry.guid.as_deref() else {
-            continue;
-        };
-        let stored = tx.opt(
-            "SELECT canonical_url, title FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
-            args![feed_id, &dedup::guid_key(guid)],
-            |r| Ok(StoredIdentity { canonical_url: r.get(0)?, title: r.get(1)? }),
-        )?;
-        if stored.is_some_and(|s| dedup::guid_reused(&s, a)) {
-            return Ok(Some(guid.to_string()));
-        }
-    }
-    Ok(None)
+/// A GUID this document uses that is stored (in `stored`, by key) for a different article.
+fn find_reused_guid(stored: &HashMap<String, Existing>, articles: &[Article]) -> Option<String> {
+    articles.iter().find_map(|a| {
+        let guid = a.entry.guid.as_deref()?;
+        let row = stored.get(&dedup::guid_key(guid))?;
+        let identity = StoredIdentity { canonical_url: row.canonical_url.clone(), title: row.title.clone() };
+        dedup::guid_reused(&identity, a).then(|| guid.to_string())
+    })
 }
 
 /// Stops using GUIDs as keys for this feed and re-keys its stored rows by link (or
@@ -226,21 +367,13 @@ fn distrust_guids(tx: &Sql, feed_id: i64, why: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The duplicate decision for a new row: an earlier article with the same canonical
-/// URL or the same text (indexed lookups), else a near copy, teaser or translation
-/// among the recent articles (the in-memory window). Nothing here scans.
-fn find_verdict(tx: &Sql, recent: &Index, article: &Article, now: i64) -> Result<Verdict, StoreError> {
-    find_verdict_outside(tx, recent, article, now, None)
-}
-
-/// The duplicate decision for `article` against every story but `outside`.
-fn find_verdict_outside(
+/// The earliest article (outside story `outside`) with the same canonical URL, and when
+/// there is none, the earliest with the same text (indexed lookups).
+fn exact_candidates(
     tx: &Sql,
-    recent: &Index,
     article: &Article,
-    now: i64,
     outside: Option<i64>,
-) -> Result<Verdict, StoreError> {
+) -> Result<(Option<Candidate>, Option<Candidate>), StoreError> {
     let candidate = |r: &Row| -> Result<Candidate, StoreError> { Ok(Candidate { id: r.get(0)?, story_id: r.get(1)? }) };
     let same_url = match article.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)) {
         Some(u) => tx.opt(
@@ -258,6 +391,22 @@ fn find_verdict_outside(
         )?,
         _ => None,
     };
+    Ok((same_url, same_content))
+}
+
+/// The duplicate decision for `article` against every story but `outside`: an earlier
+/// article with the same canonical URL or the same text (found by the caller), else a
+/// near copy, teaser or translation among the recent articles (the in-memory window).
+/// Nothing here scans.
+fn find_verdict_among(
+    tx: &Sql,
+    recent: &Index,
+    article: &Article,
+    now: i64,
+    outside: Option<i64>,
+    same_url: Option<Candidate>,
+    same_content: Option<Candidate>,
+) -> Result<Verdict, StoreError> {
     let exact = dedup::verdict(same_url, same_content);
     if exact != Verdict::Original {
         return Ok(exact);
@@ -513,7 +662,8 @@ pub(in crate::store) fn apply_page(
     if page.canonical_url.is_none() {
         page.canonical_url = canonical;
     }
-    let verdict = find_verdict_outside(&tx, &state.recent, &page, now, Some(old_story))?;
+    let (same_url, same_content) = exact_candidates(&tx, &page, Some(old_story))?;
+    let verdict = find_verdict_among(&tx, &state.recent, &page, now, Some(old_story), same_url, same_content)?;
     tx.exec(
         "UPDATE articles SET summary = COALESCE(summary, text), text = ?2, boilerplate = ?3,
                 language = COALESCE(?4, language), content_hash = ?5, canonical_url = ?6,
@@ -587,7 +737,8 @@ mod tests {
 
     /// SQLite plans a statement again when a value bound to it may change the plan;
     /// the duplicate lookups by canonical URL and content hash were planned again for
-    /// every article until the writer asked for the planner's stability guarantee.
+    /// every article until the writer asked for the planner's stability guarantee. They
+    /// are made once a poll now, for all its articles.
     #[test]
     fn the_lookups_of_an_ingest_are_planned_once() {
         let (_dir, mut state) = state();
@@ -603,15 +754,52 @@ mod tests {
             record_poll(&mut state, PollRecord::fetched(ids[round as usize % 2], batch)).unwrap();
         }
         let Db::Sqlite(conn) = &state.db else { unreachable!() };
-        for sql in [
-            "SELECT id, story_id FROM articles WHERE canonical_url = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
-            "SELECT id, story_id FROM articles WHERE content_hash = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
-            "SELECT id, title, text, url, published, summary FROM articles WHERE feed_id = ?1 AND entry_key = ?2",
-        ] {
-            let st = conn.prepare_cached(sql).unwrap();
-            assert_eq!(st.get_status(rusqlite::StatementStatus::Run), 30, "{sql}");
+        // Each poll looks its five articles up once by key, link and text (padded to 8).
+        for sql in [stored_rows_sql(8), first_copies_sql("canonical_url", 8), first_copies_sql("content_hash", 8)] {
+            let st = conn.prepare_cached(&sql).unwrap();
+            assert_eq!(st.get_status(rusqlite::StatementStatus::Run), 6, "{sql}");
             assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0, "{sql}");
         }
+    }
+
+    #[test]
+    fn copies_within_one_poll_join_the_poll_s_first_copy() {
+        let (_dir, mut state) = state();
+        let ids = feeds(&mut state, &["aggregator"]);
+        let mut same_link = article("b", "Indonesia and India: the pact", "<p>Another text entirely, about ports.</p>");
+        same_link.canonical_url = Some("https://news.example/a".to_string());
+        let poll = vec![
+            article("a", "Indonesia and India sign", BODY),
+            article("c", "Indonesia, India sign digital pact", BODY),
+            same_link,
+        ];
+        let summary = record_poll(&mut state, PollRecord::fetched(ids[0], poll)).unwrap();
+        assert_eq!((summary.new, summary.duplicates), (3, 2));
+        let first = count(&mut state, "SELECT id FROM articles WHERE guid = 'a'");
+        for (guid, reason) in [("c", "content"), ("b", "url")] {
+            let of = count(&mut state, &format!("SELECT duplicate_of FROM articles WHERE guid = '{guid}'"));
+            assert_eq!(of, first, "{guid}");
+            let why: String = state
+                .db
+                .on()
+                .value(&format!("SELECT duplicate_reason FROM articles WHERE guid = '{guid}'"), &[])
+                .unwrap();
+            assert_eq!(why, reason, "{guid}");
+        }
+    }
+
+    #[test]
+    fn a_copy_of_an_entry_changed_in_the_same_poll_is_found() {
+        let (_dir, mut state) = state();
+        let ids = feeds(&mut state, &["wire", "mirror"]);
+        let old = "<p>An early version of the story, two lines long, about a port in Surabaya.</p>";
+        record_poll(&mut state, PollRecord::fetched(ids[0], vec![article("w1", "Port deal", old)])).unwrap();
+        // The wire rewrites its entry and, in the same poll, carries a copy of the new text.
+        let poll = vec![article("w1", "Port deal", BODY), article("w2", "Port deal, again", BODY)];
+        let summary = record_poll(&mut state, PollRecord::fetched(ids[0], poll)).unwrap();
+        assert_eq!((summary.updated, summary.new, summary.duplicates), (1, 1, 1));
+        let first = count(&mut state, "SELECT id FROM articles WHERE guid = 'w1'");
+        assert_eq!(count(&mut state, "SELECT duplicate_of FROM articles WHERE guid = 'w2'"), first);
     }
 
     #[test]
