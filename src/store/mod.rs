@@ -14,6 +14,7 @@ mod lock;
 mod reader;
 mod schema;
 mod sql;
+mod tsquery;
 mod writer;
 
 use std::path::PathBuf;

@@ -149,9 +149,10 @@ impl Reader {
                 clauses.push("+a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)");
                 params.push(fts.value());
             }
-            // The same shortlist as a `tsquery` over the GIN index of the same word forms.
+            // The same shortlist as a `tsquery` over the GIN index of the same word forms
+            // (its lists of alternatives made short: see `tsquery`).
             (Backend::Postgres, Some(fts), _) => {
-                shortlist = tsquery(fts);
+                shortlist = super::tsquery::tsquery(fts);
                 clauses.push("a.id IN (SELECT article_id FROM article_words WHERE words @@ to_tsquery('simple', ?))");
                 params.push(shortlist.value());
             }
@@ -614,49 +615,4 @@ fn web_url(link: Option<String>) -> Option<String> {
 
 fn json_list(value: Option<String>) -> Vec<String> {
     value.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default()
-}
-
-/// The search index's FTS5 expression (quoted word forms, `*` for a prefix, AND, OR and
-/// parentheses: see `Query::fts`) as the same expression in PostgreSQL's `tsquery`
-/// syntax, over the same lexemes.
-fn tsquery(fts: &str) -> String {
-    let mut out = String::with_capacity(fts.len());
-    let mut rest = fts;
-    while let Some(c) = rest.chars().next() {
-        if let Some(quoted) = rest.strip_prefix('"') {
-            let end = quoted.find('"').unwrap_or(quoted.len());
-            out.push('\'');
-            out.push_str(&quoted[..end].replace('\'', "''"));
-            out.push('\'');
-            rest = quoted.get(end + 1..).unwrap_or("");
-            if let Some(after) = rest.strip_prefix('*') {
-                out.push_str(":*");
-                rest = after;
-            }
-        } else if let Some(after) = rest.strip_prefix("AND") {
-            out.push('&');
-            rest = after;
-        } else if let Some(after) = rest.strip_prefix("OR") {
-            out.push('|');
-            rest = after;
-        } else {
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_index_expression_reads_the_same_as_a_tsquery() {
-        let q = crate::query::Query::parse("digital* AND (mou OR \"kerja sama\")").unwrap();
-        let fts = q.fts().unwrap();
-        let ts = super::tsquery(&fts);
-        assert!(!ts.contains('"') && !ts.contains("AND") && !ts.contains("OR"), "{ts}");
-        assert!(ts.contains("'digital':*") && ts.contains("'mou'") && ts.contains(" & ") && ts.contains(" | "), "{ts}");
-        assert_eq!(ts.matches('(').count(), ts.matches(')').count());
-        assert_eq!(super::tsquery("(\"a\" OR \"b\"*)"), "('a' | 'b':*)");
-    }
 }

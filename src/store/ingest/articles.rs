@@ -158,7 +158,20 @@ fn stored_rows_sql(n: usize) -> String {
 }
 
 /// The statement [`first_copies`] runs for `n` values of `column` (after padding).
-fn first_copies_sql(column: &str, n: usize) -> String {
+///
+/// PostgreSQL's form looks each value up on its own. Its plan is made once per connection,
+/// often while `articles` is nearly empty; planned then, the `IN` form reads the whole table
+/// (a hash join), and it keeps doing so as the table grows until the next `ANALYZE`. A lookup
+/// by one value is an index search at any size.
+fn first_copies_sql(backend: Backend, column: &str, n: usize) -> String {
+    if backend == Backend::Postgres {
+        let cast = if column == "content_hash" { "::bigint" } else { "::text" };
+        let keys = values_rows(n, 1, 1, |k| format!("(?{}{cast})", k[0]));
+        return format!(
+            "SELECT v.k, f.id, f.story_id FROM (VALUES {keys}) v(k) CROSS JOIN LATERAL
+               (SELECT id, story_id FROM articles WHERE {column} = v.k AND story_id <> 0 ORDER BY id LIMIT 1) f"
+        );
+    }
     format!(
         "SELECT {column}, id, story_id FROM articles WHERE id IN
            (SELECT min(id) FROM articles WHERE {column} IN ({}) AND story_id <> 0 GROUP BY {column})",
@@ -260,7 +273,7 @@ fn first_copies(
     mut f: impl FnMut(&Row) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let keys = padded(keys.to_vec());
-    tx.each(&first_copies_sql(column, keys.len()), &keys, |r| {
+    tx.each(&first_copies_sql(tx.backend(), column, keys.len()), &keys, |r| {
         f(r)?;
         Ok(true)
     })
@@ -755,7 +768,11 @@ mod tests {
         }
         let Db::Sqlite(conn) = &state.db else { unreachable!() };
         // Each poll looks its five articles up once by key, link and text (padded to 8).
-        for sql in [stored_rows_sql(8), first_copies_sql("canonical_url", 8), first_copies_sql("content_hash", 8)] {
+        for sql in [
+            stored_rows_sql(8),
+            first_copies_sql(Backend::Sqlite, "canonical_url", 8),
+            first_copies_sql(Backend::Sqlite, "content_hash", 8),
+        ] {
             let st = conn.prepare_cached(&sql).unwrap();
             assert_eq!(st.get_status(rusqlite::StatementStatus::Run), 6, "{sql}");
             assert_eq!(st.get_status(rusqlite::StatementStatus::RePrepare), 0, "{sql}");
