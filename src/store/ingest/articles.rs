@@ -7,7 +7,7 @@ use super::pages::{dequeue_page, queue_page};
 use super::site_lines::count_site_lines;
 use super::topics::write_topics;
 use super::*;
-use crate::store::sql::{Param, Row, Value, values_rows};
+use crate::store::sql::{Col, Param, Row, Value, values_rows};
 use crate::text;
 use std::collections::{HashMap, HashSet};
 
@@ -216,27 +216,18 @@ impl FirstCopies {
     fn read<'a>(tx: &Sql, new: impl Iterator<Item = &'a Article>) -> Result<FirstCopies, StoreError> {
         let (mut urls, mut hashes) = (Vec::new(), Vec::new());
         for a in new {
-            if let Some(u) = a.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)) {
+            if let Some(u) = identifying_url(a) {
                 urls.push(Value::Text(u.to_string().into()));
             }
             if let Some(h) = a.content_hash {
                 hashes.push(Value::Int(h));
             }
         }
-        let mut firsts = FirstCopies { by_url: HashMap::new(), by_content: HashMap::new(), stale: false };
-        for chunk in urls.chunks(LOOKUPS) {
-            first_copies(tx, "canonical_url", chunk, |r| {
-                firsts.by_url.insert(r.get(0)?, Candidate { id: r.get(1)?, story_id: r.get(2)? });
-                Ok(())
-            })?;
-        }
-        for chunk in hashes.chunks(LOOKUPS) {
-            first_copies(tx, "content_hash", chunk, |r| {
-                firsts.by_content.insert(r.get(0)?, Candidate { id: r.get(1)?, story_id: r.get(2)? });
-                Ok(())
-            })?;
-        }
-        Ok(firsts)
+        Ok(FirstCopies {
+            by_url: first_copies(tx, "canonical_url", &urls)?,
+            by_content: first_copies(tx, "content_hash", &hashes)?,
+            stale: false,
+        })
     }
 
     /// The earliest article with the same canonical link, and (when none) with the same text.
@@ -244,8 +235,7 @@ impl FirstCopies {
         if self.stale {
             return exact_candidates(tx, a, None);
         }
-        let same_url =
-            a.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)).and_then(|u| self.by_url.get(u));
+        let same_url = identifying_url(a).and_then(|u| self.by_url.get(u));
         let same_content = match a.content_hash {
             Some(h) if same_url.is_none() => self.by_content.get(&h),
             _ => None,
@@ -264,19 +254,27 @@ impl FirstCopies {
     }
 }
 
-/// For each of `keys` in `column`, its least id among stored rows (in a story) with that
-/// value: (value, id, story id) rows to `f`.
-fn first_copies(
+/// The article's canonical link when it names one article (not a home page or a section).
+fn identifying_url(a: &Article) -> Option<&str> {
+    a.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u))
+}
+
+/// For each of `keys` in `column`, the least id (and its story) among stored rows in a
+/// story with that value, by value.
+fn first_copies<K: Col + Eq + std::hash::Hash>(
     tx: &Sql,
     column: &str,
     keys: &[Value],
-    mut f: impl FnMut(&Row) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let keys = padded(keys.to_vec());
-    tx.each(&first_copies_sql(tx.backend(), column, keys.len()), &keys, |r| {
-        f(r)?;
-        Ok(true)
-    })
+) -> Result<HashMap<K, Candidate>, StoreError> {
+    let mut out = HashMap::new();
+    for chunk in keys.chunks(LOOKUPS) {
+        let chunk = padded(chunk.to_vec());
+        tx.each(&first_copies_sql(tx.backend(), column, chunk.len()), &chunk, |r| {
+            out.insert(r.get(0)?, Candidate { id: r.get(1)?, story_id: r.get(2)? });
+            Ok(true)
+        })?;
+    }
+    Ok(out)
 }
 
 /// Search-index rows, written after the poll's other writes. FTS5 flushes its in-memory index
@@ -388,7 +386,7 @@ fn exact_candidates(
     outside: Option<i64>,
 ) -> Result<(Option<Candidate>, Option<Candidate>), StoreError> {
     let candidate = |r: &Row| -> Result<Candidate, StoreError> { Ok(Candidate { id: r.get(0)?, story_id: r.get(1)? }) };
-    let same_url = match article.canonical_url.as_deref().filter(|u| dedup::url_identifies_article(u)) {
+    let same_url = match identifying_url(article) {
         Some(u) => tx.opt(
             "SELECT id, story_id FROM articles WHERE canonical_url = ?1 AND story_id <> ?2 ORDER BY id LIMIT 1",
             args![u, outside.unwrap_or(0)],
