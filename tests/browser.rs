@@ -78,7 +78,12 @@ struct Browser {
     client: Client,
     /// Where a failing check's screenshot goes.
     failures: PathBuf,
+    /// This test's turn with the browser.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
+
+/// One browser test at a time.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl Browser {
     /// A daemon on the fixture feeds (`[http]` settings `extra`) and a browser session,
@@ -102,36 +107,57 @@ impl Browser {
 
     /// Ends the session, the driver and the daemon; the failures folder goes too.
     async fn finish(self, fixture: Fixture) {
-        let Browser { mut driver, client, failures } = self;
+        let Browser { mut driver, client, failures, _turn } = self;
         let _ = client.close().await;
         let _ = driver.kill();
         terminate(&fixture.daemon);
         let _ = std::fs::remove_dir_all(&failures);
     }
 
+    /// Chromedriver and a session on it. The browser tests take turns (two headless
+    /// chromiums at once starve a 2-core machine), and a driver that drops the first
+    /// session request is replaced, up to three times; its log goes to the failures folder.
     async fn start(driver: &Path, failures: &Path) -> Browser {
-        let port = free_port();
-        let child = Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        assert!(
-            wait_for(Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
-            "chromedriver never listened"
-        );
+        let turn = TURN.lock().await;
+        let mut errors = Vec::new();
+        for attempt in 1..=3 {
+            let port = free_port();
+            let log = failures.join(format!("chromedriver-{attempt}.log"));
+            let mut child = Command::new(driver)
+                .arg(format!("--port={port}"))
+                .arg(format!("--log-path={}", log.display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts");
+            if !wait_for(Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+                let _ = child.kill();
+                errors.push(format!("attempt {attempt}: chromedriver never listened on {port}"));
+                continue;
+            }
+            match Self::session(port).await {
+                Ok(client) => return Browser { driver: child, client, failures: failures.to_path_buf(), _turn: turn },
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    errors.push(format!("attempt {attempt}: {e} (log: {})", log.display()));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        panic!("no chromium session: {}", errors.join("; "));
+    }
+
+    async fn session(port: u16) -> Result<Client, fantoccini::error::NewSessionError> {
         let mut options = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]});
         if let Some(chromium) = on_path(&["chromium", "chromium-browser"]) {
             options["binary"] = json!(chromium.display().to_string());
         }
         let caps = json!({"goog:chromeOptions": options, "goog:loggingPrefs": {"browser": "ALL"}});
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps.as_object().unwrap().clone())
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .expect("a chromium session");
-        Browser { driver: child, client, failures: failures.to_path_buf() }
     }
 
     /// Fails with a screenshot of the page, saved as `failure-NAME.png`.
